@@ -1,0 +1,86 @@
+/*
+ * Configuration: /etc/airlock/airlock.conf in libconfig syntax.
+ *
+ * The file has the top-level sections edge, hub, tunnel, scan, policy, queue
+ * and log. One schema table in config.c describes every key (type, default,
+ * allowed values, meaning); loading fills struct airlock_config from it, and
+ * config_print_reference() prints the same table as documentation.
+ *
+ * Loading is strict: an unknown section or key, a value of the wrong type or
+ * out of range, and every libconfig syntax error fail the whole load with one
+ * line of the form
+ *
+ *	/etc/airlock/airlock.conf:12: tunnel.refresh_interval: must be an integer between 1 and 3600
+ *
+ * naming the file (an included file when the problem is in one), the line and
+ * the key.
+ */
+#ifndef AIRLOCK_CONFIG_H
+#define AIRLOCK_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "common/log.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/airlock/airlock.conf"
+
+/*
+ * The loaded configuration. Plain data, no pointers: it may be copied and
+ * compared freely. Strings are NUL-terminated; an optional string that is
+ * not set is empty.
+ */
+struct airlock_config {
+	struct {
+		enum log_level level;
+		enum log_target target;
+	} log;
+	struct {
+		char vici[256];		 /* "unix://" + absolute socket path */
+		char connection[256];	 /* IKE connection name */
+		char child[256];	 /* CHILD_SA name */
+		char local_address[64];	 /* IPv4/IPv6 text, or empty */
+		char remote_address[64]; /* IPv4/IPv6 text, or empty */
+		int request_timeout;	 /* seconds */
+		int refresh_interval;	 /* seconds between full SA listings */
+		int stale_after;	 /* seconds; > refresh_interval */
+		int cert_warn_days;	 /* days */
+	} tunnel;
+};
+
+/* Fills cfg with the default of every key. Cannot fail. */
+void config_defaults(struct airlock_config *cfg);
+
+/*
+ * Reads the configuration file at path over the defaults.
+ *
+ * @include directives are resolved against the directory that holds path
+ * (libconfig treats a leading '/' in an include name as relative to it too);
+ * they nest at most 10 deep, and at most 64 files are included in all.
+ * Every file must be a regular file of at most 1 MiB without NUL bytes.
+ *
+ * Returns 0 on success, with cfg holding the defaults overridden by the
+ * file's values. Returns -1 on any error, with one line and no newline in
+ * err (always NUL-terminated, truncated to errlen; err may be NULL when
+ * errlen is 0): "FILE:LINE: KEY: what is wrong" for a bad value,
+ * "FILE:LINE: message" for a syntax error, "cannot read PATH: reason" when
+ * the file itself cannot be read. cfg is unspecified after a failure: keep
+ * using the previous configuration. Nothing is allocated for the caller.
+ */
+int config_load_file(const char *path, struct airlock_config *cfg, char *err, size_t errlen);
+
+/*
+ * As config_load_file(), but the configuration is the NUL-terminated text;
+ * name_for_errors stands for the file name in messages. @include names are
+ * resolved against the current working directory. text is only read.
+ */
+int config_load_string(const char *text, const char *name_for_errors, struct airlock_config *cfg,
+		       char *err, size_t errlen);
+
+/*
+ * Writes the reference of every key as a Markdown table (columns key, type,
+ * default, meaning), in schema order, to out. Used to generate the README.
+ */
+void config_print_reference(FILE *out);
+
+#endif

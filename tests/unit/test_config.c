@@ -1,0 +1,625 @@
+/*
+ * Unit tests: configuration loading (common/config.c). Every error is
+ * checked as the exact line a user would see.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/config.h"
+
+static char dir[256];
+static char err[512];
+
+static int make_dir(void **state)
+{
+	(void)state;
+	const char *tmp = getenv("TMPDIR");
+	snprintf(dir, sizeof(dir), "%s/test_config.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int remove_dir(void **state)
+{
+	(void)state;
+	return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Writes name (relative to dir) and returns its full path (static buffer). */
+static const char *write_file(const char *name, const char *text)
+{
+	static char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+	assert_int_equal(fclose(f), 0);
+	return path;
+}
+
+/* Loads text that must fail; returns the message. */
+static const char *load_fails(const char *text)
+{
+	struct airlock_config cfg;
+	memset(err, 0, sizeof(err));
+	assert_int_equal(config_load_string(text, "t.conf", &cfg, err, sizeof(err)), -1);
+	return err;
+}
+
+static void load_ok(const char *text, struct airlock_config *cfg)
+{
+	err[0] = '\0';
+	int rc = config_load_string(text, "t.conf", cfg, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("unexpected error: %s", err);
+}
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	struct airlock_config cfg;
+	memset(&cfg, 0xa5, sizeof(cfg));
+	config_defaults(&cfg);
+	assert_int_equal(cfg.log.level, LOG_LEVEL_INFO);
+	assert_int_equal(cfg.log.target, LOG_TARGET_STDERR);
+	assert_string_equal(cfg.tunnel.vici, "unix:///var/run/charon.vici");
+	assert_string_equal(cfg.tunnel.connection, "airlock");
+	assert_string_equal(cfg.tunnel.child, "airlock");
+	assert_string_equal(cfg.tunnel.local_address, "");
+	assert_string_equal(cfg.tunnel.remote_address, "");
+	assert_int_equal(cfg.tunnel.request_timeout, 10);
+	assert_int_equal(cfg.tunnel.refresh_interval, 10);
+	assert_int_equal(cfg.tunnel.stale_after, 30);
+	assert_int_equal(cfg.tunnel.cert_warn_days, 30);
+}
+
+static void test_empty_text_gives_defaults(void **state)
+{
+	(void)state;
+	struct airlock_config cfg, def;
+	config_defaults(&def);
+	load_ok("", &cfg);
+	assert_memory_equal(&cfg, &def, sizeof(cfg));
+	load_ok("# only a comment\nedge = {};\nhub = {};\nscan = {};\npolicy = {};\nqueue = {};\n",
+		&cfg);
+	assert_memory_equal(&cfg, &def, sizeof(cfg));
+}
+
+static void test_full_file(void **state)
+{
+	(void)state;
+	struct airlock_config cfg;
+	const char *path =
+		write_file("airlock.conf", "edge = { };\n"
+					   "hub = { };\n"
+					   "tunnel = {\n"
+					   "\tvici = \"unix:///run/charon.vici\";\n"
+					   "\tconnection = \"edge-hub\";\n"
+					   "\tchild = \"mail\";\n"
+					   "\tlocal_address = \"192.0.2.1\";\n"
+					   "\tremote_address = \"2001:db8::2\";\n"
+					   "\trequest_timeout = 5;\n"
+					   "\trefresh_interval = 0x3c;\n"
+					   "\tstale_after = 180L;\n"
+					   "\tcert_warn_days = 0;\n"
+					   "};\n"
+					   "scan = { };\npolicy = { };\nqueue = { };\n"
+					   "log: { level: \"debug\"; target: \"syslog\" }\n");
+	if (config_load_file(path, &cfg, err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	assert_int_equal(cfg.log.level, LOG_LEVEL_DEBUG);
+	assert_int_equal(cfg.log.target, LOG_TARGET_SYSLOG);
+	assert_string_equal(cfg.tunnel.vici, "unix:///run/charon.vici");
+	assert_string_equal(cfg.tunnel.connection, "edge-hub");
+	assert_string_equal(cfg.tunnel.child, "mail");
+	assert_string_equal(cfg.tunnel.local_address, "192.0.2.1");
+	assert_string_equal(cfg.tunnel.remote_address, "2001:db8::2");
+	assert_int_equal(cfg.tunnel.request_timeout, 5);
+	assert_int_equal(cfg.tunnel.refresh_interval, 60);
+	assert_int_equal(cfg.tunnel.stale_after, 180);
+	assert_int_equal(cfg.tunnel.cert_warn_days, 0);
+}
+
+static void test_range_edges_accepted(void **state)
+{
+	(void)state;
+	struct airlock_config cfg;
+	load_ok("tunnel = { request_timeout = 600; refresh_interval = 3600; stale_after = 86400;"
+		" cert_warn_days = 3650; };",
+		&cfg);
+	assert_int_equal(cfg.tunnel.request_timeout, 600);
+	assert_int_equal(cfg.tunnel.refresh_interval, 3600);
+	assert_int_equal(cfg.tunnel.stale_after, 86400);
+	assert_int_equal(cfg.tunnel.cert_warn_days, 3650);
+	load_ok("tunnel = { request_timeout = 1; refresh_interval = 1; stale_after = 2; };", &cfg);
+	assert_int_equal(cfg.tunnel.request_timeout, 1);
+	assert_int_equal(cfg.tunnel.stale_after, 2);
+	load_ok("log = { level = \"error\"; target = \"stderr\"; };", &cfg);
+	assert_int_equal(cfg.log.level, LOG_LEVEL_ERROR);
+	load_ok("log = { level = \"warning\"; };", &cfg);
+	assert_int_equal(cfg.log.level, LOG_LEVEL_WARNING);
+	load_ok("tunnel = { vici = \"unix://\" \"/run/x.vici\"; connection = \"a\"; };", &cfg);
+	assert_string_equal(cfg.tunnel.vici, "unix:///run/x.vici");
+	assert_string_equal(cfg.tunnel.connection, "a");
+}
+
+#define INT_MSG(key, lo, hi) key ": must be an integer between " #lo " and " #hi
+#define NAME_MSG(key)                                                                              \
+	key ": must be a name of 1 to 255 characters without spaces or control characters"
+#define ADDR_MSG(key) key ": must be an IPv4 or IPv6 address"
+#define VICI_MSG                                                                                   \
+	"tunnel.vici: must be \"unix://\" followed by an absolute socket path of at most 107 "     \
+	"bytes"
+
+/* Each value is set on line 3 of its section. */
+static const struct bad_value {
+	const char *section, *assignment, *message;
+} bad_values[] = {
+	{"tunnel", "request_timeout = \"10\"", INT_MSG("tunnel.request_timeout", 1, 600)},
+	{"tunnel", "request_timeout = 10.0", INT_MSG("tunnel.request_timeout", 1, 600)},
+	{"tunnel", "request_timeout = true", INT_MSG("tunnel.request_timeout", 1, 600)},
+	{"tunnel", "request_timeout = [ 10 ]", INT_MSG("tunnel.request_timeout", 1, 600)},
+	{"tunnel", "request_timeout = { }", INT_MSG("tunnel.request_timeout", 1, 600)},
+	{"tunnel", "request_timeout = 0", INT_MSG("tunnel.request_timeout", 1, 600)},
+	{"tunnel", "request_timeout = 601", INT_MSG("tunnel.request_timeout", 1, 600)},
+	{"tunnel", "request_timeout = 4294967306", INT_MSG("tunnel.request_timeout", 1, 600)},
+	{"tunnel", "refresh_interval = \"10\"", INT_MSG("tunnel.refresh_interval", 1, 3600)},
+	{"tunnel", "refresh_interval = 1e1", INT_MSG("tunnel.refresh_interval", 1, 3600)},
+	{"tunnel", "refresh_interval = 0", INT_MSG("tunnel.refresh_interval", 1, 3600)},
+	{"tunnel", "refresh_interval = 3601", INT_MSG("tunnel.refresh_interval", 1, 3600)},
+	{"tunnel", "refresh_interval = -5", INT_MSG("tunnel.refresh_interval", 1, 3600)},
+	{"tunnel", "stale_after = \"30\"", INT_MSG("tunnel.stale_after", 2, 86400)},
+	{"tunnel", "stale_after = 30.5", INT_MSG("tunnel.stale_after", 2, 86400)},
+	{"tunnel", "stale_after = 1", INT_MSG("tunnel.stale_after", 2, 86400)},
+	{"tunnel", "stale_after = 86401", INT_MSG("tunnel.stale_after", 2, 86400)},
+	{"tunnel", "stale_after = 4294967326L", INT_MSG("tunnel.stale_after", 2, 86400)},
+	{"tunnel", "stale_after = 0x10000001E", INT_MSG("tunnel.stale_after", 2, 86400)},
+	{"tunnel", "cert_warn_days = \"30\"", INT_MSG("tunnel.cert_warn_days", 0, 3650)},
+	{"tunnel", "cert_warn_days = 30.0", INT_MSG("tunnel.cert_warn_days", 0, 3650)},
+	{"tunnel", "cert_warn_days = -1", INT_MSG("tunnel.cert_warn_days", 0, 3650)},
+	{"tunnel", "cert_warn_days = 3651", INT_MSG("tunnel.cert_warn_days", 0, 3650)},
+	{"tunnel", "cert_warn_days = -4294967266", INT_MSG("tunnel.cert_warn_days", 0, 3650)},
+	{"tunnel", "vici = 5", "tunnel.vici: must be a string"},
+	{"tunnel", "vici = \"/var/run/charon.vici\"", VICI_MSG},
+	{"tunnel", "vici = \"unix://var/run/charon.vici\"", VICI_MSG},
+	{"tunnel", "vici = \"unix://\"", VICI_MSG},
+	{"tunnel", "vici = \"tcp://127.0.0.1:4502\"", VICI_MSG},
+	{"tunnel", "vici = \"unix:///run/a\\nb\"", VICI_MSG},
+	{"tunnel", "connection = 1", "tunnel.connection: must be a string"},
+	{"tunnel", "connection = \"\"", NAME_MSG("tunnel.connection")},
+	{"tunnel", "connection = \"edge hub\"", NAME_MSG("tunnel.connection")},
+	{"tunnel", "connection = \"edge\\thub\"", NAME_MSG("tunnel.connection")},
+	{"tunnel", "child = false", "tunnel.child: must be a string"},
+	{"tunnel", "child = \"\"", NAME_MSG("tunnel.child")},
+	{"tunnel", "child = \"a\\x7f\"", NAME_MSG("tunnel.child")},
+	{"tunnel", "local_address = 192", "tunnel.local_address: must be a string"},
+	{"tunnel", "local_address = \"garbage\"", ADDR_MSG("tunnel.local_address")},
+	{"tunnel", "remote_address = ( \"192.0.2.2\" )", "tunnel.remote_address: must be a string"},
+	{"tunnel", "remote_address = \"192.0.2.2/32\"", ADDR_MSG("tunnel.remote_address")},
+	{"log", "level = 3", "log.level: must be a string"},
+	{"log", "level = \"verbose\"",
+	 "log.level: must be one of \"error\", \"warning\", \"info\", \"debug\""},
+	{"log", "level = \"INFO\"",
+	 "log.level: must be one of \"error\", \"warning\", \"info\", \"debug\""},
+	{"log", "target = true", "log.target: must be a string"},
+	{"log", "target = \"stdout\"", "log.target: must be \"stderr\" or \"syslog\""},
+};
+
+static void test_bad_values(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
+		const struct bad_value *b = &bad_values[i];
+		char text[512], want[512];
+		snprintf(text, sizeof(text), "%s = {\n\n\t%s;\n};\n", b->section, b->assignment);
+		snprintf(want, sizeof(want), "t.conf:3: %s", b->message);
+		const char *got = load_fails(text);
+		if (strcmp(got, want) != 0)
+			fail_msg("for \"%s\":\n got: %s\nwant: %s", b->assignment, got, want);
+	}
+}
+
+static void test_too_long_strings(void **state)
+{
+	(void)state;
+	char text[1024], name[300];
+	memset(name, 'n', 256);
+	name[256] = '\0';
+	snprintf(text, sizeof(text), "tunnel = {\n\tconnection = \"%s\";\n};", name);
+	assert_string_equal(load_fails(text),
+			    "t.conf:2: tunnel.connection: must be at most 255 characters");
+	snprintf(text, sizeof(text), "tunnel = {\n\tchild = \"%s\";\n};", name);
+	assert_string_equal(load_fails(text),
+			    "t.conf:2: tunnel.child: must be at most 255 characters");
+	/* 255 characters fit exactly */
+	struct airlock_config cfg;
+	name[255] = '\0';
+	snprintf(text, sizeof(text), "tunnel = {\n\tchild = \"%s\";\n};", name);
+	load_ok(text, &cfg);
+	assert_string_equal(cfg.tunnel.child, name);
+	/* sun_path holds 107 bytes and a NUL */
+	char path[200] = "/";
+	memset(path + 1, 'p', 106);
+	path[107] = '\0';
+	snprintf(text, sizeof(text), "tunnel = { vici = \"unix://%s\"; };", path);
+	load_ok(text, &cfg);
+	assert_string_equal(cfg.tunnel.vici + 7, path);
+	strcat(path, "p");
+	snprintf(text, sizeof(text), "tunnel = { vici = \"unix://%s\"; };", path);
+	assert_string_equal(load_fails(text), "t.conf:1: " VICI_MSG);
+	memset(name, 'a', 256);
+	snprintf(text, sizeof(text), "tunnel = { vici = \"unix:///%s\"; };", name);
+	assert_string_equal(load_fails(text),
+			    "t.conf:1: tunnel.vici: must be at most 255 characters");
+	snprintf(text, sizeof(text), "tunnel = { local_address = \"%.70s\"; };", name);
+	assert_string_equal(load_fails(text), "t.conf:1: " ADDR_MSG("tunnel.local_address"));
+}
+
+static void test_addresses(void **state)
+{
+	(void)state;
+	static const char *const good[] = {"192.0.2.1",
+					   "0.0.0.0",
+					   "255.255.255.255",
+					   "2001:db8::2",
+					   "::1",
+					   "::",
+					   "fe80::1",
+					   "::ffff:192.0.2.1",
+					   "2001:0db8:0000:0000:0000:ff00:0042:8329"};
+	static const char *const bad[] = {"garbage",	  "",
+					  "1.2.3",	  "192.0.2.256",
+					  " 192.0.2.1",	  "192.0.2.1 ",
+					  "192.0.2.1/32", "2001:db8::2::1",
+					  "::1%lo",	  "[::1]",
+					  "0x7f.1",	  "example.com",
+					  "192.0.2.1:25", "2001:db8:::1"};
+	char text[256], want[256];
+	struct airlock_config cfg;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "tunnel = { local_address = \"%s\"; remote_address = \"%s\"; };", good[i],
+			 good[i]);
+		load_ok(text, &cfg);
+		assert_string_equal(cfg.tunnel.local_address, good[i]);
+		assert_string_equal(cfg.tunnel.remote_address, good[i]);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "tunnel = {\n remote_address = \"%s\";\n};", bad[i]);
+		snprintf(want, sizeof(want), "t.conf:2: %s", ADDR_MSG("tunnel.remote_address"));
+		const char *got = load_fails(text);
+		if (strcmp(got, want) != 0)
+			fail_msg("for \"%s\": got %s", bad[i], got);
+	}
+}
+
+static void test_unknown_key_in_each_section(void **state)
+{
+	(void)state;
+	static const char *const sections[] = {"edge",	 "hub",	  "tunnel", "scan",
+					       "policy", "queue", "log"};
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+		char text[256], want[256];
+		snprintf(text, sizeof(text), "# airlock\n%s = {\n\tretries = 3;\n};\n",
+			 sections[i]);
+		snprintf(want, sizeof(want), "t.conf:3: %s.retries: unknown key", sections[i]);
+		assert_string_equal(load_fails(text), want);
+	}
+	/* a key of another section is unknown here */
+	assert_string_equal(load_fails("log = {\n\tstale_after = 30;\n};"),
+			    "t.conf:2: log.stale_after: unknown key");
+	/* so is a nested group */
+	assert_string_equal(load_fails("tunnel = {\n\tlimits = { x = 1; };\n};"),
+			    "t.conf:2: tunnel.limits: unknown key");
+}
+
+static void test_unknown_and_malformed_sections(void **state)
+{
+	(void)state;
+	assert_string_equal(load_fails("log = { };\n\ntunnels = { };\n"),
+			    "t.conf:3: tunnels: unknown section");
+	assert_string_equal(load_fails("level = \"debug\";"), "t.conf:1: level: unknown section");
+	assert_string_equal(load_fails("edge = {};\ntunnel = 5;"),
+			    "t.conf:2: tunnel: must be a group: tunnel = { ... };");
+	assert_string_equal(load_fails("log = ( );"),
+			    "t.conf:1: log: must be a group: log = { ... };");
+}
+
+static void test_syntax_errors(void **state)
+{
+	(void)state;
+	assert_string_equal(
+		load_fails("tunnel = {\n\trequest_timeout = 10;\n\trefresh_interval = = 5;\n};"),
+		"t.conf:3: syntax error");
+	assert_string_equal(load_fails("log = {\n\tlevel = \"info\" \"debug;\n};\n"),
+			    "t.conf:2: unterminated string");
+	assert_string_equal(load_fails("log = { };\n\n/* no end\n"),
+			    "t.conf:3: unterminated comment");
+	assert_string_equal(load_fails("log = {\n\tlevel = debug;\n};"), "t.conf:2: syntax error");
+	assert_string_equal(load_fails("log = {\n\n"), "t.conf:3: syntax error");
+	/* a '#' comment needs a newline after it */
+	assert_string_equal(load_fails("log = { };\n# end"), "t.conf:2: syntax error");
+}
+
+static void test_duplicates(void **state)
+{
+	(void)state;
+	assert_string_equal(
+		load_fails("tunnel = {\n\tstale_after = 30;\n\n\tstale_after = 40;\n};"),
+		"t.conf:4: tunnel.stale_after: defined twice (first at line 2)");
+	assert_string_equal(load_fails("log = { };\nedge = { };\nlog = { level = \"info\"; };"),
+			    "t.conf:3: log: defined twice (first at line 1)");
+	assert_string_equal(
+		load_fails("log = { level = \"info\"; target = \"stderr\"; level = \"debug\"; };"),
+		"t.conf:1: log.level: defined twice (first at line 1)");
+	/* libconfig stops at the name, before "=" */
+	assert_string_equal(load_fails("log = { };\nlog\n= { };"),
+			    "t.conf:2: log: defined twice (first at line 1)");
+	assert_string_equal(load_fails("log = { };\nlog"),
+			    "t.conf:2: log: defined twice (first at line 1)");
+}
+
+static void test_stale_after_cross_check(void **state)
+{
+	(void)state;
+	struct airlock_config cfg;
+	assert_string_equal(
+		load_fails("tunnel = {\n\tstale_after = 60;\n\trefresh_interval = 60;\n};"),
+		"t.conf:2: tunnel.stale_after: must be greater than tunnel.refresh_interval (60)");
+	assert_string_equal(
+		load_fails("tunnel = {\n\trefresh_interval = 120;\n\n\tstale_after = 100;\n};"),
+		"t.conf:4: tunnel.stale_after: must be greater than tunnel.refresh_interval (120)");
+	assert_string_equal(load_fails("tunnel = { stale_after = 5; };"),
+			    "t.conf:1: tunnel.stale_after: must be greater than "
+			    "tunnel.refresh_interval (10)");
+	assert_string_equal(load_fails("tunnel = {\n\n\trefresh_interval = 30;\n};"),
+			    "t.conf:3: tunnel.refresh_interval: must be less than "
+			    "tunnel.stale_after (30)");
+	load_ok("tunnel = { refresh_interval = 29; };", &cfg);
+	assert_int_equal(cfg.tunnel.refresh_interval, 29);
+	load_ok("tunnel = { refresh_interval = 60; stale_after = 61; };", &cfg);
+	assert_int_equal(cfg.tunnel.stale_after, 61);
+}
+
+static void test_unreadable_files(void **state)
+{
+	(void)state;
+	struct airlock_config cfg;
+	char path[512], want[1024];
+	snprintf(path, sizeof(path), "%s/nonexistent.conf", dir);
+	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "cannot read %s: No such file or directory", path);
+	assert_string_equal(err, want);
+
+	assert_int_equal(config_load_file(dir, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "cannot read %s: Is a directory", dir);
+	assert_string_equal(err, want);
+
+	snprintf(path, sizeof(path), "%s/nul.conf", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fwrite("log = { };\0tunnel = 5;\n", 1, 23, f);
+	fclose(f);
+	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "cannot read %s: contains a NUL byte", path);
+	assert_string_equal(err, want);
+
+	assert_int_equal(config_load_file("/dev/null", &cfg, err, sizeof(err)), -1);
+	assert_string_equal(err, "cannot read /dev/null: not a regular file");
+}
+
+static void test_include_works(void **state)
+{
+	(void)state;
+	struct airlock_config cfg;
+	char want[1024];
+	write_file("tunnel.inc", "refresh_interval = 20;\nstale_after = 50;\n");
+	mkdir(strcat(strcpy(want, dir), "/sub"), 0700);
+	write_file("sub/log.inc", "log = { level = \"debug\"; };\n");
+	/* names are relative to the main file's directory, not the working one */
+	const char *path = write_file("main.conf", "tunnel = {\n"
+						   "@include \"tunnel.inc\"\n"
+						   "\tcert_warn_days = 7;\n"
+						   "};\n"
+						   "@include \"sub/log.inc\"\n");
+	if (config_load_file(path, &cfg, err, sizeof(err)) != 0)
+		fail_msg("unexpected error: %s", err);
+	assert_int_equal(cfg.tunnel.refresh_interval, 20);
+	assert_int_equal(cfg.tunnel.stale_after, 50);
+	assert_int_equal(cfg.tunnel.cert_warn_days, 7);
+	assert_int_equal(cfg.log.level, LOG_LEVEL_DEBUG);
+
+	/* lines after an include are still counted in the including file */
+	path = write_file("main.conf", "tunnel = {\n"
+				       "@include \"tunnel.inc\"\n"
+				       "\tcert_warn_days = 7000;\n"
+				       "};\n");
+	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s/main.conf:3: %s", dir,
+		 INT_MSG("tunnel.cert_warn_days", 0, 3650));
+	assert_string_equal(err, want);
+}
+
+static void test_include_errors_name_the_included_file(void **state)
+{
+	(void)state;
+	struct airlock_config cfg;
+	char want[1024];
+	write_file("tunnel.inc", "refresh_interval = 20;\n\nstale_after = 5000000;\n");
+	const char *path =
+		write_file("main.conf", "# main\ntunnel = {\n@include \"tunnel.inc\"\n};\n");
+	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s/tunnel.inc:3: %s", dir,
+		 INT_MSG("tunnel.stale_after", 2, 86400));
+	assert_string_equal(err, want);
+
+	write_file("tunnel.inc", "refresh_interval = 20;\nstale_after = ;\n");
+	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s/tunnel.inc:2: syntax error", dir);
+	assert_string_equal(err, want);
+
+	write_file("tunnel.inc", "refresh_interval = 20;\nstale_after = 40;\n");
+	path = write_file("main.conf",
+			  "tunnel = {\n\tstale_after = 30;\n@include \"tunnel.inc\"\n};\n");
+	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want),
+		 "%s/tunnel.inc:2: tunnel.stale_after: defined twice (first at %s/main.conf:2)",
+		 dir, dir);
+	assert_string_equal(err, want);
+
+	path = write_file("main.conf", "log = { };\n@include \"nope.conf\"\n");
+	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want),
+		 "%s/main.conf:2: cannot include %s/nope.conf: No such file or directory", dir,
+		 dir);
+	assert_string_equal(err, want);
+}
+
+/* libconfig 1.5 exits the process when it includes a directory; the loader must not. */
+static void test_include_of_directory_or_device(void **state)
+{
+	(void)state;
+	struct airlock_config cfg;
+	char want[1024];
+	char sub[512];
+	snprintf(sub, sizeof(sub), "%s/conf.d", dir);
+	mkdir(sub, 0700);
+	const char *path = write_file("main.conf", "log = { };\n\n  @include \"conf.d\"\n");
+	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s/main.conf:3: cannot include %s/conf.d: Is a directory",
+		 dir, dir);
+	assert_string_equal(err, want);
+
+	path = write_file("main.conf", "@include \"\"\n");
+	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s/main.conf:1: cannot include %s/: Is a directory", dir,
+		 dir);
+	assert_string_equal(err, want);
+
+	/* an include name with a leading '/' is still relative to the directory */
+	path = write_file("main.conf", "@include \"/conf.d\"\n");
+	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s/main.conf:1: cannot include %s/conf.d: Is a directory",
+		 dir, dir);
+	assert_string_equal(err, want);
+
+	assert_string_equal(load_fails("@include \"/dev/null\"\n"),
+			    "t.conf:1: cannot include /dev/null: not a regular file");
+	/* an include inside a comment or a string is not one */
+	load_ok("/*\n@include \"/dev/null\"\n*/\n", &cfg);
+	assert_string_equal(load_fails("log = { level = \"\n@include \"; };\n"),
+			    "t.conf:1: log.level: must be one of \"error\", \"warning\", \"info\", "
+			    "\"debug\"");
+}
+
+static void test_include_nesting(void **state)
+{
+	(void)state;
+	struct airlock_config cfg;
+	char want[1024];
+	const char *path = write_file("loop.conf", "# loops\n@include \"loop.conf\"\n");
+	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s/loop.conf:2: include file nesting too deep", dir);
+	assert_string_equal(err, want);
+
+	path = write_file("main.conf", "log = { };\n@include \"main.conf\n");
+	assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s/main.conf:2: unterminated @include", dir);
+	assert_string_equal(err, want);
+}
+
+static void test_messages_stay_on_one_line(void **state)
+{
+	(void)state;
+	assert_string_equal(load_fails("log = { };\n@include \"no\nsuch\"\n"),
+			    "t.conf:3: cannot include no?such: No such file or directory");
+}
+
+static void test_error_buffer(void **state)
+{
+	(void)state;
+	struct airlock_config cfg;
+	char small[10];
+	memset(small, 'x', sizeof(small));
+	assert_int_equal(config_load_string("tunnels = {};", "t.conf", &cfg, small, sizeof(small)),
+			 -1);
+	assert_string_equal(small, "t.conf:1:");
+	assert_int_equal(config_load_string("tunnels = {};", "t.conf", &cfg, NULL, 0), -1);
+	assert_int_equal(config_load_string("", "t.conf", &cfg, NULL, 0), 0);
+}
+
+static void test_reference(void **state)
+{
+	(void)state;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	assert_non_null(out);
+	config_print_reference(out);
+	fclose(out);
+	assert_non_null(
+		strstr(buf, "| Key | Type | Default | Meaning |\n| --- | --- | --- | --- |\n"));
+	assert_int_equal(strncmp(buf, "| Key |", 7), 0);
+	assert_non_null(strstr(buf, "\n| `tunnel.stale_after` | integer, 2 to 86400 | `30` | "));
+	assert_non_null(
+		strstr(buf, "\n| `tunnel.vici` | string | `\"unix:///var/run/charon.vici\"` | "));
+	assert_non_null(strstr(buf, "\n| `tunnel.local_address` | string | unset | "));
+	assert_non_null(strstr(buf, "\n| `log.level` | string | `\"info\"` | "));
+	assert_non_null(strstr(buf, "\n| `tunnel.cert_warn_days` | integer, 0 to 3650 | `30` | "));
+	/* one row per key, each with four cells */
+	size_t rows = 0;
+	for (char *line = buf; (line = strstr(line, "\n| `")); line++) {
+		rows++;
+		size_t bars = 0;
+		for (char *p = line + 1; *p && *p != '\n'; p++)
+			bars += *p == '|' && p[-1] != '\\';
+		assert_int_equal(bars, 5);
+	}
+	assert_int_equal(rows, 11);
+	assert_int_equal(buf[len - 1], '\n');
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_empty_text_gives_defaults),
+		cmocka_unit_test(test_full_file),
+		cmocka_unit_test(test_range_edges_accepted),
+		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_too_long_strings),
+		cmocka_unit_test(test_addresses),
+		cmocka_unit_test(test_unknown_key_in_each_section),
+		cmocka_unit_test(test_unknown_and_malformed_sections),
+		cmocka_unit_test(test_syntax_errors),
+		cmocka_unit_test(test_duplicates),
+		cmocka_unit_test(test_stale_after_cross_check),
+		cmocka_unit_test(test_unreadable_files),
+		cmocka_unit_test(test_include_works),
+		cmocka_unit_test(test_include_errors_name_the_included_file),
+		cmocka_unit_test(test_include_of_directory_or_device),
+		cmocka_unit_test(test_include_nesting),
+		cmocka_unit_test(test_messages_stay_on_one_line),
+		cmocka_unit_test(test_error_buffer),
+		cmocka_unit_test(test_reference),
+	};
+	return cmocka_run_group_tests(tests, make_dir, remove_dir);
+}
