@@ -1,0 +1,41 @@
+/*
+ * airlockctl internals shared between its command files.
+ */
+#ifndef AIRLOCK_CTL_H
+#define AIRLOCK_CTL_H
+
+#include <stdio.h>
+
+#include "common/config.h"
+#include "tunnel/tunnel_status.h"
+
+/* Options common to every command. */
+struct ctl_opts {
+	struct airlock_config cfg;
+	const char *config_path;
+	int json;
+	int watch;
+	int interval_s;
+	int warn_days; /* -1: from config */
+};
+
+/* Check parameters from the configuration and options. */
+void ctl_check_params(const struct ctl_opts *o, struct tunnel_check_params *p);
+
+/* Human-readable status: a compact table, one block per connection. */
+void ctl_render_status(FILE *out, const struct tunnel_status *st, const struct tunnel_check *chk,
+		       time_t now);
+
+/* `airlockctl status [--json] [--watch]`. Returns the exit status. */
+int ctl_cmd_status(struct ctl_opts *o);
+
+/* `airlockctl check`: one line, exit 0/1/2 (OK/WARNING/CRITICAL). */
+int ctl_cmd_check(struct ctl_opts *o);
+
+/*
+ * Fetches one snapshot from the configured charon, synchronously. Never
+ * returns NULL: an unreachable charon gives a snapshot with reachable = 0.
+ */
+struct tunnel_status *ctl_fetch_once(const struct ctl_opts *o);
+
+#endif
