@@ -1,21 +1,22 @@
 /*
- * The live SA table: parsing charon's IKE_SA / CHILD_SA sections into plain
- * structs, full refreshes with down events remembered meanwhile, events, and
- * the queries the tunnel gate asks. Message shapes are described in
- * sa_table.h.
+ * The live SA table: full refreshes with down events remembered meanwhile,
+ * events, and the queries the tunnel gate asks. Reading charon's IKE_SA /
+ * CHILD_SA sections into plain structs is in sa_parse.c. Message shapes are
+ * described in sa_table.h.
  */
 #include "tunnel/sa_table.h"
 
-#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 
 #include "common/log.h"
+#include "tunnel/sa_parse.h"
 
-#define ERR_MALFORMED -1
-#define ERR_NOMEM     -2
+/* The content_* functions answer in sa_parse's codes, so that one rc carries either. */
+#define ERR_MALFORMED SA_PARSE_MALFORMED
+#define ERR_NOMEM     SA_PARSE_NOMEM
 
 struct sa_content {
 	struct sa_ike **ike;
@@ -42,309 +43,6 @@ struct sa_table {
 	bool invalidated;
 };
 
-/* ---- field parsing ---------------------------------------------------------- */
-
-/* Why a section was refused: the field at fault, for the log. */
-struct parse_ctx {
-	const char *field;
-	uint64_t now;
-};
-
-/* How a field is stored; the tables below map charon's keys onto the structs. */
-enum field_kind { F_STR, F_HEX, F_U16, F_U32, F_U64, F_OPT_U64, F_OPT_I64, F_FLAG, F_TS };
-
-struct field {
-	const char *key;
-	enum field_kind kind;
-	bool required;
-	size_t offset;
-};
-
-#define IKE_F(key, kind, req, member)                                                              \
-	{                                                                                          \
-		key, kind, req, offsetof(struct sa_ike, member)                                    \
-	}
-#define CHILD_F(key, kind, req, member)                                                            \
-	{                                                                                          \
-		key, kind, req, offsetof(struct sa_child, member)                                  \
-	}
-
-/* list_ike() in vici_query.c; "name" is the section name, set apart. */
-static const struct field ike_fields[] = {
-	IKE_F("uniqueid", F_U32, true, uniqueid),
-	IKE_F("version", F_U32, true, version),
-	IKE_F("state", F_STR, true, state),
-	IKE_F("local-host", F_STR, true, local_host),
-	IKE_F("local-port", F_U16, false, local_port),
-	IKE_F("local-id", F_STR, true, local_id),
-	IKE_F("remote-host", F_STR, true, remote_host),
-	IKE_F("remote-port", F_U16, false, remote_port),
-	IKE_F("remote-id", F_STR, true, remote_id),
-	IKE_F("initiator", F_FLAG, false, initiator),
-	IKE_F("initiator-spi", F_HEX, false, initiator_spi),
-	IKE_F("responder-spi", F_HEX, false, responder_spi),
-	IKE_F("encr-alg", F_STR, false, encr_alg),
-	IKE_F("encr-keysize", F_U32, false, encr_keysize),
-	IKE_F("integ-alg", F_STR, false, integ_alg),
-	IKE_F("prf-alg", F_STR, false, prf_alg),
-	IKE_F("dh-group", F_STR, false, dh_group),
-	IKE_F("established", F_OPT_I64, false, established),
-	IKE_F("rekey-time", F_OPT_I64, false, rekey_time),
-	IKE_F("reauth-time", F_OPT_I64, false, reauth_time),
-};
-
-/* list_child() in vici_query.c. */
-static const struct field child_fields[] = {
-	CHILD_F("name", F_STR, true, name),
-	CHILD_F("uniqueid", F_U32, true, uniqueid),
-	CHILD_F("reqid", F_U32, true, reqid),
-	CHILD_F("state", F_STR, true, state),
-	CHILD_F("mode", F_STR, true, mode),
-	CHILD_F("protocol", F_STR, false, protocol),
-	CHILD_F("encap", F_FLAG, false, encap),
-	CHILD_F("spi-in", F_HEX, false, spi_in),
-	CHILD_F("spi-out", F_HEX, false, spi_out),
-	CHILD_F("encr-alg", F_STR, false, encr_alg),
-	CHILD_F("encr-keysize", F_U32, false, encr_keysize),
-	CHILD_F("integ-alg", F_STR, false, integ_alg),
-	CHILD_F("dh-group", F_STR, false, dh_group),
-	CHILD_F("bytes-in", F_U64, false, bytes_in),
-	CHILD_F("bytes-out", F_U64, false, bytes_out),
-	CHILD_F("packets-in", F_U64, false, packets_in),
-	CHILD_F("packets-out", F_U64, false, packets_out),
-	CHILD_F("use-in", F_OPT_U64, false, use_in),
-	CHILD_F("use-out", F_OPT_U64, false, use_out),
-	CHILD_F("install-time", F_OPT_I64, false, install_time),
-	CHILD_F("rekey-time", F_OPT_I64, false, rekey_time),
-	CHILD_F("life-time", F_OPT_I64, false, life_time),
-	CHILD_F("local-ts", F_TS, true, local_ts),
-	CHILD_F("remote-ts", F_TS, true, remote_ts),
-};
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-static bool has_control_char(const char *s)
-{
-	for (; *s; s++) {
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	}
-	return false;
-}
-
-static int fail(struct parse_ctx *ctx, const char *field)
-{
-	ctx->field = field;
-	return ERR_MALFORMED;
-}
-
-/* Decimal as charon prints %u / PRIu64 / PRId64; signed allows a leading '-'. */
-static bool parse_num(const char *s, bool is_signed, uint64_t max, uint64_t *u, int64_t *i)
-{
-	const char *digits = is_signed && s[0] == '-' ? s + 1 : s;
-	char *end;
-	if (*digits < '0' || *digits > '9')
-		return false;
-	errno = 0;
-	if (is_signed)
-		*i = strtoll(s, &end, 10);
-	else
-		*u = strtoull(s, &end, 10);
-	return errno == 0 && *end == '\0' && (is_signed || *u <= max);
-}
-
-static void ts_list_clear(struct sa_ts_list *l)
-{
-	for (size_t i = 0; i < l->count; i++)
-		free(l->text[i]);
-	free(l->text);
-	free(l->ts);
-	memset(l, 0, sizeof(*l));
-}
-
-static int take_ts_list(struct parse_ctx *ctx, const struct vici_node *list, const char *key,
-			struct sa_ts_list *out)
-{
-	size_t n = 0;
-	if (!list || list->type != VICI_NODE_LIST)
-		return fail(ctx, key);
-	for (const struct vici_node *it = list->first; it; it = it->next) {
-		if (++n > SA_TABLE_MAX_TS)
-			return fail(ctx, key);
-	}
-	if (n == 0)
-		return 0;
-	out->text = calloc(n, sizeof(*out->text));
-	out->ts = calloc(n, sizeof(*out->ts));
-	if (!out->text || !out->ts)
-		return ERR_NOMEM;
-	for (const struct vici_node *it = list->first; it; it = it->next) {
-		const char *s = (const char *)it->value;
-		if (it->type != VICI_NODE_VALUE || !s || memchr(s, '\0', it->value_len) ||
-		    ts_parse(s, &out->ts[out->count]) < 0)
-			return fail(ctx, key);
-		if (!(out->text[out->count] = strdup(s)))
-			return ERR_NOMEM;
-		out->count++;
-	}
-	return 0;
-}
-
-/* Reads one field of sec into base (a struct sa_ike or sa_child). */
-static int take(struct parse_ctx *ctx, const struct vici_node *sec, const struct field *f,
-		void *base)
-{
-	void *p = (char *)base + f->offset;
-	const struct vici_node *n = vici_child(sec, f->key);
-	const char *s = vici_str(sec, f->key);
-	uint64_t u = 0;
-	int64_t i = 0;
-	if (f->kind == F_TS)
-		return take_ts_list(ctx, n, f->key, p);
-	if (!n)
-		return f->required ? fail(ctx, f->key) : 0;
-	if (!s || n->value_len > SA_TABLE_MAX_STR || has_control_char(s))
-		return fail(ctx, f->key);
-	switch (f->kind) {
-	case F_HEX:
-		if (strspn(s, "0123456789abcdef") != n->value_len || n->value_len == 0 ||
-		    n->value_len > 16)
-			return fail(ctx, f->key);
-		/* fall through */
-	case F_STR:
-		return (*(char **)p = strdup(s)) ? 0 : ERR_NOMEM;
-	case F_FLAG:
-		if (strcmp(s, "yes") != 0 && strcmp(s, "no") != 0)
-			return fail(ctx, f->key);
-		*(bool *)p = strcmp(s, "yes") == 0;
-		return 0;
-	case F_OPT_I64:
-		if (!parse_num(s, true, 0, &u, &i))
-			return fail(ctx, f->key);
-		*(struct sa_opt_i64 *)p = (struct sa_opt_i64){.set = true, .value = i};
-		return 0;
-	default:
-		break;
-	}
-	uint64_t max = f->kind == F_U16 ? UINT16_MAX : f->kind == F_U32 ? UINT32_MAX : UINT64_MAX;
-	if (!parse_num(s, false, max, &u, &i))
-		return fail(ctx, f->key);
-	if (f->kind == F_U16)
-		*(uint16_t *)p = (uint16_t)u;
-	else if (f->kind == F_U32)
-		*(uint32_t *)p = (uint32_t)u;
-	else if (f->kind == F_U64)
-		*(uint64_t *)p = u;
-	else
-		*(struct sa_opt_u64 *)p = (struct sa_opt_u64){.set = true, .value = u};
-	return 0;
-}
-
-static int take_all(struct parse_ctx *ctx, const struct vici_node *sec, const struct field *f,
-		    size_t n, void *base)
-{
-	for (size_t i = 0; i < n; i++) {
-		int rc = take(ctx, sec, &f[i], base);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
-static void free_all(const struct field *f, size_t n, void *base)
-{
-	for (size_t i = 0; i < n; i++) {
-		void *p = (char *)base + f[i].offset;
-		if (f[i].kind == F_STR || f[i].kind == F_HEX)
-			free(*(char **)p);
-		else if (f[i].kind == F_TS)
-			ts_list_clear(p);
-	}
-}
-
-static void child_clear(struct sa_child *c)
-{
-	free_all(child_fields, COUNT(child_fields), c);
-	memset(c, 0, sizeof(*c));
-}
-
-/* Parses a CHILD section into *c; on failure *c is left empty. */
-static int child_parse(struct parse_ctx *ctx, const struct vici_node *sec, struct sa_child *c)
-{
-	memset(c, 0, sizeof(*c));
-	if (!sec || sec->type != VICI_NODE_SECTION)
-		return fail(ctx, "child-section");
-	int rc = take_all(ctx, sec, child_fields, COUNT(child_fields), c);
-	if (rc < 0)
-		child_clear(c);
-	c->reported_at = ctx->now;
-	return rc;
-}
-
-static void ike_free(struct sa_ike *ike)
-{
-	if (!ike)
-		return;
-	free_all(ike_fields, COUNT(ike_fields), ike);
-	free(ike->name);
-	for (size_t i = 0; i < ike->child_count; i++)
-		child_clear(&ike->children[i]);
-	free(ike->children);
-	free(ike);
-}
-
-/* Parses the IKE_SA fields of sec, named name, into a new struct without children. */
-static int ike_parse(struct parse_ctx *ctx, const char *name, const struct vici_node *sec,
-		     struct sa_ike **out)
-{
-	*out = NULL;
-	if (!sec || sec->type != VICI_NODE_SECTION)
-		return fail(ctx, "ike-section");
-	if (name[0] == '\0' || has_control_char(name))
-		return fail(ctx, "ike-name");
-	struct sa_ike *ike = calloc(1, sizeof(*ike));
-	if (!ike || !(ike->name = strdup(name))) {
-		free(ike);
-		return ERR_NOMEM;
-	}
-	ike->reported_at = ctx->now;
-	int rc = take_all(ctx, sec, ike_fields, COUNT(ike_fields), ike);
-	if (rc == 0 && ike->version != 1 && ike->version != 2)
-		rc = fail(ctx, "version");
-	if (rc < 0) {
-		ike_free(ike);
-		return rc;
-	}
-	*out = ike;
-	return 0;
-}
-
-/* The one IKE section of an event message; other root keys (up) are values. */
-static const struct vici_node *ike_section(const struct vici_node *root)
-{
-	const struct vici_node *found = NULL;
-	if (!root || root->type != VICI_NODE_SECTION)
-		return NULL;
-	for (const struct vici_node *n = root->first; n; n = n->next) {
-		if (n->type != VICI_NODE_SECTION)
-			continue;
-		if (found)
-			return NULL;
-		found = n;
-	}
-	return found;
-}
-
-static int uniqueid_of(const struct vici_node *sec, uint32_t *id)
-{
-	uint64_t v;
-	if (!sec || sec->type != VICI_NODE_SECTION || vici_u64(sec, "uniqueid", &v) < 0 ||
-	    v > UINT32_MAX)
-		return -1;
-	*id = (uint32_t)v;
-	return 0;
-}
-
 static void log_skip(const char *what, const char *name, const char *field)
 {
 	char q[300];
@@ -357,7 +55,7 @@ static void log_skip(const char *what, const char *name, const char *field)
 static void content_clear(struct sa_content *c)
 {
 	for (size_t i = 0; i < c->count; i++)
-		ike_free(c->ike[i]);
+		sa_parse_ike_free(c->ike[i]);
 	free(c->ike);
 	memset(c, 0, sizeof(*c));
 }
@@ -409,7 +107,7 @@ static bool content_remove_ike(struct sa_content *c, uint32_t id)
 	if (i < 0)
 		return false;
 	c->children -= c->ike[i]->child_count;
-	ike_free(c->ike[i]);
+	sa_parse_ike_free(c->ike[i]);
 	memmove(&c->ike[i], &c->ike[i + 1], (c->count - (size_t)i - 1) * sizeof(c->ike[0]));
 	c->count--;
 	return true;
@@ -422,7 +120,7 @@ static bool content_remove_child(struct sa_content *c, uint32_t id)
 	if (!ch)
 		return false;
 	size_t j = (size_t)(ch - ike->children);
-	child_clear(ch);
+	sa_parse_child_clear(ch);
 	memmove(&ike->children[j], &ike->children[j + 1],
 		(ike->child_count - j - 1) * sizeof(ike->children[0]));
 	ike->child_count--;
@@ -453,7 +151,7 @@ static void content_replace_at(struct sa_content *c, size_t i, struct sa_ike *fr
 	fresh->child_count = old->child_count;
 	old->children = NULL;
 	old->child_count = 0;
-	ike_free(old);
+	sa_parse_ike_free(old);
 	c->ike[i] = fresh;
 }
 
@@ -470,7 +168,7 @@ static struct sa_ike *content_upsert_ike(struct sa_content *c, struct sa_ike *fr
 		return fresh;
 	}
 	if (content_add_ike(c, fresh) < 0) {
-		ike_free(fresh);
+		sa_parse_ike_free(fresh);
 		return NULL;
 	}
 	return fresh;
@@ -513,22 +211,23 @@ void sa_table_refresh_abort(struct sa_table *t)
 
 int sa_table_refresh_add(struct sa_table *t, const struct vici_node *msg)
 {
-	struct parse_ctx ctx = {.field = NULL};
+	struct sa_parse_ctx ctx = {.field = NULL};
 	struct sa_table_report *rep = &t->pending_report;
 	struct sa_ike *ike = NULL;
 	if (!t->building || t->tainted)
 		return -1;
-	const struct vici_node *sec = ike_section(msg);
+	const struct vici_node *sec = sa_parse_ike_section(msg);
 	const struct vici_node *csas = vici_child(sec, "child-sas");
-	int rc = sec ? ike_parse(&ctx, sec->name, sec, &ike) : fail(&ctx, "ike-section");
+	int rc =
+		sec ? sa_parse_ike(&ctx, sec->name, sec, &ike) : sa_parse_fail(&ctx, "ike-section");
 	if (rc == 0 && (!csas || csas->type != VICI_NODE_SECTION))
-		rc = fail(&ctx, "child-sas");
+		rc = sa_parse_fail(&ctx, "child-sas");
 	if (rc == 0 && find_ike(&t->pending, ike->uniqueid) >= 0)
-		rc = fail(&ctx, "uniqueid-duplicate");
+		rc = sa_parse_fail(&ctx, "uniqueid-duplicate");
 	if (rc == 0 && (rc = content_add_ike(&t->pending, ike)) == ERR_MALFORMED)
 		ctx.field = "limit-ike";
 	if (rc < 0) {
-		ike_free(ike);
+		sa_parse_ike_free(ike);
 		if (rc == ERR_NOMEM)
 			goto nomem;
 		rep->ike_skipped++;
@@ -538,14 +237,14 @@ int sa_table_refresh_add(struct sa_table *t, const struct vici_node *msg)
 	rep->ike_added++;
 	for (const struct vici_node *n = csas->first; n; n = n->next) {
 		struct sa_child ch;
-		struct parse_ctx cctx = {.field = NULL};
-		rc = child_parse(&cctx, n, &ch);
+		struct sa_parse_ctx cctx = {.field = NULL};
+		rc = sa_parse_child(&cctx, n, &ch);
 		if (rc == 0 && find_child(&t->pending, ch.uniqueid, NULL))
-			rc = fail(&cctx, "uniqueid-duplicate");
+			rc = sa_parse_fail(&cctx, "uniqueid-duplicate");
 		if (rc == 0 && (rc = content_add_child(&t->pending, ike, &ch)) == ERR_MALFORMED)
 			cctx.field = "limit-child";
 		if (rc < 0) {
-			child_clear(&ch);
+			sa_parse_child_clear(&ch);
 			if (rc == ERR_NOMEM)
 				goto nomem;
 			rep->child_skipped++;
@@ -651,7 +350,7 @@ static unsigned upsert_child(struct sa_table *t, struct sa_ike *ike, struct sa_c
 	int rc = content_add_child(&t->cur, ike, ch);
 	if (rc < 0) {
 		log_skip("child", ch->name, rc == ERR_NOMEM ? "out-of-memory" : "limit-child");
-		child_clear(ch);
+		sa_parse_child_clear(ch);
 		return SA_EVENT_CHANGED | SA_EVENT_REFRESH;
 	}
 	return SA_EVENT_CHANGED;
@@ -659,11 +358,11 @@ static unsigned upsert_child(struct sa_table *t, struct sa_ike *ike, struct sa_c
 
 static unsigned event_ike_updown(struct sa_table *t, const struct vici_node *msg, uint64_t now)
 {
-	const struct vici_node *sec = ike_section(msg);
-	struct parse_ctx ctx = {.now = now};
+	const struct vici_node *sec = sa_parse_ike_section(msg);
+	struct sa_parse_ctx ctx = {.now = now};
 	struct sa_ike *ike;
 	uint32_t id;
-	if (uniqueid_of(sec, &id) < 0) {
+	if (sa_parse_uniqueid(sec, &id) < 0) {
 		invalidate(t, "ike-updown", "uniqueid");
 		return SA_EVENT_MALFORMED | SA_EVENT_REFRESH;
 	}
@@ -672,7 +371,7 @@ static unsigned event_ike_updown(struct sa_table *t, const struct vici_node *msg
 		return content_remove_ike(&t->cur, id) ? SA_EVENT_CHANGED : 0;
 	}
 	t->events_during_build |= t->building;
-	if (ike_parse(&ctx, sec->name, sec, &ike) < 0) {
+	if (sa_parse_ike(&ctx, sec->name, sec, &ike) < 0) {
 		log_skip("ike", sec->name, ctx.field);
 		return SA_EVENT_REFRESH;
 	}
@@ -681,9 +380,9 @@ static unsigned event_ike_updown(struct sa_table *t, const struct vici_node *msg
 
 static unsigned event_child_updown(struct sa_table *t, const struct vici_node *msg, uint64_t now)
 {
-	const struct vici_node *sec = ike_section(msg);
+	const struct vici_node *sec = sa_parse_ike_section(msg);
 	const struct vici_node *csas = vici_child(sec, "child-sas");
-	struct parse_ctx ctx = {.now = now};
+	struct sa_parse_ctx ctx = {.now = now};
 	unsigned res = 0;
 	uint32_t id;
 	if (!csas || csas->type != VICI_NODE_SECTION || !csas->first) {
@@ -692,7 +391,7 @@ static unsigned event_child_updown(struct sa_table *t, const struct vici_node *m
 	}
 	if (!vici_yes(msg, "up")) {
 		for (const struct vici_node *n = csas->first; n; n = n->next) {
-			if (uniqueid_of(n, &id) < 0) {
+			if (sa_parse_uniqueid(n, &id) < 0) {
 				invalidate(t, "child-updown", "uniqueid");
 				return res | SA_EVENT_MALFORMED | SA_EVENT_REFRESH;
 			}
@@ -704,7 +403,7 @@ static unsigned event_child_updown(struct sa_table *t, const struct vici_node *m
 	}
 	t->events_during_build |= t->building;
 	struct sa_ike *fresh, *ike;
-	if (ike_parse(&ctx, sec->name, sec, &fresh) < 0) {
+	if (sa_parse_ike(&ctx, sec->name, sec, &fresh) < 0) {
 		log_skip("ike", sec->name, ctx.field);
 		return SA_EVENT_REFRESH;
 	}
@@ -713,7 +412,7 @@ static unsigned event_child_updown(struct sa_table *t, const struct vici_node *m
 	res = SA_EVENT_CHANGED;
 	for (const struct vici_node *n = csas->first; n; n = n->next) {
 		struct sa_child ch;
-		if (child_parse(&ctx, n, &ch) < 0) {
+		if (sa_parse_child(&ctx, n, &ch) < 0) {
 			log_skip("child", n->name, ctx.field);
 			res |= SA_EVENT_REFRESH;
 			continue;
@@ -725,18 +424,18 @@ static unsigned event_child_updown(struct sa_table *t, const struct vici_node *m
 
 static unsigned event_ike_rekey(struct sa_table *t, const struct vici_node *msg, uint64_t now)
 {
-	const struct vici_node *sec = ike_section(msg);
+	const struct vici_node *sec = sa_parse_ike_section(msg);
 	const struct vici_node *new_sec = vici_child(sec, "new");
-	struct parse_ctx ctx = {.now = now};
+	struct sa_parse_ctx ctx = {.now = now};
 	struct sa_ike *fresh;
 	uint32_t old_id;
-	if (uniqueid_of(vici_child(sec, "old"), &old_id) < 0) {
+	if (sa_parse_uniqueid(vici_child(sec, "old"), &old_id) < 0) {
 		invalidate(t, "ike-rekey", "old-uniqueid");
 		return SA_EVENT_MALFORMED | SA_EVENT_REFRESH;
 	}
 	tomb(t, true, old_id);
 	t->events_during_build |= t->building;
-	if (ike_parse(&ctx, sec->name, new_sec, &fresh) < 0) {
+	if (sa_parse_ike(&ctx, sec->name, new_sec, &fresh) < 0) {
 		/* charon moved the CHILD_SAs to an IKE_SA we cannot describe */
 		log_skip("ike", sec->name, ctx.field);
 		return (content_remove_ike(&t->cur, old_id) ? SA_EVENT_CHANGED : 0) |
@@ -764,7 +463,7 @@ static unsigned event_ike_rekey(struct sa_table *t, const struct vici_node *msg,
 	for (size_t i = 0; i < nkids; i++) {
 		if (find_child(&t->cur, kids[i].uniqueid, NULL) ||
 		    content_add_child(&t->cur, fresh, &kids[i]) < 0) {
-			child_clear(&kids[i]);
+			sa_parse_child_clear(&kids[i]);
 			res |= SA_EVENT_REFRESH;
 		}
 	}
@@ -775,9 +474,9 @@ static unsigned event_ike_rekey(struct sa_table *t, const struct vici_node *msg,
 
 static unsigned event_child_rekey(struct sa_table *t, const struct vici_node *msg, uint64_t now)
 {
-	const struct vici_node *sec = ike_section(msg);
+	const struct vici_node *sec = sa_parse_ike_section(msg);
 	const struct vici_node *csas = vici_child(sec, "child-sas");
-	struct parse_ctx ctx = {.now = now};
+	struct sa_parse_ctx ctx = {.now = now};
 	unsigned res = 0;
 	uint32_t old_id;
 	if (!csas || csas->type != VICI_NODE_SECTION || !csas->first) {
@@ -785,7 +484,7 @@ static unsigned event_child_rekey(struct sa_table *t, const struct vici_node *ms
 		return SA_EVENT_MALFORMED | SA_EVENT_REFRESH;
 	}
 	for (const struct vici_node *n = csas->first; n; n = n->next) {
-		if (uniqueid_of(vici_child(n, "old"), &old_id) < 0) {
+		if (sa_parse_uniqueid(vici_child(n, "old"), &old_id) < 0) {
 			invalidate(t, "child-rekey", "old-uniqueid");
 			return res | SA_EVENT_MALFORMED | SA_EVENT_REFRESH;
 		}
@@ -795,7 +494,7 @@ static unsigned event_child_rekey(struct sa_table *t, const struct vici_node *ms
 	}
 	t->events_during_build |= t->building;
 	struct sa_ike *fresh, *ike;
-	if (ike_parse(&ctx, sec->name, sec, &fresh) < 0) {
+	if (sa_parse_ike(&ctx, sec->name, sec, &fresh) < 0) {
 		log_skip("ike", sec->name, ctx.field);
 		return res | SA_EVENT_REFRESH;
 	}
@@ -804,7 +503,7 @@ static unsigned event_child_rekey(struct sa_table *t, const struct vici_node *ms
 	res |= SA_EVENT_CHANGED;
 	for (const struct vici_node *n = csas->first; n; n = n->next) {
 		struct sa_child ch;
-		if (child_parse(&ctx, vici_child(n, "new"), &ch) < 0) {
+		if (sa_parse_child(&ctx, vici_child(n, "new"), &ch) < 0) {
 			log_skip("child", n->name, ctx.field);
 			res |= SA_EVENT_REFRESH;
 			continue;
