@@ -1,0 +1,34 @@
+/*
+ * Internal to the spool module (queue_spool.c and queue_tx.c): the spool
+ * structure and the hooks between the two files. Not an API.
+ */
+#ifndef AIRLOCK_QUEUE_SPOOL_PRIV_H
+#define AIRLOCK_QUEUE_SPOOL_PRIV_H
+
+#include <stddef.h>
+
+#include "relay/queue_spool.h"
+
+struct queue_committer;
+
+struct queue_spool {
+	int top;			/* the spool directory */
+	int dirfd[QUEUE_AREA_HOLD + 1]; /* tmp/, queue/, hold/ */
+	struct queue_spool_opts opts;
+	struct queue_committer *commit; /* NULL in a process that only reads */
+};
+
+/* Starts the commit worker of a writer spool (queue_tx.c). Returns 0 or -1 with err. */
+int queue_commit_start(struct queue_spool *q, struct event_base *base, char *err, size_t errlen);
+
+/* Finishes commits in flight, runs their callbacks, stops the worker. No-op for a reader. */
+void queue_commit_stop(struct queue_spool *q);
+
+/*
+ * rename() that never replaces an existing name (which may be a planted
+ * symlink or another message): renameat2(RENAME_NOREPLACE), or link+unlink
+ * on a file system without it. Returns 0 or -1 with errno (EEXIST...).
+ */
+int queue_rename_noreplace(int fromdir, const char *from, int todir, const char *to);
+
+#endif
