@@ -18,7 +18,8 @@
  * - a global and a per-client-address connection cap (421 4.7.0).
  *
  * Everything runs on the event base's thread; no function here is
- * thread-safe.
+ * thread-safe. The process must ignore SIGPIPE (libevent writes to sockets
+ * with plain writev()).
  */
 #ifndef AIRLOCK_SMTP_SERVER_H
 #define AIRLOCK_SMTP_SERVER_H
@@ -136,10 +137,10 @@ struct smtp_server_hooks {
 
 struct smtp_server_stats {
 	uint64_t connections_now;
-	uint64_t connections_total; /* served, refused ones not included */
-	uint64_t refused_by_cap;    /* 421 4.7.0 at connect: global or per-client cap */
-	uint64_t messages_accepted; /* 2xx after end of data */
-	uint64_t messages_rejected; /* 5xx after end of data (content, size, loop, sink) */
+	uint64_t connections_total;   /* served, refused ones not included */
+	uint64_t refused_by_cap;      /* 421 4.7.0 at connect: global or per-client cap */
+	uint64_t messages_accepted;   /* 2xx after end of data */
+	uint64_t messages_rejected;   /* 5xx after end of data (content, size, loop, sink) */
 	uint64_t messages_tempfailed; /* 4xx after end of data */
 	uint64_t protocol_errors;     /* bad commands, sequence errors, violations */
 	uint64_t bytes_received;      /* message octets handed to the sink */
@@ -170,8 +171,7 @@ int smtp_server_add_listener(struct smtp_server *s, int listen_fd);
  * gets 421 4.7.0 and fd is closed, which still returns 0. Returns -1 when
  * no session could be set up (memory), fd closed.
  */
-int smtp_server_serve_fd(struct smtp_server *s, int fd, const struct sockaddr *peer,
-			 socklen_t len);
+int smtp_server_serve_fd(struct smtp_server *s, int fd, const struct sockaddr *peer, socklen_t len);
 
 /*
  * Stops accepting (listeners are closed), answers idle sessions (no
