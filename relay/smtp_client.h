@@ -51,10 +51,10 @@ enum smtp_client_tls_mode {
 };
 
 struct smtp_client_opts {
-	const char *helo_name; /* our name in EHLO/HELO; required */
-	int tls_mode;	       /* enum smtp_client_tls_mode */
-	SSL_CTX *tls;	       /* client context, not owned; required unless TLS_NEVER */
-	bool tls_verify;       /* check the chain and tls_servername (or fail, temporary) */
+	const char *helo_name;	    /* our name in EHLO/HELO; required */
+	int tls_mode;		    /* enum smtp_client_tls_mode */
+	SSL_CTX *tls;		    /* client context, not owned; required unless TLS_NEVER */
+	bool tls_verify;	    /* check the chain and tls_servername (or fail, temporary) */
 	const char *tls_servername; /* SNI and the name verified; may be NULL */
 	/* Seconds; 0 takes the RFC 5321 value (connect 30, helo 300). */
 	unsigned connect_timeout_s, greeting_timeout_s, helo_timeout_s, mail_timeout_s,

@@ -55,16 +55,23 @@ struct client_txn {
 	void *done_arg;
 	size_t rcpt_sent, rcpt_replied, rcpt_ok;
 	bool mail_failed;
-	bool bdat;	     /* content goes as BDAT chunks */
-	bool content_queued; /* every content octet and the end marker are in the output */
-	bool content_failed; /* a BDAT chunk was refused: send no more */
+	bool bdat;	      /* content goes as BDAT chunks */
+	bool content_started; /* DATA got its 354, or BDAT began */
+	bool content_queued;  /* every content octet and the end marker are in the output */
+	bool content_failed;  /* a BDAT chunk was refused: send no more */
 	unsigned bdat_inflight;
 	uint64_t read_off; /* content octets read from the file so far */
 	struct smtp_content_enc enc;
 	int *rcpt_code;
 	char **rcpt_reply;
 	char (*rcpt_buf)[SMTP_CLIENT_REPLY_MAX];
-	bool local_pending; /* a local result waits to be reported from the kick event */
+	bool local_pending;	/* a local result waits to be reported from the kick event */
+	bool pipelining;	/* this transaction's envelope goes pipelined */
+	bool utf8;		/* MAIL carries SMTPUTF8 */
+	struct evbuffer *chunk; /* BDAT: the encoded chunk being built */
+	/* The reply that decided a failed content stage (BDAT or DATA refused). */
+	int fail_code;
+	char fail_text[SMTP_CLIENT_REPLY_MAX];
 };
 
 struct smtp_client_conn {
@@ -72,7 +79,7 @@ struct smtp_client_conn {
 	struct smtp_client_opts o;
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
-	char peer_text[64]; /* "192.0.2.2:25", "[2001:db8::2]:25" */
+	char peer_text[64];	 /* "192.0.2.2:25", "[2001:db8::2]:25" */
 	struct bufferevent *bev; /* the socket, or the TLS filter over it */
 	struct event *timer;	 /* the deadline of whatever we wait for */
 	struct event *kick;	 /* reports results that must not come from inside a call */

@@ -60,7 +60,8 @@ enum smtp_reply_status smtp_reply_parse(const char *buf, size_t len, struct smtp
 		}
 		size_t n = (size_t)(lf - line); /* octets before the LF */
 		if (n < 4 || line[n - 1] != '\r')
-			return SMTP_REPLY_MALFORMED; /* bare LF, or a line shorter than "ddd" CRLF */
+			return SMTP_REPLY_MALFORMED; /* bare LF, or a line shorter than "ddd" CRLF
+						      */
 		n--;				     /* without CR */
 		bool more = n > 3 && line[3] == '-';
 		if (n > 3 && line[3] == '\r')

@@ -1,0 +1,485 @@
+/*
+ * SMTP client engine: one message over a ready session. Envelope
+ * (pipelined or lockstep), content (DATA with dot stuffing or BDAT chunks,
+ * read straight from the spool file) and the per-recipient results.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "relay/smtp_client_conn.h"
+
+/* Octets read from the spool file per pread(). */
+#define READ_BLOCK (64 * 1024)
+/* RFC 5321 4.5.3.1.3: a path is at most 256 octets with its brackets. */
+#define PATH_MAX_OCTETS 254
+
+void client_txn_release(struct smtp_client_conn *c)
+{
+	struct client_txn *t = &c->txn;
+
+	free(t->rcpt_code);
+	free(t->rcpt_reply);
+	free(t->rcpt_buf);
+	if (t->chunk)
+		evbuffer_free(t->chunk);
+	memset(t, 0, sizeof(*t));
+}
+
+static void txn_set_rcpt(struct client_txn *t, size_t i, int code, const char *text)
+{
+	t->rcpt_code[i] = code;
+	snprintf(t->rcpt_buf[i], SMTP_CLIENT_REPLY_MAX, "%s", text);
+}
+
+/* Reports the message and returns the session to idle (unless it died). */
+static void txn_finish(struct smtp_client_conn *c, int stage, int code, const char *text)
+{
+	struct client_txn *t = &c->txn;
+	struct smtp_client_result *res = &c->res;
+	smtp_client_done_fn cb = t->done_cb;
+	size_t ok = 0;
+
+	memset(res, 0, sizeof(*res));
+	res->stage = stage;
+	res->code = code;
+	snprintf(res->reply, sizeof(res->reply), "%s", text);
+	res->nrcpts = t->m.nrcpts;
+	res->rcpt_code = t->rcpt_code;
+	res->rcpt_reply = t->rcpt_reply;
+	for (size_t i = 0; i < t->m.nrcpts; i++) {
+		int cls = t->rcpt_code[i] / 100;
+		if (cls == 2)
+			ok++;
+		else if (cls != 5)
+			res->temporary = true;
+	}
+	res->delivered = ok == t->m.nrcpts;
+	t->local_pending = false;
+	t->done_cb = NULL;
+	if (c->phase == PH_TXN) {
+		c->phase = PH_READY;
+		evtimer_del(c->timer);
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	}
+	if (cb)
+		cb(t->done_arg, c, res);
+}
+
+void client_txn_abort(struct smtp_client_conn *c, int stage, int code, const char *text)
+{
+	struct client_txn *t = &c->txn;
+
+	/* Nothing is final before the content's reply: a RCPT 250 is not delivery. */
+	for (size_t i = 0; i < t->m.nrcpts; i++) {
+		int cls = t->rcpt_code[i] / 100;
+		if (i >= t->rcpt_replied || t->mail_failed || cls == 2 || cls == 0)
+			txn_set_rcpt(t, i, code, text);
+	}
+	txn_finish(c, stage, code, text);
+}
+
+void client_txn_report_local(struct smtp_client_conn *c)
+{
+	struct client_txn *t = &c->txn;
+
+	txn_finish(c, SMTP_CLIENT_STAGE_MAIL, t->fail_code, t->fail_text);
+}
+
+static bool txn_addr_ok(const char *a, bool *utf8)
+{
+	size_t n = strlen(a);
+
+	if (n > PATH_MAX_OCTETS)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)a[i];
+		if (ch < 0x20 || ch == 0x7f)
+			return false;
+		if (ch >= 0x80)
+			*utf8 = true;
+	}
+	return true;
+}
+
+/* Checks that need no peer: returns 0, or fills fail_code/fail_text (permanent). */
+static int txn_local_check(struct smtp_client_conn *c, bool *need_utf8)
+{
+	struct client_txn *t = &c->txn;
+	bool ok = txn_addr_ok(t->m.from, need_utf8);
+
+	for (size_t i = 0; i < t->m.nrcpts; i++)
+		ok = txn_addr_ok(t->m.rcpts[i], need_utf8) && ok;
+	if (!ok) {
+		t->fail_code = 553;
+		snprintf(t->fail_text, sizeof(t->fail_text),
+			 "553 5.1.3 Unusable address in the queue file");
+		return -1;
+	}
+	if (*need_utf8 && !(c->esmtp && c->caps.smtputf8)) {
+		t->fail_code = 553;
+		snprintf(t->fail_text, sizeof(t->fail_text),
+			 "553 5.6.7 The message needs SMTPUTF8, which %s does not offer",
+			 c->peer_text);
+		return -1;
+	}
+	if (c->esmtp && c->caps.size && c->caps.size_max && t->m.length > c->caps.size_max) {
+		t->fail_code = 552;
+		snprintf(t->fail_text, sizeof(t->fail_text),
+			 "552 5.3.4 Message of %" PRIu64 " octets exceeds the limit of %s (%" PRIu64
+			 ")",
+			 t->m.length, c->peer_text, c->caps.size_max);
+		return -1;
+	}
+	return 0;
+}
+
+static void txn_send_rcpt(struct smtp_client_conn *c)
+{
+	struct client_txn *t = &c->txn;
+
+	client_send(c, "RCPT TO:<%s>\r\n", t->m.rcpts[t->rcpt_sent++]);
+	client_expect_push(c, EXP_RCPT);
+}
+
+static void txn_send_mail(struct smtp_client_conn *c, bool utf8)
+{
+	struct client_txn *t = &c->txn;
+	char params[96] = "";
+	size_t n = 0;
+
+	if (c->esmtp && c->caps.size)
+		n += (size_t)snprintf(params + n, sizeof(params) - n, " SIZE=%" PRIu64,
+				      t->m.length);
+	if (c->esmtp && t->m.eightbit && c->caps.eightbitmime)
+		n += (size_t)snprintf(params + n, sizeof(params) - n, " BODY=8BITMIME");
+	if (utf8)
+		snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
+	client_send(c, "MAIL FROM:<%s>%s\r\n", t->m.from, params);
+	client_expect_push(c, EXP_MAIL);
+	if (t->pipelining)
+		while (t->rcpt_sent < t->m.nrcpts)
+			txn_send_rcpt(c);
+}
+
+int smtp_client_conn_send(struct smtp_client_conn *c, const struct smtp_client_msg *m,
+			  smtp_client_done_fn done_cb, void *arg)
+{
+	struct client_txn *t = &c->txn;
+	bool utf8 = m->smtputf8;
+
+	if (!smtp_client_conn_usable(c) || c->exp_count != 0)
+		return -1;
+	if (m->nrcpts == 0 || !m->from)
+		fatal("smtp_client_conn_send: a message without recipients");
+	client_txn_release(c);
+	t->m = *m;
+	t->done_cb = done_cb;
+	t->done_arg = arg;
+	t->rcpt_code = calloc(m->nrcpts, sizeof(*t->rcpt_code));
+	t->rcpt_reply = calloc(m->nrcpts, sizeof(*t->rcpt_reply));
+	t->rcpt_buf = calloc(m->nrcpts, sizeof(*t->rcpt_buf));
+	size_t cap = m->nrcpts + CLIENT_BDAT_INFLIGHT + 4;
+	uint8_t *exp = cap > c->exp_cap ? realloc(c->expect, cap) : c->expect;
+	if (!t->rcpt_code || !t->rcpt_reply || !t->rcpt_buf || !exp) {
+		if (exp)
+			c->expect = exp;
+		client_txn_release(c);
+		return -1;
+	}
+	c->expect = exp;
+	if (cap > c->exp_cap)
+		c->exp_cap = cap;
+	c->exp_head = 0;
+	for (size_t i = 0; i < m->nrcpts; i++)
+		t->rcpt_reply[i] = t->rcpt_buf[i];
+	c->phase = PH_TXN;
+	t->pipelining = c->esmtp && c->caps.pipelining;
+	if (txn_local_check(c, &utf8) != 0) {
+		for (size_t i = 0; i < m->nrcpts; i++)
+			txn_set_rcpt(t, i, t->fail_code, t->fail_text);
+		t->local_pending = true;
+		event_active(c->kick, EV_TIMEOUT, 1);
+		return 0;
+	}
+	t->utf8 = utf8;
+	if (c->used) {
+		client_send(c, "RSET\r\n");
+		client_expect_push(c, EXP_RSET);
+		if (t->pipelining)
+			txn_send_mail(c, utf8);
+	} else {
+		txn_send_mail(c, utf8);
+	}
+	c->used = true;
+	client_arm_for_head(c);
+	return 0;
+}
+
+void client_txn_on_rset(struct smtp_client_conn *c, const struct smtp_reply *r)
+{
+	if (r->code / 100 != 2) {
+		client_fail(c, SMTP_CLIENT_STAGE_MAIL, r, NULL);
+		return;
+	}
+	if (!c->txn.pipelining)
+		txn_send_mail(c, c->txn.utf8);
+}
+
+/* Every RCPT has its reply: send the content, or end the message. */
+static void txn_envelope_done(struct smtp_client_conn *c)
+{
+	struct client_txn *t = &c->txn;
+	char text[SMTP_CLIENT_REPLY_MAX];
+
+	if (t->mail_failed) {
+		for (size_t i = 0; i < t->m.nrcpts; i++)
+			txn_set_rcpt(t, i, t->fail_code, t->fail_text);
+		txn_finish(c, SMTP_CLIENT_STAGE_MAIL, t->fail_code, t->fail_text);
+		return;
+	}
+	if (t->rcpt_ok == 0) {
+		/* The decisive reply: a temporary one if any, so the message is retried. */
+		size_t pick = 0;
+		for (size_t i = 0; i < t->m.nrcpts; i++)
+			if (t->rcpt_code[i] / 100 == 4) {
+				pick = i;
+				break;
+			}
+		snprintf(text, sizeof(text), "%s", t->rcpt_reply[pick]);
+		txn_finish(c, SMTP_CLIENT_STAGE_RCPT, t->rcpt_code[pick], text);
+		return;
+	}
+	if (c->esmtp && c->caps.chunking) {
+		t->bdat = true;
+		t->content_started = true;
+		t->chunk = evbuffer_new();
+		if (!t->chunk) {
+			client_fail(c, SMTP_CLIENT_STAGE_DATA, NULL, "out of memory");
+			return;
+		}
+		smtp_content_enc_init(&t->enc, false);
+		client_txn_pump(c);
+		return;
+	}
+	client_send(c, "DATA\r\n");
+	client_expect_push(c, EXP_DATA);
+}
+
+void client_txn_on_mail(struct smtp_client_conn *c, const struct smtp_reply *r)
+{
+	struct client_txn *t = &c->txn;
+
+	if (r->code / 100 != 2) {
+		t->mail_failed = true;
+		t->fail_code = r->code;
+		smtp_reply_format(r, t->fail_text, sizeof(t->fail_text));
+		if (t->rcpt_sent == 0) /* lockstep: no RCPT replies to wait for */
+			txn_envelope_done(c);
+		return;
+	}
+	if (!t->pipelining)
+		txn_send_rcpt(c);
+}
+
+void client_txn_on_rcpt(struct smtp_client_conn *c, const struct smtp_reply *r)
+{
+	struct client_txn *t = &c->txn;
+	size_t i = t->rcpt_replied++;
+
+	if (!t->mail_failed) {
+		t->rcpt_code[i] = r->code;
+		smtp_reply_format(r, t->rcpt_buf[i], SMTP_CLIENT_REPLY_MAX);
+		if (r->code / 100 == 2)
+			t->rcpt_ok++;
+	}
+	if (t->rcpt_replied < t->rcpt_sent)
+		return;
+	if (t->rcpt_sent < t->m.nrcpts && !t->mail_failed)
+		txn_send_rcpt(c);
+	else
+		txn_envelope_done(c);
+}
+
+/* The content was refused: accepted recipients get that reply. */
+static void txn_content_failed(struct smtp_client_conn *c, int stage)
+{
+	struct client_txn *t = &c->txn;
+
+	for (size_t i = 0; i < t->m.nrcpts; i++)
+		if (t->rcpt_code[i] / 100 == 2)
+			txn_set_rcpt(t, i, t->fail_code, t->fail_text);
+	txn_finish(c, stage, t->fail_code, t->fail_text);
+}
+
+void client_txn_on_data(struct smtp_client_conn *c, const struct smtp_reply *r)
+{
+	struct client_txn *t = &c->txn;
+
+	if (r->code / 100 != 3) {
+		t->fail_code = r->code;
+		smtp_reply_format(r, t->fail_text, sizeof(t->fail_text));
+		txn_content_failed(c, SMTP_CLIENT_STAGE_DATA);
+		return;
+	}
+	t->content_started = true;
+	smtp_content_enc_init(&t->enc, true);
+	client_txn_pump(c);
+}
+
+void client_txn_on_bdat(struct smtp_client_conn *c, const struct smtp_reply *r)
+{
+	struct client_txn *t = &c->txn;
+
+	t->bdat_inflight--;
+	if (r->code / 100 != 2 && !t->content_failed) {
+		t->content_failed = true; /* send no more; the replies still due are read */
+		t->fail_code = r->code;
+		smtp_reply_format(r, t->fail_text, sizeof(t->fail_text));
+	}
+	if (t->content_failed) {
+		if (c->exp_count == 0)
+			txn_content_failed(c, SMTP_CLIENT_STAGE_DATA);
+		return;
+	}
+	client_txn_pump(c);
+}
+
+void client_txn_on_dot(struct smtp_client_conn *c, const struct smtp_reply *r)
+{
+	struct client_txn *t = &c->txn;
+	char text[SMTP_CLIENT_REPLY_MAX];
+
+	if (t->content_failed) {
+		txn_content_failed(c, SMTP_CLIENT_STAGE_DATA);
+		return;
+	}
+	smtp_reply_format(r, text, sizeof(text));
+	for (size_t i = 0; i < t->m.nrcpts; i++)
+		if (t->rcpt_code[i] / 100 == 2)
+			txn_set_rcpt(t, i, r->code, text);
+	txn_finish(c, SMTP_CLIENT_STAGE_DOT, r->code, text);
+}
+
+/* Reads the next block of content; -1 with c failed when the file lets us down. */
+static ssize_t txn_read(struct smtp_client_conn *c, char *buf, size_t want)
+{
+	struct client_txn *t = &c->txn;
+	char text[SMTP_CLIENT_REPLY_MAX];
+	uint64_t left = t->m.length - t->read_off;
+	ssize_t n;
+
+	if (want > left)
+		want = (size_t)left;
+	if (want == 0)
+		return 0;
+	do
+		n = pread(t->m.fd, buf, want, t->m.offset + (off_t)t->read_off);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		/* Never end the content: a cut message must not look complete. */
+		snprintf(text, sizeof(text), "read queue file: %s",
+			 n == 0 ? "file shorter than its envelope says" : strerror(errno));
+		client_fail(c, SMTP_CLIENT_STAGE_DATA, NULL, text);
+		return -1;
+	}
+	t->read_off += (uint64_t)n;
+	return n;
+}
+
+static int txn_pump_data(struct smtp_client_conn *c, char *buf)
+{
+	struct client_txn *t = &c->txn;
+	struct evbuffer *out = client_output(c);
+
+	while (!t->content_queued && evbuffer_get_length(out) < CLIENT_OUTPUT_HIGH) {
+		ssize_t n = txn_read(c, buf, READ_BLOCK);
+		if (n < 0)
+			return -1;
+		if (smtp_content_enc_feed(&t->enc, buf, (size_t)n, out) != 0)
+			return -1;
+		if (t->read_off == t->m.length) {
+			if (smtp_content_enc_finish(&t->enc, out) != 0)
+				return -1;
+			t->content_queued = true;
+			client_expect_push(c, EXP_DOT);
+		}
+	}
+	return 0;
+}
+
+static int txn_pump_bdat(struct smtp_client_conn *c, char *buf)
+{
+	struct client_txn *t = &c->txn;
+	struct evbuffer *out = client_output(c);
+
+	while (!t->content_queued && evbuffer_get_length(out) < CLIENT_OUTPUT_HIGH &&
+	       t->bdat_inflight < CLIENT_BDAT_INFLIGHT) {
+		ssize_t n = txn_read(c, buf, READ_BLOCK);
+		if (n < 0)
+			return -1;
+		if (smtp_content_enc_feed(&t->enc, buf, (size_t)n, t->chunk) != 0)
+			return -1;
+		bool last = t->read_off == t->m.length;
+		if (last && smtp_content_enc_finish(&t->enc, t->chunk) != 0)
+			return -1;
+		if (!last && evbuffer_get_length(t->chunk) < SMTP_CLIENT_CHUNK)
+			continue;
+		client_send(c, "BDAT %zu%s\r\n", evbuffer_get_length(t->chunk),
+			    last ? " LAST" : "");
+		if (evbuffer_add_buffer(out, t->chunk) != 0)
+			return -1;
+		if (last) {
+			t->content_queued = true;
+			client_expect_push(c, EXP_DOT);
+		} else {
+			t->bdat_inflight++;
+			client_expect_push(c, EXP_BDAT);
+		}
+	}
+	return 0;
+}
+
+void client_txn_pump(struct smtp_client_conn *c)
+{
+	struct client_txn *t = &c->txn;
+	char *buf;
+	int rc;
+
+	if (c->phase != PH_TXN || !t->content_started || t->content_failed)
+		return;
+	if (!t->content_queued) {
+		buf = malloc(READ_BLOCK);
+		if (!buf) {
+			client_fail(c, SMTP_CLIENT_STAGE_DATA, NULL, "out of memory");
+			return;
+		}
+		rc = t->bdat ? txn_pump_bdat(c, buf) : txn_pump_data(c, buf);
+		free(buf);
+		if (rc != 0) {
+			if (c->phase == PH_TXN)
+				client_fail(c, SMTP_CLIENT_STAGE_DATA, NULL, "out of memory");
+			return;
+		}
+	}
+	if (t->content_queued) {
+		/* The end timeout runs from when the last octet left, so hear about that. */
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+		if (evbuffer_get_length(client_output(c)) == 0)
+			client_arm_for_head(c);
+		else
+			client_arm_timer(c, c->o.data_block_timeout_s ? c->o.data_block_timeout_s
+								      : 180);
+	} else {
+		bufferevent_setwatermark(c->bev, EV_WRITE, CLIENT_OUTPUT_HIGH / 4, 0);
+		client_arm_timer(c, c->o.data_block_timeout_s ? c->o.data_block_timeout_s : 180);
+	}
+}
