@@ -1,43 +1,36 @@
 /*
  * Configuration loading: libconfig parses, one schema table validates.
  *
- * libconfig 1.5 (Debian) has three traps that this file closes before or
+ * libconfig 1.5 (Debian) has three traps that the loader closes before or
  * after it parses:
  *  - "@include" of a directory, FIFO or unreadable file makes its flex scanner
- *    call exit(2); so every include is opened and read here first;
+ *    call exit(2); so every include is opened and read first, by the pre-scan
+ *    in config_scan.c;
  *  - integer literals that do not fit in 32 bits wrap silently
- *    (4294967306 reads as 10); so literals are lexed here too, and the setting
- *    that holds the first overflowing one is rejected;
+ *    (4294967306 reads as 10); so the pre-scan lexes literals too, and the
+ *    setting that holds the first overflowing one is rejected here;
  *  - its message for a duplicate names neither the key nor the first
  *    definition; it is completed here.
- * The pre-scan mirrors libconfig's scanner rules (start conditions, longest
- * match); the fuzz target checks that it counts the same integers.
  */
 #include "common/config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <libconfig.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/un.h>
-#include <unistd.h>
 
-#define CONFIG_MAX_FILE_SIZE (1024 * 1024)
-#define CONFIG_MAX_INCLUDES  64
-#define CONFIG_INCLUDE_DEPTH 10 /* libconfig 1.5's MAX_INCLUDE_DEPTH */
-#define NAME_CHARS	     "-_*0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-#define SUN_PATH_MAX	     (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+#include "common/config_scan.h"
+#include "common/netaddr.h"
+
+#define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 /* ---- schema ---- */
 
-enum key_type { KEY_INT, KEY_STRING };
+enum key_type { KEY_INT, KEY_STRING, KEY_LIST };
 enum store_result { STORE_OK = 0, STORE_BAD = -1, STORE_TOO_LONG = -2 };
 
 struct config_key {
@@ -48,8 +41,12 @@ struct config_key {
 	long long min, max, def_int; /* KEY_INT */
 	const char *def_str;	     /* KEY_STRING; NULL: unset (empty) */
 	int (*store)(const char *text, void *field, size_t size); /* KEY_STRING */
-	const char *expect; /* KEY_STRING: completes "must be ..." */
+	const char *expect; /* KEY_STRING, KEY_LIST: completes "must be ..." */
 	const char *doc;
+	/* KEY_LIST: size is one element's; the count is an int at count_offset. */
+	size_t count_offset;
+	int max_items;
+	const char *const *def_list; /* NULL-terminated; NULL: empty */
 };
 
 #define FIELD(m)                                                                                   \
@@ -59,6 +56,16 @@ struct config_key {
 	{                                                                                          \
 		.section = #sec, .name = #key, .type = KEY_INT, FIELD(sec.key), .min = lo,         \
 		.max = hi, .def_int = def, .doc = text                                             \
+	}
+#define LIST_KEY(sec, key, n, fn, defs, what, text)                                                \
+	{                                                                                          \
+		.section = #sec, .name = #key, .type = KEY_LIST,                                   \
+		.offset = offsetof(struct airlock_config, sec.key),                                \
+		.size = sizeof(((struct airlock_config *)0)->sec.key[0]),                          \
+		.count_offset = offsetof(struct airlock_config, sec.n),                            \
+		.max_items = (int)(sizeof(((struct airlock_config *)0)->sec.key) /                 \
+				   sizeof(((struct airlock_config *)0)->sec.key[0])),              \
+		.store = fn, .def_list = defs, .expect = what, .doc = text                         \
 	}
 #define STR_KEY(sec, key, fn, def, what, text)                                                     \
 	{                                                                                          \
@@ -127,6 +134,82 @@ static int store_address(const char *text, void *field, size_t size)
 	return store_copy(text, field, size);
 }
 
+static int store_hostport(const char *text, void *field, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (strlen(text) >= size)
+		return STORE_TOO_LONG;
+	if (netaddr_parse(text, &ss, &len) < 0)
+		return STORE_BAD;
+	return store_copy(text, field, size);
+}
+
+/* A domain name as a relay domain: LDH labels, optionally a leading "." for subdomains. */
+static int store_domain(const char *text, void *field, size_t size)
+{
+	if (strlen(text) >= size)
+		return STORE_TOO_LONG;
+	const char *p = text[0] == '.' ? text + 1 : text;
+	size_t label = 0;
+	if (!*p)
+		return STORE_BAD;
+	for (; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c == '.') {
+			if (label == 0 || p[-1] == '-')
+				return STORE_BAD;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			   (c >= '0' && c <= '9') || (c == '-' && label > 0)) {
+			if (++label > 63)
+				return STORE_BAD;
+		} else {
+			return STORE_BAD;
+		}
+	}
+	if (label == 0 || p[-1] == '-')
+		return STORE_BAD;
+	int rc = store_copy(text, field, size);
+	for (char *q = field; *q; q++)
+		if (*q >= 'A' && *q <= 'Z')
+			*q = (char)(*q - 'A' + 'a');
+	return rc;
+}
+
+static int store_hostname(const char *text, void *field, size_t size)
+{
+	if (text[0] == '.')
+		return STORE_BAD;
+	return store_domain(text, field, size);
+}
+
+static int store_abs_path(const char *text, void *field, size_t size)
+{
+	if (strlen(text) >= size)
+		return STORE_TOO_LONG;
+	if (text[0] != '/' || has_control_or_space(text, false))
+		return STORE_BAD;
+	return store_copy(text, field, size);
+}
+
+static int store_bare_newlines(const char *text, void *field, size_t size)
+{
+	if (strcmp(text, "reject") != 0 && strcmp(text, "normalise") != 0)
+		return STORE_BAD;
+	return store_copy(text, field, size);
+}
+
+static int store_tls_mode(const char *text, void *field, size_t size)
+{
+	if (strcmp(text, "none") != 0 && strcmp(text, "opportunistic") != 0 &&
+	    strcmp(text, "required") != 0)
+		return STORE_BAD;
+	return store_copy(text, field, size);
+}
+
+static const char *const default_listen[] = {"0.0.0.0:25", "[::]:25", NULL};
+
 _Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == 108, "expect text below says 107");
 
 static const struct config_key config_keys[] = {
@@ -153,6 +236,66 @@ static const struct config_key config_keys[] = {
 		"`tunnel.refresh_interval`."),
 	INT_KEY(tunnel, cert_warn_days, 0, 3650, 30,
 		"Days before a certificate expires from which it is reported as expiring."),
+	LIST_KEY(edge, listen, nlisten, store_hostport, default_listen,
+		 "a list of \"address:port\" (IPv6 in brackets)",
+		 "Addresses the edge's SMTP server listens on (numeric, IPv6 in brackets)."),
+	STR_KEY(edge, hostname, store_hostname, NULL, "a host name",
+		"Name in the greeting, EHLO reply and Received: header. Unset: the system's host "
+		"name."),
+	LIST_KEY(edge, relay_domains, nrelay_domains, store_domain, NULL,
+		 "a list of domain names (a leading \".\" means every subdomain)",
+		 "Domains the edge accepts mail for; any other recipient gets 554 5.7.1. "
+		 "`airlock-edge` refuses to start with none."),
+	STR_KEY(edge, next_hop, store_hostport, NULL, "\"address:port\" (IPv6 in brackets)",
+		"Where accepted mail is forwarded (numeric `address:port`). Required by "
+		"`airlock-edge`."),
+	INT_KEY(edge, max_message_size, 1024, 2147483647, 36700160,
+		"Largest message in octets (SIZE, enforced during DATA/BDAT: 552 5.3.4)."),
+	INT_KEY(edge, max_recipients, 100, 100000, 100,
+		"Recipients per message; more get 452 4.5.3."),
+	INT_KEY(edge, max_connections, 1, 1000000, 1000,
+		"SMTP connections at once; more get 421 4.7.0."),
+	INT_KEY(edge, max_connections_per_client, 1, 1000000, 20,
+		"SMTP connections at once from one client address; more get 421 4.7.0."),
+	INT_KEY(edge, command_timeout, 1, 3600, 300,
+		"Seconds to wait for a command or for data before 421 4.4.2 (RFC 5321: at least "
+		"300)."),
+	INT_KEY(edge, request_deadline, 1, 86400, 600,
+		"Most seconds one command line, one DATA content or one BDAT chunk may take "
+		"(guards against trickling)."),
+	INT_KEY(edge, min_data_rate, 0, 1000000000, 500,
+		"Least octets per second during DATA/BDAT after a 10 s grace; 0: no minimum."),
+	STR_KEY(edge, bare_newlines, store_bare_newlines, "reject", "\"reject\" or \"normalise\"",
+		"A bare CR or LF in a message: `reject` (550 5.5.2) or `normalise` to CRLF."),
+	STR_KEY(edge, tls_certificate, store_abs_path, NULL, "an absolute path",
+		"PEM certificate (chain) for STARTTLS. Unset: STARTTLS is not offered."),
+	STR_KEY(edge, tls_key, store_abs_path, NULL, "an absolute path",
+		"PEM private key of `edge.tls_certificate`."),
+	STR_KEY(edge, user, store_name, NULL,
+		"a name of 1 to 63 characters without spaces or control characters",
+		"Unprivileged user the `smtp` and `queue` processes run as. Unset: they keep "
+		"the parent's (root): only for tests."),
+	STR_KEY(edge, control_socket, store_abs_path, "/run/airlock/edge.sock",
+		"an absolute path of at most 107 bytes",
+		"Unix socket of the edge's control interface (`airlockctl queue`, `status`)."),
+	STR_KEY(queue, directory, store_abs_path, "/var/spool/airlock", "an absolute path",
+		"Spool directory (tmp/, queue/, hold/); mail stays here only until the next hop "
+		"acknowledged it."),
+	INT_KEY(queue, retry_min, 1, 86400, 300,
+		"Seconds before the first retry of a deferred "
+		"message; doubles each time."),
+	INT_KEY(queue, retry_max, 1, 86400, 3600, "Longest wait between two retries, seconds."),
+	INT_KEY(queue, max_lifetime, 60, 8640000, 432000,
+		"Seconds from arrival after which an undeliverable message moves to hold/."),
+	INT_KEY(queue, max_parallel, 1, 1000, 20, "Deliveries to the next hop at once."),
+	INT_KEY(queue, min_free_mb, 0, 10000000, 100,
+		"Free MiB below which the spool's file system counts as full: new mail gets "
+		"452 4.3.1."),
+	INT_KEY(queue, scan_interval, 1, 86400, 60,
+		"Seconds between two scans of the spool for messages due."),
+	STR_KEY(queue, tls, store_tls_mode, "opportunistic",
+		"\"none\", \"opportunistic\" or \"required\"",
+		"STARTTLS towards the next hop: never, when offered, or required (else defer)."),
 	STR_KEY(log, level, store_log_level, "info",
 		"one of \"error\", \"warning\", \"info\", \"debug\"",
 		"Lowest severity logged: `error`, `warning`, `info` or `debug`."),
@@ -191,6 +334,15 @@ void config_defaults(struct airlock_config *cfg)
 			if (k->size != sizeof(int) || k->def_int < k->min || k->def_int > k->max)
 				fatal("config: bad schema row %s.%s", k->section, k->name);
 			*(int *)field = (int)k->def_int;
+		} else if (k->type == KEY_LIST) {
+			int *count = (int *)((char *)cfg + k->count_offset);
+			for (int n = 0; k->def_list && k->def_list[n]; n++) {
+				if (n >= k->max_items ||
+				    k->store(k->def_list[n], (char *)field + (size_t)n * k->size,
+					     k->size) != STORE_OK)
+					fatal("config: bad default for %s.%s", k->section, k->name);
+				*count = n + 1;
+			}
 		} else if (k->def_str && k->store(k->def_str, field, k->size) != STORE_OK) {
 			fatal("config: bad default for %s.%s", k->section, k->name);
 		}
@@ -212,10 +364,17 @@ void config_print_reference(FILE *out)
 	for (size_t i = 0; i < NKEYS; i++) {
 		const struct config_key *k = &config_keys[i];
 		fprintf(out, "| `%s.%s` | ", k->section, k->name);
-		if (k->type == KEY_INT)
+		if (k->type == KEY_INT) {
 			fprintf(out, "integer, %lld to %lld | `%lld` | ", k->min, k->max,
 				k->def_int);
-		else if (k->def_str)
+		} else if (k->type == KEY_LIST) {
+			fprintf(out, "list of strings, at most %d | ", k->max_items);
+			if (!k->def_list || !k->def_list[0])
+				fputs("empty", out);
+			for (int n = 0; k->def_list && k->def_list[n]; n++)
+				fprintf(out, "%s`\"%s\"`", n ? ", " : "", k->def_list[n]);
+			fputs(" | ", out);
+		} else if (k->def_str)
 			fprintf(out, "string | `\"%s\"` | ", k->def_str);
 		else
 			fputs("string | unset | ", out);
@@ -224,355 +383,37 @@ void config_print_reference(FILE *out)
 	}
 }
 
-/* ---- loading state ---- */
-
-enum read_error { READ_NOT_REGULAR = -1, READ_TOO_LARGE = -2, READ_NUL = -3 };
-
-struct source {
-	char *name; /* as libconfig reports it; NULL for the top-level text */
-	char *path; /* as shown in messages */
-	char *text; /* NULL if it could not be read */
-	bool owned; /* text is ours to free */
-	int read_error;
-};
-
-enum lex_state { LEX_INITIAL, LEX_COMMENT, LEX_STRING };
-
-struct load {
-	const char *include_dir;
-	struct source src[CONFIG_MAX_INCLUDES + 1];
-	size_t nsrc;
-	size_t nincludes;
-	enum lex_state state; /* flex's start condition, shared across files */
-	size_t open_src;      /* where the last string or comment started */
-	int open_line;
-	unsigned long nint;    /* 32-bit integer literals seen */
-	unsigned long ovf_int; /* 1-based index of the first that overflowed, or 0 */
-	size_t ovf_src;
-	int ovf_line;
-	char *err;
-	size_t errlen;
-};
+/* ---- integers that overflowed ---- */
 
 /* Marks the setting holding an overflowed literal (setting hooks are ours). */
 static char overflow_mark;
 
-static int fail(struct load *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(struct load *ld, const char *fmt, ...)
-{
-	if (ld->errlen == 0)
-		return -1;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(ld->err, ld->errlen, fmt, ap);
-	va_end(ap);
-	/* File names come from the text; keep the message on one line. */
-	for (char *p = ld->err; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return -1;
-}
-
-static const char *read_error_text(int code)
-{
-	switch (code) {
-	case READ_NOT_REGULAR:
-		return "not a regular file";
-	case READ_TOO_LARGE:
-		return "larger than 1 MiB";
-	case READ_NUL:
-		return "contains a NUL byte";
-	default:
-		return strerror(code);
-	}
-}
-
-/* Reads a whole regular file into a new NUL-terminated string. Returns 0, an
- * errno value, or a read_error. Anything but a regular file is refused before
- * it is opened: opening a FIFO blocks, opening a device may act. */
-static int read_text(const char *path, char **out)
-{
-	struct stat st;
-	if (stat(path, &st) != 0)
-		return errno;
-	if (!S_ISREG(st.st_mode))
-		return S_ISDIR(st.st_mode) ? EISDIR : READ_NOT_REGULAR;
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC), rc = 0;
-	if (fd < 0)
-		return errno;
-	char *buf = NULL;
-	size_t len = 0;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) /* replaced meanwhile */
-		rc = READ_NOT_REGULAR;
-	else if (!(buf = malloc(CONFIG_MAX_FILE_SIZE + 2)))
-		rc = ENOMEM;
-	while (rc == 0) {
-		ssize_t n = read(fd, buf + len, CONFIG_MAX_FILE_SIZE + 1 - len);
-		if (n < 0 && errno != EINTR)
-			rc = errno;
-		else if (n == 0)
-			break;
-		else if (n > 0 && (len += (size_t)n) > CONFIG_MAX_FILE_SIZE)
-			rc = READ_TOO_LARGE;
-	}
-	close(fd);
-	if (rc == 0 && memchr(buf, '\0', len))
-		rc = READ_NUL;
-	if (rc != 0) {
-		free(buf);
-		return rc;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	return 0;
-}
-
-/* ---- pre-scan: libconfig 1.5's scanner rules, for includes and integers ---- */
-
-static size_t span_digits(const char *s, bool hex)
-{
-	size_t n = 0;
-	while ((s[n] >= '0' && s[n] <= '9') ||
-	       (hex && ((s[n] >= 'a' && s[n] <= 'f') || (s[n] >= 'A' && s[n] <= 'F'))))
-		n++;
-	return n;
-}
-
-static size_t span_exponent(const char *s)
-{
-	if (s[0] != 'e' && s[0] != 'E')
-		return 0;
-	size_t k = (s[1] == '+' || s[1] == '-') ? 2 : 1;
-	size_t d = span_digits(s + k, false);
-	return d ? k + d : 0;
-}
-
-static size_t span_long_suffix(const char *s)
-{
-	return s[0] != 'L' ? 0 : s[1] == 'L' ? 2 : 1;
-}
-
-enum num_kind { NUM_NONE, NUM_INT, NUM_HEX, NUM_OTHER };
-
-/* Longest match among the integer, integer64, hex, hex64 and float rules. */
-static size_t lex_number(const char *t, enum num_kind *kind)
-{
-	size_t sign = (t[0] == '+' || t[0] == '-') ? 1 : 0, best = 0, d, i;
-	*kind = NUM_NONE;
-	if ((d = span_digits(t + sign, false)) > 0) {
-		best = sign + d;
-		*kind = NUM_INT;
-		if ((i = span_long_suffix(t + best)) > 0) {
-			best += i;
-			*kind = NUM_OTHER;
-		}
-	}
-	if (!sign && t[0] == '0' && (t[1] == 'x' || t[1] == 'X') &&
-	    (d = span_digits(t + 2, true))) {
-		i = 2 + d;
-		i += span_long_suffix(t + i);
-		if (i > best) {
-			best = i;
-			*kind = span_long_suffix(t + 2 + d) ? NUM_OTHER : NUM_HEX;
-		}
-	}
-	/* float: [-+]?[0-9]*\.[0-9]*([eE][-+]?[0-9]+)? | [-+]?[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]+ */
-	i = sign + span_digits(t + sign, false);
-	d = i;
-	if (t[i] == '.') {
-		i++;
-		i += span_digits(t + i, false);
-		i += span_exponent(t + i);
-	} else if (d > sign) {
-		i += span_exponent(t + i);
-		if (i == d)
-			i = 0;
-	} else {
-		i = 0;
-	}
-	if (i > best) {
-		best = i;
-		*kind = NUM_OTHER;
-	}
-	return best;
-}
-
-/* Whether libconfig stores this integer or hex token unchanged in an int. */
-static bool int_literal_fits(const char *t, size_t len, bool hex)
-{
-	bool neg = t[0] == '-';
-	size_t i = hex ? 2 : (t[0] == '+' || neg) ? 1 : 0;
-	unsigned long long v = 0, limit = neg ? (unsigned long long)INT_MAX + 1 : INT_MAX;
-	for (; i < len; i++) {
-		unsigned c = (unsigned char)t[i];
-		unsigned digit = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-		v = v * (hex ? 16 : 10) + digit;
-		if (v > limit)
-			return false;
-	}
-	return true;
-}
-
-static int scan_source(struct load *ld, size_t si, int depth);
-
-/* Finds or reads the file that include name refers to; returns its index. */
-static size_t include_source(struct load *ld, const char *name)
-{
-	for (size_t i = 1; i < ld->nsrc; i++)
-		if (strcmp(ld->src[i].name, name) == 0)
-			return i;
-	struct source *s = &ld->src[ld->nsrc];
-	size_t dirlen = ld->include_dir ? strlen(ld->include_dir) : 0;
-	const char *rel = ld->include_dir && name[0] == '/' ? name + 1 : name;
-	s->name = strdup(name);
-	s->path = malloc(dirlen + strlen(rel) + 2);
-	if (s->path) {
-		if (ld->include_dir) /* exactly the name libconfig opens */
-			sprintf(s->path, "%s/%s", ld->include_dir, rel);
-		else
-			strcpy(s->path, rel);
-	}
-	s->owned = true;
-	s->read_error = s->name && s->path ? read_text(s->path, &s->text) : ENOMEM;
-	return ld->nsrc++;
-}
-
-/* Handles one @include whose name starts at *pp (after the quote). */
-static int scan_include(struct load *ld, size_t si, int depth, size_t *pp, int *line)
-{
-	const char *t = ld->src[si].text;
-	size_t p = *pp, n = 0;
-	char name[PATH_MAX];
-	int start = *line;
-	for (;; p++) {
-		if (t[p] == '\0')
-			return fail(ld, "%s:%d: unterminated @include", ld->src[si].path, start);
-		if (t[p] == '"')
-			break;
-		if (t[p] == '\\' && (t[p + 1] == '\\' || t[p + 1] == '"'))
-			p++;
-		else if (t[p] == '\\')
-			return fail(ld, "%s:%d: bad escape in @include file name", ld->src[si].path,
-				    *line);
-		if (t[p] == '\n')
-			(*line)++;
-		if (n + 1 >= sizeof(name))
-			return fail(ld, "%s:%d: @include file name too long", ld->src[si].path,
-				    *line);
-		name[n++] = t[p];
-	}
-	name[n] = '\0';
-	*pp = p + 1;
-	if (depth >= CONFIG_INCLUDE_DEPTH)
-		return 0; /* libconfig refuses it: "include file nesting too deep" */
-	if (ld->nincludes++ == CONFIG_MAX_INCLUDES)
-		return fail(ld, "%s:%d: more than %d @include directives", ld->src[si].path, *line,
-			    CONFIG_MAX_INCLUDES);
-	size_t ti = include_source(ld, name);
-	const struct source *target = &ld->src[ti];
-	if (target->read_error != 0)
-		return fail(ld, "%s:%d: cannot include %s: %s", ld->src[si].path, *line,
-			    target->path, read_error_text(target->read_error));
-	ld->state = LEX_INITIAL;
-	return scan_source(ld, ti, depth + 1);
-}
-
-static bool at_include(const char *t, size_t *p)
-{
-	size_t i = *p + strspn(t + *p, " \t");
-	if (strncmp(t + i, "@include", 8) != 0)
-		return false;
-	i += 8;
-	size_t ws = strspn(t + i, " \t");
-	if (ws == 0 || t[i + ws] != '"')
-		return false;
-	*p = i + ws + 1;
-	return true;
-}
-
-static int scan_source(struct load *ld, size_t si, int depth)
-{
-	const char *t = ld->src[si].text;
-	int line = 1;
-	size_t p = 0;
-	while (t[p]) {
-		char c = t[p];
-		if (c == '\n')
-			line++;
-		if (ld->state == LEX_COMMENT) {
-			if (c == '*' && t[p + 1] == '/') {
-				ld->state = LEX_INITIAL;
-				p++;
-			}
-			p++;
-		} else if (ld->state == LEX_STRING) {
-			if (c == '"')
-				ld->state = LEX_INITIAL;
-			else if (c == '\\' && t[p + 1] && strchr("nrtf\\\"", t[p + 1]))
-				p++;
-			p++;
-		} else if ((p == 0 || t[p - 1] == '\n') && at_include(t, &p)) {
-			if (scan_include(ld, si, depth, &p, &line) != 0)
-				return -1;
-		} else if (c == '/' && t[p + 1] == '*') {
-			ld->state = LEX_COMMENT;
-			ld->open_src = si;
-			ld->open_line = line;
-			p += 2;
-		} else if (c == '"') {
-			ld->state = LEX_STRING;
-			ld->open_src = si;
-			ld->open_line = line;
-			p++;
-		} else if (c == '#' || (c == '/' && t[p + 1] == '/')) {
-			p += strcspn(t + p, "\n");
-		} else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '*') {
-			p += 1 + strspn(t + p + 1, NAME_CHARS);
-		} else {
-			enum num_kind kind;
-			size_t len = lex_number(t + p, &kind);
-			if (kind == NUM_INT || kind == NUM_HEX) {
-				ld->nint++;
-				if (!int_literal_fits(t + p, len, kind == NUM_HEX) &&
-				    !ld->ovf_int) {
-					ld->ovf_int = ld->nint;
-					ld->ovf_src = si;
-					ld->ovf_line = line;
-				}
-			}
-			p += len ? len : 1;
-		}
-	}
-	return 0;
-}
-
 /* Marks the INT setting that holds the first overflowed literal; counts INT
  * settings in document order, as libconfig created them from the tokens. */
-static void mark_overflow(struct load *ld, config_setting_t *s, unsigned long *count)
+static void mark_overflow(struct config_scan *sc, config_setting_t *s, unsigned long *count)
 {
-	if (config_setting_type(s) == CONFIG_TYPE_INT && ++*count == ld->ovf_int)
+	if (config_setting_type(s) == CONFIG_TYPE_INT && ++*count == sc->ovf_int)
 		config_setting_set_hook(s, &overflow_mark);
 	if (config_setting_is_aggregate(s))
 		for (int i = 0; i < config_setting_length(s); i++)
-			mark_overflow(ld, config_setting_get_elem(s, i), count);
+			mark_overflow(sc, config_setting_get_elem(s, i), count);
 }
 
 /* ---- messages for libconfig's errors ---- */
 
-static size_t source_of(const struct load *ld, const char *lcname)
+static size_t source_of(const struct config_scan *sc, const char *lcname)
 {
-	for (size_t i = 1; lcname && i < ld->nsrc; i++)
-		if (strcmp(ld->src[i].name, lcname) == 0)
+	for (size_t i = 1; lcname && i < sc->nsrc; i++)
+		if (strcmp(sc->src[i].name, lcname) == 0)
 			return i;
 	return 0;
 }
 
-static const char *file_of(const struct load *ld, const config_setting_t *s)
+static const char *file_of(const struct config_scan *sc, const config_setting_t *s)
 {
 	const char *name = config_setting_source_file(s);
-	size_t i = source_of(ld, name);
-	return i || !name ? ld->src[i].path : name;
+	size_t i = source_of(sc, name);
+	return i || !name ? sc->src[i].path : name;
 }
 
 static void setting_path(const config_setting_t *s, char *buf, size_t size)
@@ -591,16 +432,18 @@ static void setting_path(const config_setting_t *s, char *buf, size_t size)
 		snprintf(buf + used, size - used, "[%d]", config_setting_index(s));
 }
 
-static int fail_defined_twice(struct load *ld, size_t si, int line, const config_setting_t *first)
+static int fail_defined_twice(struct config_scan *sc, size_t si, int line,
+			      const config_setting_t *first)
 {
 	char path[512];
-	const char *ffile = file_of(ld, first);
+	const char *ffile = file_of(sc, first);
 	setting_path(first, path, sizeof(path));
-	if (strcmp(ffile, ld->src[si].path) == 0)
-		return fail(ld, "%s:%d: %s: defined twice (first at line %u)", ld->src[si].path,
-			    line, path, config_setting_source_line(first));
-	return fail(ld, "%s:%d: %s: defined twice (first at %s:%u)", ld->src[si].path, line, path,
-		    ffile, config_setting_source_line(first));
+	if (strcmp(ffile, sc->src[si].path) == 0)
+		return config_scan_fail(sc, "%s:%d: %s: defined twice (first at line %u)",
+					sc->src[si].path, line, path,
+					config_setting_source_line(first));
+	return config_scan_fail(sc, "%s:%d: %s: defined twice (first at %s:%u)", sc->src[si].path,
+				line, path, ffile, config_setting_source_line(first));
 }
 
 /*
@@ -609,9 +452,9 @@ static int fail_defined_twice(struct load *ld, size_t si, int line, const config
  * settings. Find the deepest group there that already has a name set on the
  * error line.
  */
-static int fail_duplicate(struct load *ld, config_t *lc, size_t si, int line)
+static int fail_duplicate(struct config_scan *sc, config_t *lc, size_t si, int line)
 {
-	const char *t = ld->src[si].text;
+	const char *t = sc->src[si].text;
 	for (int l = 1; l < line && t; l++) {
 		t = strchr(t, '\n');
 		if (t)
@@ -629,7 +472,7 @@ static int fail_duplicate(struct load *ld, config_t *lc, size_t si, int line)
 			continue;
 		const char *p = t;
 		while (*p && *p != '\n') {
-			size_t n = strspn(p, NAME_CHARS), ws = strspn(p + n, " \t");
+			size_t n = strspn(p, CONFIG_SCAN_NAME_CHARS), ws = strspn(p + n, " \t");
 			char name[256];
 			if (n == 0) {
 				p++;
@@ -641,53 +484,94 @@ static int fail_duplicate(struct load *ld, config_t *lc, size_t si, int line)
 				config_setting_t *first =
 					config_setting_get_member(chain[depth], name);
 				if (first)
-					return fail_defined_twice(ld, si, line, first);
+					return fail_defined_twice(sc, si, line, first);
 			}
 			p += n;
 		}
 	}
-	return fail(ld, "%s:%d: duplicate setting name", ld->src[si].path, line);
+	return config_scan_fail(sc, "%s:%d: duplicate setting name", sc->src[si].path, line);
 }
 
-static int fail_parse(struct load *ld, config_t *lc)
+static int fail_parse(struct config_scan *sc, config_t *lc)
 {
-	size_t si = source_of(ld, config_error_file(lc));
+	size_t si = source_of(sc, config_error_file(lc));
 	int line = config_error_line(lc);
 	const char *text = config_error_text(lc) ? config_error_text(lc) : "cannot parse";
 	if (strcmp(text, "duplicate setting name") == 0)
-		return fail_duplicate(ld, lc, si, line);
-	return fail(ld, "%s:%d: %s", ld->src[si].path, line, text);
+		return fail_duplicate(sc, lc, si, line);
+	return config_scan_fail(sc, "%s:%d: %s", sc->src[si].path, line, text);
 }
 
 /* ---- validation ---- */
 
-static int store_setting(struct load *ld, const struct config_key *k, config_setting_t *s,
+/* A list key: ["a", "b"] or ("a", "b"); each element checked like a string key. */
+static int store_list(struct config_scan *sc, const struct config_key *k, config_setting_t *s,
+		      struct airlock_config *cfg)
+{
+	const char *file = file_of(sc, s);
+	unsigned line = config_setting_source_line(s);
+	int type = config_setting_type(s);
+	int n = config_setting_length(s);
+	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+		return config_scan_fail(sc, "%s:%u: %s.%s: must be a list: [\"...\", ...]", file,
+					line, k->section, k->name);
+	if (n > k->max_items)
+		return config_scan_fail(sc, "%s:%u: %s.%s: at most %d entries", file, line,
+					k->section, k->name, k->max_items);
+	int *count = (int *)((char *)cfg + k->count_offset);
+	*count = 0;
+	for (int i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		char *field = (char *)cfg + k->offset + (size_t)i * k->size;
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return config_scan_fail(sc, "%s:%u: %s.%s: entry %d must be a string", file,
+						line, k->section, k->name, i + 1);
+		int rc = k->store(config_setting_get_string(e), field, k->size);
+		if (rc == STORE_TOO_LONG)
+			return config_scan_fail(sc,
+						"%s:%u: %s.%s: entry %d must be at most %zu "
+						"characters",
+						file, line, k->section, k->name, i + 1,
+						k->size - 1);
+		if (rc != STORE_OK)
+			return config_scan_fail(sc, "%s:%u: %s.%s: entry %d must be %s", file, line,
+						k->section, k->name, i + 1, k->expect);
+		*count = i + 1;
+	}
+	return 0;
+}
+
+static int store_setting(struct config_scan *sc, const struct config_key *k, config_setting_t *s,
 			 struct airlock_config *cfg)
 {
 	void *field = (char *)cfg + k->offset;
-	const char *file = file_of(ld, s);
+	const char *file = file_of(sc, s);
 	unsigned line = config_setting_source_line(s);
 	int type = config_setting_type(s);
 	if (k->type == KEY_INT) {
 		long long v = config_setting_get_int64(s);
 		if ((type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64) ||
 		    config_setting_get_hook(s) == &overflow_mark || v < k->min || v > k->max)
-			return fail(ld, "%s:%u: %s.%s: must be an integer between %lld and %lld",
-				    file, line, k->section, k->name, k->min, k->max);
+			return config_scan_fail(
+				sc, "%s:%u: %s.%s: must be an integer between %lld and %lld", file,
+				line, k->section, k->name, k->min, k->max);
 		*(int *)field = (int)v;
 		return 0;
 	}
+	if (k->type == KEY_LIST)
+		return store_list(sc, k, s, cfg);
 	if (type != CONFIG_TYPE_STRING)
-		return fail(ld, "%s:%u: %s.%s: must be a string", file, line, k->section, k->name);
+		return config_scan_fail(sc, "%s:%u: %s.%s: must be a string", file, line,
+					k->section, k->name);
 	switch (k->store(config_setting_get_string(s), field, k->size)) {
 	case STORE_OK:
 		return 0;
 	case STORE_TOO_LONG:
-		return fail(ld, "%s:%u: %s.%s: must be at most %zu characters", file, line,
-			    k->section, k->name, k->size - 1);
+		return config_scan_fail(sc, "%s:%u: %s.%s: must be at most %zu characters", file,
+					line, k->section, k->name, k->size - 1);
 	default:
-		return fail(ld, "%s:%u: %s.%s: must be %s", file, line, k->section, k->name,
-			    k->expect);
+		return config_scan_fail(sc, "%s:%u: %s.%s: must be %s", file, line, k->section,
+					k->name, k->expect);
 	}
 }
 
@@ -698,7 +582,7 @@ static config_setting_t *set_at(config_setting_t *const *seen, const char *secti
 }
 
 /* Cross-checks name the later key's line if the file set it, else the other's. */
-static int check_tunnel_timing(struct load *ld, const struct airlock_config *cfg,
+static int check_tunnel_timing(struct config_scan *sc, const struct airlock_config *cfg,
 			       config_setting_t *const *seen)
 {
 	config_setting_t *stale = set_at(seen, "tunnel", "stale_after");
@@ -708,20 +592,34 @@ static int check_tunnel_timing(struct load *ld, const struct airlock_config *cfg
 	if (!stale && !refresh)
 		fatal("config: the defaults of tunnel.stale_after and refresh_interval conflict");
 	if (stale)
-		return fail(ld,
-			    "%s:%u: tunnel.stale_after: must be greater than "
-			    "tunnel.refresh_interval (%d)",
-			    file_of(ld, stale), config_setting_source_line(stale),
-			    cfg->tunnel.refresh_interval);
-	return fail(ld, "%s:%u: tunnel.refresh_interval: must be less than tunnel.stale_after (%d)",
-		    file_of(ld, refresh), config_setting_source_line(refresh),
-		    cfg->tunnel.stale_after);
+		return config_scan_fail(sc,
+					"%s:%u: tunnel.stale_after: must be greater than "
+					"tunnel.refresh_interval (%d)",
+					file_of(sc, stale), config_setting_source_line(stale),
+					cfg->tunnel.refresh_interval);
+	return config_scan_fail(
+		sc, "%s:%u: tunnel.refresh_interval: must be less than tunnel.stale_after (%d)",
+		file_of(sc, refresh), config_setting_source_line(refresh), cfg->tunnel.stale_after);
 }
 
-static int (*const config_checks[])(struct load *, const struct airlock_config *,
-				    config_setting_t *const *) = {check_tunnel_timing};
+static int check_queue_retry(struct config_scan *sc, const struct airlock_config *cfg,
+			     config_setting_t *const *seen)
+{
+	if (cfg->queue.retry_max >= cfg->queue.retry_min)
+		return 0;
+	config_setting_t *at = set_at(seen, "queue", "retry_max");
+	if (!at)
+		at = set_at(seen, "queue", "retry_min");
+	return config_scan_fail(sc, "%s:%u: queue.retry_max: must be at least queue.retry_min (%d)",
+				file_of(sc, at), config_setting_source_line(at),
+				cfg->queue.retry_min);
+}
 
-static int validate(struct load *ld, config_t *lc, struct airlock_config *cfg)
+static int (*const config_checks[])(struct config_scan *, const struct airlock_config *,
+				    config_setting_t *const *) = {check_tunnel_timing,
+								  check_queue_retry};
+
+static int validate(struct config_scan *sc, config_t *lc, struct airlock_config *cfg)
 {
 	config_setting_t *seen[NKEYS] = {0};
 	config_setting_t *root = config_root_setting(lc);
@@ -729,109 +627,86 @@ static int validate(struct load *ld, config_t *lc, struct airlock_config *cfg)
 		config_setting_t *sec = config_setting_get_elem(root, i);
 		const char *sname = config_setting_name(sec);
 		if (!section_known(sname))
-			return fail(ld, "%s:%u: %s: unknown section", file_of(ld, sec),
-				    config_setting_source_line(sec), sname);
+			return config_scan_fail(sc, "%s:%u: %s: unknown section", file_of(sc, sec),
+						config_setting_source_line(sec), sname);
 		if (!config_setting_is_group(sec))
-			return fail(ld, "%s:%u: %s: must be a group: %s = { ... };",
-				    file_of(ld, sec), config_setting_source_line(sec), sname,
-				    sname);
+			return config_scan_fail(sc, "%s:%u: %s: must be a group: %s = { ... };",
+						file_of(sc, sec), config_setting_source_line(sec),
+						sname, sname);
 		for (int j = 0; j < config_setting_length(sec); j++) {
 			config_setting_t *s = config_setting_get_elem(sec, j);
 			const struct config_key *k = key_find(sname, config_setting_name(s));
 			if (!k)
-				return fail(ld, "%s:%u: %s.%s: unknown key", file_of(ld, s),
-					    config_setting_source_line(s), sname,
-					    config_setting_name(s));
-			if (store_setting(ld, k, s, cfg) != 0)
+				return config_scan_fail(sc, "%s:%u: %s.%s: unknown key",
+							file_of(sc, s),
+							config_setting_source_line(s), sname,
+							config_setting_name(s));
+			if (store_setting(sc, k, s, cfg) != 0)
 				return -1;
 			seen[k - config_keys] = s;
 		}
 	}
 	for (size_t i = 0; i < sizeof(config_checks) / sizeof(config_checks[0]); i++)
-		if (config_checks[i](ld, cfg, seen) != 0)
+		if (config_checks[i](sc, cfg, seen) != 0)
 			return -1;
 	return 0;
 }
 
 /* ---- entry points ---- */
 
-static int load_text(struct load *ld, struct airlock_config *cfg)
+static int load_text(struct config_scan *sc, struct airlock_config *cfg)
 {
 	config_t lc;
 	int rc = -1;
 	config_defaults(cfg);
-	if (scan_source(ld, 0, 0) != 0)
+	if (config_scan_run(sc) != 0)
 		return -1;
-	/* libconfig 1.5 drops an unterminated string at the end without a word */
-	if (ld->state != LEX_INITIAL)
-		return fail(ld, "%s:%d: unterminated %s", ld->src[ld->open_src].path, ld->open_line,
-			    ld->state == LEX_STRING ? "string" : "comment");
 	config_init(&lc);
-	if (ld->include_dir)
-		config_set_include_dir(&lc, ld->include_dir);
-	if (config_read_string(&lc, ld->src[0].text) != CONFIG_TRUE) {
-		fail_parse(ld, &lc);
+	if (sc->include_dir)
+		config_set_include_dir(&lc, sc->include_dir);
+	if (config_read_string(&lc, sc->src[0].text) != CONFIG_TRUE) {
+		fail_parse(sc, &lc);
 		goto out;
 	}
 	unsigned long count = 0;
-	mark_overflow(ld, config_root_setting(&lc), &count);
-	if (count != ld->nint) {
+	mark_overflow(sc, config_root_setting(&lc), &count);
+	if (count != sc->nint) {
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 		abort(); /* the pre-scan disagrees with libconfig's scanner */
 #endif
 		/* Cannot tell which setting holds it; still refuse the wrapped value. */
-		if (ld->ovf_int) {
-			fail(ld, "%s:%d: integer does not fit in 32 bits",
-			     ld->src[ld->ovf_src].path, ld->ovf_line);
+		if (sc->ovf_int) {
+			config_scan_fail(sc, "%s:%d: integer does not fit in 32 bits",
+					 sc->src[sc->ovf_src].path, sc->ovf_line);
 			goto out;
 		}
 	}
-	rc = validate(ld, &lc, cfg);
+	rc = validate(sc, &lc, cfg);
 out:
 	config_destroy(&lc);
 	return rc;
 }
 
-static void load_free(struct load *ld)
-{
-	for (size_t i = 0; i < ld->nsrc; i++) {
-		if (ld->src[i].owned)
-			free(ld->src[i].text);
-		free(ld->src[i].name);
-		if (i > 0)
-			free(ld->src[i].path);
-	}
-}
-
-static void load_start(struct load *ld, char *err, size_t errlen)
-{
-	memset(ld, 0, sizeof(*ld));
-	ld->err = errlen ? err : NULL;
-	ld->errlen = errlen;
-	if (errlen)
-		err[0] = '\0';
-}
-
 int config_load_string(const char *text, const char *name_for_errors, struct airlock_config *cfg,
 		       char *err, size_t errlen)
 {
-	struct load ld;
-	load_start(&ld, err, errlen);
+	struct config_scan sc;
+	config_scan_init(&sc, err, errlen);
 	const char *name = name_for_errors ? name_for_errors : "(config)";
-	ld.src[0] = (struct source){NULL, (char *)name, (char *)text, false, 0};
-	ld.nsrc = 1;
-	int rc = load_text(&ld, cfg);
-	load_free(&ld);
+	sc.src[0] = (struct config_scan_source){NULL, (char *)name, (char *)text, false, 0};
+	sc.nsrc = 1;
+	int rc = load_text(&sc, cfg);
+	config_scan_free(&sc);
 	return rc;
 }
 
 int config_load_file(const char *path, struct airlock_config *cfg, char *err, size_t errlen)
 {
-	struct load ld;
+	struct config_scan sc;
 	char *text = NULL, *dir = malloc(strlen(path) + 2);
-	load_start(&ld, err, errlen);
+	config_scan_init(&sc, err, errlen);
 	if (!dir)
-		return fail(&ld, "cannot read %s: %s", path, strerror(ENOMEM));
+		return config_scan_fail(&sc, "cannot read %s: %s", path, strerror(ENOMEM));
 	strcpy(dir, path);
 	char *slash = strrchr(dir, '/');
 	if (slash == dir)
@@ -840,16 +715,17 @@ int config_load_file(const char *path, struct airlock_config *cfg, char *err, si
 		*slash = '\0';
 	else
 		strcpy(dir, ".");
-	int rc = read_text(path, &text);
+	int rc = config_scan_read_file(path, &text);
 	if (rc != 0) {
 		free(dir);
-		return fail(&ld, "cannot read %s: %s", path, read_error_text(rc));
+		return config_scan_fail(&sc, "cannot read %s: %s", path,
+					config_scan_read_error_text(rc));
 	}
-	ld.include_dir = dir;
-	ld.src[0] = (struct source){NULL, (char *)path, text, true, 0};
-	ld.nsrc = 1;
-	rc = load_text(&ld, cfg);
-	load_free(&ld);
+	sc.include_dir = dir;
+	sc.src[0] = (struct config_scan_source){NULL, (char *)path, text, true, 0};
+	sc.nsrc = 1;
+	rc = load_text(&sc, cfg);
+	config_scan_free(&sc);
 	free(dir);
 	return rc;
 }

@@ -25,6 +25,10 @@
 
 #define CONFIG_DEFAULT_PATH "/etc/airlock/airlock.conf"
 
+/* Most entries of list-valued keys. */
+#define CONFIG_MAX_LISTEN  8
+#define CONFIG_MAX_DOMAINS 64
+
 /*
  * The loaded configuration. Plain data, no pointers: it may be copied and
  * compared freely. Strings are NUL-terminated; an optional string that is
@@ -46,6 +50,34 @@ struct airlock_config {
 		int stale_after;	 /* seconds; > refresh_interval */
 		int cert_warn_days;	 /* days */
 	} tunnel;
+	struct {
+		char listen[CONFIG_MAX_LISTEN][64]; /* "192.0.2.1:25", "[::]:25" */
+		int nlisten;
+		char hostname[256]; /* "" = the system's host name */
+		char relay_domains[CONFIG_MAX_DOMAINS][256];
+		int nrelay_domains;
+		char next_hop[64];    /* "192.0.2.2:25"; "" = none configured */
+		int max_message_size; /* octets */
+		int max_recipients;
+		int max_connections;
+		int max_connections_per_client;
+		int command_timeout;	    /* seconds */
+		int request_deadline;	    /* seconds */
+		int min_data_rate;	    /* octets per second, 0 = no minimum */
+		char bare_newlines[16];	    /* "reject" or "normalise" */
+		char tls_certificate[1024]; /* PEM file; "" = no STARTTLS */
+		char tls_key[1024];
+		char user[64]; /* "" = children keep the parent's user */
+		char control_socket[108];
+	} edge;
+	struct {
+		char directory[1024];
+		int retry_min, retry_max, max_lifetime; /* seconds */
+		int max_parallel;
+		int min_free_mb;
+		int scan_interval; /* seconds */
+		char tls[16];	   /* "none", "opportunistic", "required" */
+	} queue;
 };
 
 /* Fills cfg with the default of every key. Cannot fail. */

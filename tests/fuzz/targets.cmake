@@ -1,6 +1,7 @@
 # Fuzz targets: airlock_fuzz(NAME module sources...)
 airlock_fuzz(fuzz_vici_msg ${CMAKE_SOURCE_DIR}/tunnel/vici_msg.c)
-airlock_fuzz(fuzz_config ${CMAKE_SOURCE_DIR}/common/config.c ${CMAKE_SOURCE_DIR}/common/log.c)
+airlock_fuzz(fuzz_config ${CMAKE_SOURCE_DIR}/common/config.c
+	${CMAKE_SOURCE_DIR}/common/config_scan.c ${CMAKE_SOURCE_DIR}/common/log.c)
 airlock_fuzz(fuzz_smtp_cmd ${CMAKE_SOURCE_DIR}/relay/smtp_cmd.c ${CMAKE_SOURCE_DIR}/relay/smtp_addr.c
 	${CMAKE_SOURCE_DIR}/relay/smtp_cmd_reply.c)
 airlock_fuzz(fuzz_smtp_addr ${CMAKE_SOURCE_DIR}/relay/smtp_addr.c
@@ -9,4 +10,13 @@ airlock_fuzz(fuzz_smtp_body ${CMAKE_SOURCE_DIR}/relay/smtp_body.c
 	${CMAKE_SOURCE_DIR}/relay/smtp_cmd_reply.c)
 airlock_fuzz(fuzz_ts ${CMAKE_SOURCE_DIR}/tunnel/ts.c)
 airlock_fuzz(fuzz_sa_table ${CMAKE_SOURCE_DIR}/tunnel/sa_table.c ${CMAKE_SOURCE_DIR}/tunnel/ts.c
-	${CMAKE_SOURCE_DIR}/tunnel/vici_msg.c)
+	${CMAKE_SOURCE_DIR}/tunnel/sa_parse.c ${CMAKE_SOURCE_DIR}/tunnel/vici_msg.c)
+airlock_fuzz(fuzz_smtp_reply ${CMAKE_SOURCE_DIR}/relay/smtp_client_reply.c)
+airlock_fuzz(fuzz_queue_file ${CMAKE_SOURCE_DIR}/relay/queue_file.c)
+airlock_fuzz(fuzz_ipc ${CMAKE_SOURCE_DIR}/relay/ipc.c)
+airlock_fuzz(fuzz_control ${CMAKE_SOURCE_DIR}/relay/control.c)
+airlock_fuzz(fuzz_smtp_session ${CMAKE_SOURCE_DIR}/relay/smtp_server.c
+	${CMAKE_SOURCE_DIR}/relay/smtp_session.c ${CMAKE_SOURCE_DIR}/relay/smtp_session_data.c
+	${CMAKE_SOURCE_DIR}/relay/smtp_tls.c ${CMAKE_SOURCE_DIR}/relay/smtp_cmd.c
+	${CMAKE_SOURCE_DIR}/relay/smtp_addr.c ${CMAKE_SOURCE_DIR}/relay/smtp_body.c
+	${CMAKE_SOURCE_DIR}/relay/smtp_cmd_reply.c)

@@ -592,15 +592,101 @@ static void test_reference(void **state)
 			bars += *p == '|' && p[-1] != '\\';
 		assert_int_equal(bars, 5);
 	}
-	assert_int_equal(rows, 11);
+	assert_int_equal(rows, 35);
+	assert_non_null(strstr(buf, "\n| `edge.listen` | list of strings, at most 8 | "
+				    "`\"0.0.0.0:25\"`, `\"[::]:25\"` | "));
 	assert_int_equal(buf[len - 1], '\n');
 	free(buf);
+}
+
+struct edge_case {
+	const char *text;
+	const char *err; /* NULL: must load */
+};
+
+static void test_edge_and_queue_keys(void **state)
+{
+	(void)state;
+	struct airlock_config cfg;
+	char msg[512];
+	config_defaults(&cfg);
+	assert_int_equal(cfg.edge.nlisten, 2);
+	assert_string_equal(cfg.edge.listen[1], "[::]:25");
+	assert_int_equal(cfg.edge.nrelay_domains, 0);
+	assert_string_equal(cfg.queue.directory, "/var/spool/airlock");
+	assert_string_equal(cfg.edge.bare_newlines, "reject");
+
+	const char *good = "edge = {\n"
+			   "  listen = [\"198.51.100.25:25\", \"[2001:db8::25]:2525\"];\n"
+			   "  relay_domains = [\"Example.COM\", \".example.net\"];\n"
+			   "  next_hop = \"192.0.2.2:25\";\n"
+			   "  hostname = \"mx.example.com\";\n"
+			   "  bare_newlines = \"normalise\";\n"
+			   "};\n"
+			   "queue = { retry_min = 10; retry_max = 10; tls = \"none\"; };\n";
+	assert_int_equal(config_load_string(good, "t.conf", &cfg, msg, sizeof(msg)), 0);
+	assert_int_equal(cfg.edge.nlisten, 2);
+	assert_string_equal(cfg.edge.listen[0], "198.51.100.25:25");
+	assert_string_equal(cfg.edge.listen[1], "[2001:db8::25]:2525");
+	assert_int_equal(cfg.edge.nrelay_domains, 2);
+	assert_string_equal(cfg.edge.relay_domains[0], "example.com");
+	assert_string_equal(cfg.edge.relay_domains[1], ".example.net");
+	assert_string_equal(cfg.edge.next_hop, "192.0.2.2:25");
+	assert_int_equal(cfg.queue.retry_max, 10);
+
+	const struct edge_case bad[] = {
+		{"edge = { listen = \"0.0.0.0:25\"; };",
+		 "t.conf:1: edge.listen: must be a list: [\"...\", ...]"},
+		{"edge = { listen = [\"0.0.0.0\"]; };",
+		 "t.conf:1: edge.listen: entry 1 must be a list of \"address:port\" (IPv6 in "
+		 "brackets)"},
+		{"edge = {\n listen = [\"1.2.3.4:25\", \"::1:25\"]; };",
+		 "t.conf:2: edge.listen: entry 2 must be a list of \"address:port\" (IPv6 in "
+		 "brackets)"},
+		{"edge = { listen = [\"1.2.3.4:0\"]; };", NULL},
+		{"edge = { listen = [\"1.2.3.4:65536\"]; };", NULL},
+		{"edge = { listen = [1]; };", "t.conf:1: edge.listen: entry 1 must be a string"},
+		{"edge = { relay_domains = [\"exa mple.com\"]; };", NULL},
+		{"edge = { relay_domains = [\"-example.com\"]; };", NULL},
+		{"edge = { relay_domains = [\"example..com\"]; };", NULL},
+		{"edge = { relay_domains = [\"example.com.\"]; };", NULL},
+		{"edge = { hostname = \".example.com\"; };",
+		 "t.conf:1: edge.hostname: must be a host name"},
+		{"edge = { next_hop = \"hub.example.com:25\"; };",
+		 "t.conf:1: edge.next_hop: must be \"address:port\" (IPv6 in brackets)"},
+		{"edge = { bare_newlines = \"accept\"; };",
+		 "t.conf:1: edge.bare_newlines: must be \"reject\" or \"normalise\""},
+		{"edge = { tls_key = \"relative.pem\"; };",
+		 "t.conf:1: edge.tls_key: must be an absolute path"},
+		{"queue = { tls = \"maybe\"; };",
+		 "t.conf:1: queue.tls: must be \"none\", \"opportunistic\" or \"required\""},
+		{"queue = {\n retry_min = 100;\n retry_max = 50; };",
+		 "t.conf:3: queue.retry_max: must be at least queue.retry_min (100)"},
+		{"queue = { max_parallel = 0; };",
+		 "t.conf:1: queue.max_parallel: must be an integer between 1 and 1000"},
+		{"edge = { max_recipients = 99; };",
+		 "t.conf:1: edge.max_recipients: must be an integer between 100 and 100000"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = config_load_string(bad[i].text, "t.conf", &cfg, msg, sizeof(msg));
+		if (rc != -1 || (bad[i].err && strcmp(msg, bad[i].err) != 0))
+			fail_msg("case %zu '%s': rc=%d err='%s'", i, bad[i].text, rc,
+				 rc ? msg : "");
+	}
+	/* Too many list entries. */
+	char many[2048] = "edge = { relay_domains = [";
+	for (int i = 0; i < CONFIG_MAX_DOMAINS + 1; i++)
+		strcat(many, i ? ",\"a.b\"" : "\"a.b\"");
+	strcat(many, "]; };");
+	assert_int_equal(config_load_string(many, "t.conf", &cfg, msg, sizeof(msg)), -1);
+	assert_string_equal(msg, "t.conf:1: edge.relay_domains: at most 64 entries");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_edge_and_queue_keys),
 		cmocka_unit_test(test_empty_text_gives_defaults),
 		cmocka_unit_test(test_full_file),
 		cmocka_unit_test(test_range_edges_accepted),

@@ -1,0 +1,61 @@
+/*
+ * airlock-edge: the Internet-facing relay. A root parent binds the
+ * listeners, owns the control socket and supervises two unprivileged
+ * children:
+ *
+ *	smtp	SMTP sessions (smtp_server) writing the spool (queue_spool);
+ *		answers 250 only after the message is fsynced and renamed
+ *	queue	delivers committed messages to the next hop (queue_runner)
+ *
+ * Children talk only to the parent, over socketpairs (relay/ipc): smtp
+ * reports each committed queue id, which the parent hands to queue; the
+ * parent asks both for their status to answer the control socket.
+ */
+#ifndef AIRLOCK_EDGE_H
+#define AIRLOCK_EDGE_H
+
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+
+#include "common/config.h"
+
+/* Messages between the parent and its children (ipc type field). */
+enum edge_msg {
+	EDGE_MSG_COMMITTED = 1,	 /* smtp -> parent: str id */
+	EDGE_MSG_KICK = 2,	 /* parent -> queue: str id */
+	EDGE_MSG_STATUS_REQ = 3, /* parent -> child: u32 request id */
+	EDGE_MSG_STATUS_REP = 4, /* child -> parent: u32 request id, str JSON object */
+	EDGE_MSG_QUEUE_REQ = 5,	 /* parent -> queue: u32 request id, u32 limit */
+	EDGE_MSG_QUEUE_REP = 6,	 /* queue -> parent: u32 request id, str JSON object */
+};
+
+/* Longest JSON text a child sends in one reply (an ipc payload). */
+#define EDGE_JSON_MAX (60 * 1024)
+
+/* What the parent prepared before forking; children inherit it read-only. */
+struct edge_ctx {
+	struct airlock_config cfg;
+	char hostname[256]; /* cfg.edge.hostname or the system's */
+	int listen_fds[CONFIG_MAX_LISTEN];
+	int nlisten;
+	SSL_CTX *server_tls; /* NULL: no STARTTLS offered */
+	SSL_CTX *client_tls; /* NULL when queue.tls is "none" */
+	struct sockaddr_storage next_hop;
+	socklen_t next_hop_len;
+};
+
+/* Child entry points (proc_spec.main). arg is the struct edge_ctx. */
+int edge_smtp_main(void *arg, int parent_fd);
+int edge_queue_main(void *arg, int parent_fd);
+
+/*
+ * Sends a JSON object (reference stolen) as a reply of type to the parent,
+ * truncating nothing: a text over EDGE_JSON_MAX is replaced by an error
+ * object. Returns 0 or -1.
+ */
+struct ipc_chan;
+int edge_send_json(struct ipc_chan *chan, uint16_t type, uint32_t req, json_t *obj);
+
+#endif

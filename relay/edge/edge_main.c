@@ -1,0 +1,496 @@
+/*
+ * airlock-edge's parent process: configuration, listening sockets, spool
+ * directory, TLS contexts, the two children and the control socket.
+ */
+#include "relay/edge/edge.h"
+
+#include "common/log.h"
+#include "common/netaddr.h"
+#include "relay/control.h"
+#include "relay/ipc.h"
+#include "relay/proc.h"
+#include "relay/smtp_tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+/* How long the parent waits for a child's status before answering without it. */
+#define EDGE_STATUS_TIMEOUT_MS 2000
+
+enum edge_child { CHILD_SMTP = 0, CHILD_QUEUE, CHILD_COUNT };
+static const char *const child_names[CHILD_COUNT] = {"smtp", "queue"};
+
+struct edge_parent;
+
+/* A control request waiting for the children's answers. */
+struct pending {
+	struct edge_parent *p;
+	uint32_t id;
+	struct control_reply *reply;
+	json_t *acc;	  /* the answer being assembled */
+	unsigned waiting; /* bit per child still to answer */
+	struct event *timer;
+	struct pending *next;
+};
+
+struct child_ref {
+	struct edge_parent *p;
+	enum edge_child which;
+};
+
+struct edge_parent {
+	struct edge_ctx ctx;
+	struct event_base *base;
+	struct proc_supervisor *sup;
+	struct ipc_chan *chan[CHILD_COUNT];
+	struct child_ref refs[CHILD_COUNT];
+	struct control_server *control;
+	struct pending *pending;
+	uint32_t next_id;
+	time_t started;
+	uint64_t committed_seen;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: airlock-edge [-c FILE] [-n]\n"
+		     "  -c FILE  configuration (default " CONFIG_DEFAULT_PATH ")\n"
+		     "  -n       check the configuration and exit\n");
+}
+
+/* ---- control requests ---------------------------------------------------------- */
+
+static void pending_finish(struct pending *pd)
+{
+	struct edge_parent *p = pd->p;
+	for (struct pending **pp = &p->pending; *pp; pp = &(*pp)->next) {
+		if (*pp == pd) {
+			*pp = pd->next;
+			break;
+		}
+	}
+	for (int i = 0; i < CHILD_COUNT; i++) {
+		if (pd->waiting & (1u << i))
+			json_object_set_new(pd->acc, child_names[i], json_null());
+	}
+	control_reply_send(pd->reply, pd->acc);
+	event_free(pd->timer);
+	free(pd);
+}
+
+static void pending_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	log_warning("event=control-timeout msg=\"a child did not answer in time\"");
+	pending_finish(arg);
+}
+
+static struct pending *pending_new(struct edge_parent *p, struct control_reply *r, json_t *acc)
+{
+	struct pending *pd = calloc(1, sizeof(*pd));
+	if (!pd)
+		fatal("out of memory");
+	pd->p = p;
+	pd->id = ++p->next_id;
+	pd->reply = r;
+	pd->acc = acc;
+	pd->timer = evtimer_new(p->base, pending_timeout, pd);
+	struct timeval tv = {EDGE_STATUS_TIMEOUT_MS / 1000, (EDGE_STATUS_TIMEOUT_MS % 1000) * 1000};
+	evtimer_add(pd->timer, &tv);
+	pd->next = p->pending;
+	p->pending = pd;
+	return pd;
+}
+
+static int send_req(struct edge_parent *p, enum edge_child c, uint16_t type, uint32_t id,
+		    uint32_t extra)
+{
+	if (!p->chan[c])
+		return -1;
+	struct ipc_writer w;
+	ipc_writer_init(&w);
+	ipc_put_u32(&w, id);
+	if (type == EDGE_MSG_QUEUE_REQ)
+		ipc_put_u32(&w, extra);
+	int rc = ipc_send_writer(p->chan[c], type, &w, -1);
+	ipc_writer_free(&w);
+	return rc;
+}
+
+static json_t *processes_json(struct edge_parent *p)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < proc_count(p->sup); i++) {
+		struct proc_info pi;
+		if (proc_get_info(p->sup, i, &pi) == 0)
+			json_array_append_new(a, json_pack("{s:s, s:i, s:i, s:b}", "name", pi.name,
+							   "pid", (int)pi.pid, "restarts",
+							   (int)pi.restarts, "crash_loop",
+							   pi.crash_loop));
+	}
+	return a;
+}
+
+static void cmd_status(void *arg, json_t *req, struct control_reply *r)
+{
+	struct edge_parent *p = arg;
+	(void)req;
+	json_t *acc = json_pack("{s:b, s:s, s:i, s:I, s:s, s:o}", "ok", 1, "daemon", "edge", "pid",
+				(int)getpid(), "uptime_s", (json_int_t)(time(NULL) - p->started),
+				"hostname", p->ctx.hostname, "processes", processes_json(p));
+	struct pending *pd = pending_new(p, r, acc);
+	for (int i = 0; i < CHILD_COUNT; i++) {
+		if (send_req(p, (enum edge_child)i, EDGE_MSG_STATUS_REQ, pd->id, 0) == 0)
+			pd->waiting |= 1u << i;
+		else
+			json_object_set_new(acc, child_names[i], json_null());
+	}
+	if (!pd->waiting)
+		pending_finish(pd);
+}
+
+static void cmd_queue(void *arg, json_t *req, struct control_reply *r)
+{
+	struct edge_parent *p = arg;
+	json_int_t limit = json_integer_value(json_object_get(req, "limit"));
+	if (limit <= 0 || limit > 500)
+		limit = 500;
+	struct pending *pd = pending_new(p, r, json_pack("{s:b}", "ok", 1));
+	if (send_req(p, CHILD_QUEUE, EDGE_MSG_QUEUE_REQ, pd->id, (uint32_t)limit) == 0)
+		pd->waiting = 1u << CHILD_QUEUE;
+	else
+		json_object_set_new(pd->acc, "error", json_string("queue process not running"));
+	if (!pd->waiting)
+		pending_finish(pd);
+}
+
+/* A child's JSON answer: merged into the pending request it belongs to. */
+static int child_reply(struct edge_parent *p, enum edge_child c, struct ipc_reader *r)
+{
+	uint32_t id;
+	char *text = NULL;
+	if (ipc_get_u32(r, &id) < 0 || ipc_get_str_alloc(r, EDGE_JSON_MAX, &text) < 0 ||
+	    ipc_get_end(r) < 0) {
+		free(text);
+		return -1;
+	}
+	json_t *obj = json_loads(text, 0, NULL);
+	free(text);
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		return -1;
+	}
+	struct pending *pd = p->pending;
+	while (pd && pd->id != id)
+		pd = pd->next;
+	if (!pd || !(pd->waiting & (1u << c))) {
+		json_decref(obj); /* answered after its timeout */
+		return 0;
+	}
+	if (json_object_get(obj, "messages"))
+		json_object_update(pd->acc, obj);
+	else
+		json_object_set(pd->acc, child_names[c], obj);
+	json_decref(obj);
+	pd->waiting &= ~(1u << c);
+	if (!pd->waiting)
+		pending_finish(pd);
+	return 0;
+}
+
+/* ---- children ---------------------------------------------------------------- */
+
+static int child_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
+{
+	struct child_ref *ref = arg;
+	struct edge_parent *p = ref->p;
+	char id[64];
+	if (fd >= 0)
+		close(fd); /* no message of ours carries one */
+	switch (type) {
+	case IPC_CLOSED:
+		p->chan[ref->which] = NULL;
+		return 0;
+	case EDGE_MSG_COMMITTED:
+		if (ref->which != CHILD_SMTP || ipc_get_str(r, id, sizeof(id)) < 0 ||
+		    ipc_get_end(r) < 0)
+			return -1;
+		p->committed_seen++;
+		if (p->chan[CHILD_QUEUE])
+			ipc_send(p->chan[CHILD_QUEUE], EDGE_MSG_KICK, r->p, r->len, -1);
+		return 0;
+	case EDGE_MSG_STATUS_REP:
+	case EDGE_MSG_QUEUE_REP:
+		return child_reply(p, ref->which, r);
+	default:
+		return -1;
+	}
+}
+
+static void child_restarted(void *arg, const struct proc_spec *spec, struct ipc_chan *chan)
+{
+	struct edge_parent *p = arg;
+	for (int i = 0; i < CHILD_COUNT; i++) {
+		if (strcmp(spec->name, child_names[i]) == 0)
+			p->chan[i] = chan;
+	}
+	log_info("event=child-restarted name=%s", spec->name);
+}
+
+static int start_children(struct edge_parent *p)
+{
+	const char *user = p->ctx.cfg.edge.user[0] ? p->ctx.cfg.edge.user : NULL;
+	int (*mains[CHILD_COUNT])(void *, int) = {edge_smtp_main, edge_queue_main};
+	for (int i = 0; i < CHILD_COUNT; i++) {
+		struct proc_spec spec = {
+			.name = child_names[i],
+			.main = mains[i],
+			.arg = &p->ctx,
+			.user = user,
+			.keep_fds = i == CHILD_SMTP ? p->ctx.listen_fds : NULL,
+			.n_keep_fds = i == CHILD_SMTP ? (size_t)p->ctx.nlisten : 0,
+		};
+		char err[256];
+		p->refs[i] = (struct child_ref){p, (enum edge_child)i};
+		if (proc_start(p->sup, &spec, &p->chan[i], child_handler, &p->refs[i], err,
+			       sizeof(err)) < 0) {
+			fprintf(stderr, "airlock-edge: cannot start %s: %s\n", child_names[i], err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- start-up ------------------------------------------------------------------ */
+
+static int bind_listener(const char *text, int *out)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (netaddr_parse(text, &ss, &len) < 0) {
+		fprintf(stderr, "airlock-edge: edge.listen: bad address %s\n", text);
+		return -1;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (ss.ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) {
+		fprintf(stderr, "airlock-edge: cannot listen on %s: %s\n", text, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*out = fd;
+	return 0;
+}
+
+/* mkdir -p for path's parent (make_parent) or path itself, then mode and owner. */
+static int make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid)
+{
+	char buf[1024];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *s = buf + 1; *s; s++) {
+		if (*s == '/') {
+			*s = '\0';
+			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+				return -1;
+			*s = '/';
+		}
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -1;
+	struct stat st;
+	if (lstat(buf, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	if (chmod(buf, mode) < 0 || chown(buf, uid, gid) < 0)
+		return -1;
+	return 0;
+}
+
+static int prepare(struct edge_parent *p)
+{
+	struct airlock_config *cfg = &p->ctx.cfg;
+	if (cfg->edge.nrelay_domains == 0) {
+		fprintf(stderr, "airlock-edge: edge.relay_domains is empty: the edge would accept "
+				"no mail\n");
+		return -1;
+	}
+	if (!cfg->edge.next_hop[0]) {
+		fprintf(stderr,
+			"airlock-edge: edge.next_hop is not set: nowhere to forward mail\n");
+		return -1;
+	}
+	netaddr_parse(cfg->edge.next_hop, &p->ctx.next_hop, &p->ctx.next_hop_len);
+	if (cfg->edge.hostname[0])
+		snprintf(p->ctx.hostname, sizeof(p->ctx.hostname), "%s", cfg->edge.hostname);
+	else if (gethostname(p->ctx.hostname, sizeof(p->ctx.hostname) - 1) < 0)
+		snprintf(p->ctx.hostname, sizeof(p->ctx.hostname), "localhost");
+
+	char err[512];
+	if (cfg->edge.tls_certificate[0] || cfg->edge.tls_key[0]) {
+		if (!cfg->edge.tls_certificate[0] || !cfg->edge.tls_key[0]) {
+			fprintf(stderr, "airlock-edge: edge.tls_certificate and edge.tls_key go "
+					"together\n");
+			return -1;
+		}
+		/* Loaded as root: the key file need not be readable by the children's user. */
+		p->ctx.server_tls = smtp_tls_ctx_new(cfg->edge.tls_certificate, cfg->edge.tls_key,
+						     err, sizeof(err));
+		if (!p->ctx.server_tls) {
+			fprintf(stderr, "airlock-edge: %s\n", err);
+			return -1;
+		}
+	}
+	if (strcmp(cfg->queue.tls, "none") != 0) {
+		p->ctx.client_tls = SSL_CTX_new(TLS_client_method());
+		if (!p->ctx.client_tls) {
+			fprintf(stderr, "airlock-edge: cannot create a TLS client context\n");
+			return -1;
+		}
+		SSL_CTX_set_min_proto_version(p->ctx.client_tls, TLS1_2_VERSION);
+	}
+
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	if (cfg->edge.user[0]) {
+		struct passwd *pw = getpwnam(cfg->edge.user);
+		if (!pw) {
+			fprintf(stderr, "airlock-edge: edge.user: no such user %s\n",
+				cfg->edge.user);
+			return -1;
+		}
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	if (make_dir(cfg->queue.directory, 0700, uid, gid) < 0) {
+		fprintf(stderr, "airlock-edge: queue.directory %s: %s\n", cfg->queue.directory,
+			strerror(errno));
+		return -1;
+	}
+	char sockdir[sizeof(cfg->edge.control_socket)];
+	snprintf(sockdir, sizeof(sockdir), "%s", cfg->edge.control_socket);
+	char *slash = strrchr(sockdir, '/');
+	if (slash && slash != sockdir) {
+		*slash = '\0';
+		if (make_dir(sockdir, 0755, 0, 0) < 0) {
+			fprintf(stderr, "airlock-edge: %s: %s\n", sockdir, strerror(errno));
+			return -1;
+		}
+	}
+	for (int i = 0; i < cfg->edge.nlisten; i++) {
+		if (bind_listener(cfg->edge.listen[i], &p->ctx.listen_fds[i]) < 0)
+			return -1;
+		p->ctx.nlisten++;
+	}
+	return 0;
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	struct edge_parent *p = arg;
+	log_info("event=stopping signal=%d", (int)sig);
+	event_base_loopbreak(p->base);
+}
+
+int main(int argc, char **argv)
+{
+	static struct edge_parent parent;
+	struct edge_parent *p = &parent;
+	const char *path = CONFIG_DEFAULT_PATH;
+	int check_only = 0, opt;
+	while ((opt = getopt(argc, argv, "c:nh")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'n':
+			check_only = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	char err[512];
+	if (config_load_file(path, &p->ctx.cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "airlock-edge: %s\n", err);
+		return 1;
+	}
+	if (check_only) {
+		printf("airlock-edge: %s: configuration ok\n", path);
+		return 0;
+	}
+	log_init("airlock-edge", p->ctx.cfg.log.level, p->ctx.cfg.log.target);
+	signal(SIGPIPE, SIG_IGN);
+	if (prepare(p) < 0)
+		return 1;
+
+	p->base = event_base_new();
+	p->sup = proc_supervisor_new(p->base);
+	if (!p->base || !p->sup)
+		fatal("out of memory");
+	p->started = time(NULL);
+	proc_supervisor_set_restart_cb(p->sup, child_restarted, p);
+	if (start_children(p) < 0)
+		return 1;
+	const struct control_command cmds[] = {
+		{"status", cmd_status, p},
+		{"queue", cmd_queue, p},
+	};
+	p->control = control_server_new(p->base, p->ctx.cfg.edge.control_socket, cmds,
+					sizeof(cmds) / sizeof(cmds[0]), err, sizeof(err));
+	if (!p->control) {
+		fprintf(stderr, "airlock-edge: %s\n", err);
+		proc_stop_all(p->sup, 2000);
+		return 1;
+	}
+	struct event *sigterm = evsignal_new(p->base, SIGTERM, on_stop_signal, p);
+	struct event *sigint = evsignal_new(p->base, SIGINT, on_stop_signal, p);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+	char listen_text[600] = "";
+	for (int i = 0; i < p->ctx.cfg.edge.nlisten; i++)
+		snprintf(listen_text + strlen(listen_text),
+			 sizeof(listen_text) - strlen(listen_text), "%s%s", i ? "," : "",
+			 p->ctx.cfg.edge.listen[i]);
+	log_info("event=started listen=%s next_hop=%s spool=%s control=%s", listen_text,
+		 p->ctx.cfg.edge.next_hop, p->ctx.cfg.queue.directory,
+		 p->ctx.cfg.edge.control_socket);
+
+	event_base_dispatch(p->base);
+
+	control_server_free(p->control);
+	proc_stop_all(p->sup, 5000);
+	while (p->pending)
+		pending_finish(p->pending);
+	event_free(sigterm);
+	event_free(sigint);
+	proc_supervisor_free(p->sup);
+	event_base_free(p->base);
+	log_info("event=stopped");
+	return 0;
+}

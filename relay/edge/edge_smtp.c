@@ -1,0 +1,246 @@
+/*
+ * The edge's smtp process: SMTP sessions on the inherited listeners, each
+ * accepted message written to the spool and acknowledged only once the
+ * spool has committed it (file and directory fsynced).
+ */
+#include "relay/edge/edge.h"
+
+#include "common/log.h"
+#include "relay/ipc.h"
+#include "relay/queue_spool.h"
+#include "relay/smtp_server.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+struct edge_smtp {
+	const struct edge_ctx *ctx;
+	struct event_base *base;
+	struct ipc_chan *parent;
+	struct queue_spool *spool;
+	struct smtp_server *server;
+	uint64_t queue_write_errors;
+};
+
+/* One message on its way into the spool. */
+struct edge_txn {
+	struct edge_smtp *es;
+	struct queue_tx *tx;
+	smtp_txn_done_fn done;
+	void *cookie;
+	char session_id[40];
+};
+
+static const char *check_mail(void *ctx, const struct smtp_txn_info *info)
+{
+	struct edge_smtp *es = ctx;
+	(void)info;
+	if (!queue_spool_space_ok(es->spool))
+		return "452 4.3.1 Insufficient system storage";
+	return NULL;
+}
+
+static void *txn_begin(void *ctx, const struct smtp_txn_info *info, const char **reply)
+{
+	struct edge_smtp *es = ctx;
+	struct queue_envelope env;
+	memset(&env, 0, sizeof(env));
+	env.arrived = time(NULL);
+	snprintf(env.client_addr, sizeof(env.client_addr), "%s", info->client_addr);
+	snprintf(env.helo, sizeof(env.helo), "%s", info->helo ? info->helo : "");
+	env.tls = info->tls;
+	env.smtputf8 = info->smtputf8;
+	env.body = info->body == SMTP_BODY_TYPE_8BITMIME ? QUEUE_BODY_8BITMIME
+		   : info->body == SMTP_BODY_TYPE_7BIT	 ? QUEUE_BODY_7BIT
+							 : QUEUE_BODY_NONE;
+	int bad = queue_envelope_set_from(&env, info->from->null_path ? "" : info->from->mailbox);
+	for (size_t i = 0; i < info->nrcpts && !bad; i++)
+		bad = queue_envelope_add_rcpt(&env, info->rcpts[i].mailbox);
+	char err[256] = "";
+	struct queue_tx *tx = bad ? NULL : queue_tx_begin(es->spool, &env, err, sizeof(err));
+	queue_envelope_free(&env);
+	if (!tx) {
+		es->queue_write_errors++;
+		log_error("event=queue-error session=%s reason=\"%s\"", info->session_id,
+			  bad ? "envelope" : err);
+		*reply = "451 4.3.0 Queue write error";
+		return NULL;
+	}
+	struct edge_txn *t = calloc(1, sizeof(*t));
+	if (!t)
+		fatal("out of memory");
+	t->es = es;
+	t->tx = tx;
+	snprintf(t->session_id, sizeof(t->session_id), "%s", info->session_id);
+	return t;
+}
+
+static int txn_write(void *txn, const char *data, size_t len)
+{
+	struct edge_txn *t = txn;
+	return queue_tx_write(t->tx, data, len);
+}
+
+static void committed(void *arg, int ok, const char *id, const char *err)
+{
+	struct edge_txn *t = arg;
+	struct edge_smtp *es = t->es;
+	char reply[128];
+	if (ok) {
+		snprintf(reply, sizeof(reply), "250 2.0.0 Ok: queued as %s", id);
+		log_info("event=received id=%s session=%s", id, t->session_id);
+		if (es->parent) {
+			struct ipc_writer w;
+			ipc_writer_init(&w);
+			ipc_put_str(&w, id);
+			ipc_send_writer(es->parent, EDGE_MSG_COMMITTED, &w, -1);
+			ipc_writer_free(&w);
+		}
+	} else {
+		es->queue_write_errors++;
+		snprintf(reply, sizeof(reply), "451 4.3.0 Queue write error");
+		log_error("event=queue-error session=%s reason=\"%s\"", t->session_id,
+			  err ? err : "commit failed");
+	}
+	t->done(t->cookie, reply);
+	free(t);
+}
+
+/*
+ * The seam for the scanner: a later stage gives the scan process a
+ * read-only fd of the complete temp file (queue_tx_read_fd) and commits
+ * only on a clean verdict. Today every complete message is committed.
+ */
+static void txn_end(void *txn, smtp_txn_done_fn done, void *cookie)
+{
+	struct edge_txn *t = txn;
+	t->done = done;
+	t->cookie = cookie;
+	queue_tx_commit(t->tx, committed, t);
+}
+
+static void txn_abort(void *txn)
+{
+	struct edge_txn *t = txn;
+	queue_tx_abort(t->tx);
+	free(t);
+}
+
+static json_t *status_json(struct edge_smtp *es)
+{
+	struct smtp_server_stats ss;
+	struct queue_spool_stats qs;
+	smtp_server_get_stats(es->server, &ss);
+	queue_spool_get_stats(es->spool, &qs);
+	return json_pack(
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+		"connections_now", (json_int_t)ss.connections_now, "connections_total",
+		(json_int_t)ss.connections_total, "refused_by_cap", (json_int_t)ss.refused_by_cap,
+		"messages_accepted", (json_int_t)ss.messages_accepted, "messages_rejected",
+		(json_int_t)ss.messages_rejected, "messages_tempfailed",
+		(json_int_t)ss.messages_tempfailed, "protocol_errors",
+		(json_int_t)ss.protocol_errors, "bytes_received", (json_int_t)ss.bytes_received,
+		"commits", (json_int_t)qs.commits, "commit_failures",
+		(json_int_t)qs.commit_failures, "commit_batches", (json_int_t)qs.batches,
+		"queue_write_errors", (json_int_t)es->queue_write_errors, "spool_space_ok",
+		queue_spool_space_ok(es->spool));
+}
+
+static int parent_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
+{
+	struct edge_smtp *es = arg;
+	uint32_t id;
+	if (fd >= 0)
+		close(fd);
+	switch (type) {
+	case IPC_CLOSED:
+		/* The parent is gone: stop; acknowledged mail is on disk. */
+		es->parent = NULL;
+		event_base_loopbreak(es->base);
+		return 0;
+	case EDGE_MSG_STATUS_REQ:
+		if (ipc_get_u32(r, &id) < 0 || ipc_get_end(r) < 0)
+			return -1;
+		return edge_send_json(es->parent, EDGE_MSG_STATUS_REP, id, status_json(es));
+	default:
+		return -1;
+	}
+}
+
+int edge_smtp_main(void *arg, int parent_fd)
+{
+	const struct edge_ctx *ctx = arg;
+	const struct airlock_config *cfg = &ctx->cfg;
+	struct edge_smtp es = {.ctx = ctx};
+	char err[512];
+
+	log_init("airlock-edge/smtp", cfg->log.level, cfg->log.target);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN); /* a file size limit must fail the write, not kill us */
+	es.base = event_base_new();
+	if (!es.base)
+		fatal("out of memory");
+	struct queue_spool_opts qo = {.min_free_bytes = (uint64_t)cfg->queue.min_free_mb << 20};
+	es.spool = queue_spool_open(cfg->queue.directory, es.base, &qo, err, sizeof(err));
+	if (!es.spool) {
+		log_error("event=spool-error reason=\"%s\"", err);
+		return 1;
+	}
+	int cleaned = queue_spool_clean_tmp(es.spool);
+	if (cleaned > 0)
+		log_info("event=spool-cleaned incomplete=%d", cleaned);
+
+	const char *domains[CONFIG_MAX_DOMAINS];
+	for (int i = 0; i < cfg->edge.nrelay_domains; i++)
+		domains[i] = cfg->edge.relay_domains[i];
+	struct smtp_server_opts so = {
+		.hostname = ctx->hostname,
+		.max_message_size = (uint64_t)cfg->edge.max_message_size,
+		.max_recipients = (unsigned)cfg->edge.max_recipients,
+		.relay_domains = domains,
+		.nrelay_domains = (size_t)cfg->edge.nrelay_domains,
+		.normalise_bare_newlines = strcmp(cfg->edge.bare_newlines, "normalise") == 0,
+		.max_connections = (unsigned)cfg->edge.max_connections,
+		.max_per_client = (unsigned)cfg->edge.max_connections_per_client,
+		.command_timeout_s = (unsigned)cfg->edge.command_timeout,
+		.request_deadline_s = (unsigned)cfg->edge.request_deadline,
+		.min_data_rate = (unsigned)cfg->edge.min_data_rate,
+		.tls = ctx->server_tls,
+	};
+	struct smtp_server_hooks hooks = {
+		.check_mail = check_mail,
+		.txn_begin = txn_begin,
+		.txn_write = txn_write,
+		.txn_end = txn_end,
+		.txn_abort = txn_abort,
+		.ctx = &es,
+	};
+	es.server = smtp_server_new(es.base, &so, &hooks);
+	if (!es.server)
+		fatal("cannot create the SMTP server");
+	for (int i = 0; i < ctx->nlisten; i++) {
+		if (smtp_server_add_listener(es.server, ctx->listen_fds[i]) < 0) {
+			log_error("event=listen-error listen=%s", cfg->edge.listen[i]);
+			return 1;
+		}
+	}
+	es.parent = ipc_chan_new(es.base, parent_fd, parent_handler, &es);
+	if (!es.parent)
+		fatal("cannot create the parent channel");
+	ipc_chan_set_name(es.parent, "parent");
+	log_info("event=smtp-ready listeners=%d", ctx->nlisten);
+	event_base_dispatch(es.base);
+
+	smtp_server_free(es.server);
+	queue_spool_free(es.spool); /* finishes commits in flight */
+	if (es.parent)
+		ipc_chan_free(es.parent);
+	event_base_free(es.base);
+	return 0;
+}
