@@ -461,6 +461,13 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 			c->phase = PH_HELLO;
 			client_expect_push(c, EXP_GREETING);
 			client_arm_for_head(c);
+			/*
+			 * libevent may have read the greeting before reporting the
+			 * connect: handle what is already buffered, or it would wait
+			 * for input that never comes.
+			 */
+			if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+				client_read_cb(c->bev, c);
 		} else if (c->phase == PH_TLS_HANDSHAKE) {
 			c->phase = PH_HELLO;
 			c->tls_active = true;

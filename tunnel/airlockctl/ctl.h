@@ -32,6 +32,18 @@ int ctl_cmd_status(struct ctl_opts *o);
 /* `airlockctl check`: one line, exit 0/1/2 (OK/WARNING/CRITICAL). */
 int ctl_cmd_check(struct ctl_opts *o);
 
+/* `airlockctl queue [--json]`: the daemon's queue. Returns the exit status. */
+int ctl_cmd_queue(struct ctl_opts *o);
+
+/*
+ * Sends {"cmd": cmd} to the daemon's control socket (edge.control_socket).
+ * Returns the reply (gets owned) or NULL with a one-line reason in err.
+ */
+json_t *ctl_daemon_request(const struct ctl_opts *o, const char *cmd, char *err, size_t errlen);
+
+/* The daemon section of the human status; d NULL means "not running". */
+void ctl_render_daemon(FILE *out, json_t *d);
+
 /*
  * Fetches one snapshot from the configured charon, synchronously. Never
  * returns NULL: an unreachable charon gives a snapshot with reachable = 0.

@@ -22,6 +22,8 @@ static void usage(FILE *out)
 		     "        SAs, connections and certificates of the local charon\n"
 		     "  check [--warn-days N]\n"
 		     "        one line and exit 0 OK, 1 WARNING, 2 CRITICAL (monitoring plugin)\n"
+		     "  queue [--json]\n"
+		     "        messages in the edge's queue, with the reason of each deferral\n"
 		     "\n"
 		     "options:\n"
 		     "  -c FILE   configuration (default " CTL_DEFAULT_CONFIG ", if it exists)\n"
@@ -147,6 +149,13 @@ int main(int argc, char **argv)
 
 	if (strcmp(cmd, "status") == 0)
 		return ctl_cmd_status(&o);
+	if (strcmp(cmd, "queue") == 0) {
+		if (o.watch) {
+			fprintf(stderr, "airlockctl: queue takes only --json\n");
+			return 3;
+		}
+		return ctl_cmd_queue(&o);
+	}
 	if (strcmp(cmd, "check") == 0) {
 		if (o.json || o.watch) {
 			fprintf(stderr, "airlockctl: check takes only --warn-days\n");

@@ -51,9 +51,17 @@ struct tunnel_status *ctl_fetch_once(const struct ctl_opts *o)
 	return f.st;
 }
 
-static void print_json(const struct tunnel_status *st, const struct tunnel_check *chk, int compact)
+static void print_json(const struct tunnel_status *st, const struct tunnel_check *chk,
+		       json_t *daemon, int compact)
 {
 	json_t *j = tunnel_status_json(st, chk, time(NULL));
+	if (daemon) {
+		json_t *copy = json_deep_copy(daemon);
+		json_object_del(copy, "ok");
+		json_object_set_new(j, "edge", copy);
+	} else {
+		json_object_set_new(j, "edge", json_null());
+	}
 	char *text = json_dumps(j, compact ? JSON_COMPACT : JSON_INDENT(2));
 	if (text) {
 		fputs(text, stdout);
@@ -68,10 +76,14 @@ static void show(const struct ctl_opts *o, const struct tunnel_status *st, int l
 {
 	struct tunnel_check_params p;
 	struct tunnel_check chk;
+	char err[512];
 	ctl_check_params(o, &p);
 	tunnel_check_eval(st, &p, time(NULL), &chk);
+	/* The daemon section is there when the daemon runs; its absence is not an error. */
+	json_t *daemon = ctl_daemon_request(o, "status", err, sizeof(err));
 	if (o->json) {
-		print_json(st, &chk, live);
+		print_json(st, &chk, daemon, live);
+		json_decref(daemon);
 		return;
 	}
 	if (live && isatty(STDOUT_FILENO))
@@ -79,6 +91,8 @@ static void show(const struct ctl_opts *o, const struct tunnel_status *st, int l
 	else if (live)
 		fputs("----\n", stdout);
 	ctl_render_status(stdout, st, &chk, time(NULL));
+	ctl_render_daemon(stdout, daemon);
+	json_decref(daemon);
 	fflush(stdout);
 }
 
@@ -193,8 +207,7 @@ int ctl_cmd_status(struct ctl_opts *o)
 	int rc = st->reachable ? 0 : 1;
 	if (!st->reachable && !o->json)
 		fprintf(stderr, "airlockctl: %s\n", st->error);
-	else
-		show(o, st, 0);
+	show(o, st, 0);
 	tunnel_status_free(st);
 	return rc;
 }

@@ -1,0 +1,140 @@
+/*
+ * airlockctl's view of the local daemon, through its control socket:
+ * `airlockctl queue` and the daemon section of `airlockctl status`.
+ */
+#include "tunnel/airlockctl/ctl.h"
+
+#include "common/control_client.h"
+
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CTL_CONTROL_TIMEOUT_MS 5000
+
+json_t *ctl_daemon_request(const struct ctl_opts *o, const char *cmd, char *err, size_t errlen)
+{
+	json_t *req = json_pack("{s:s}", "cmd", cmd);
+	json_t *rep = control_request(o->cfg.edge.control_socket, req, CTL_CONTROL_TIMEOUT_MS, err,
+				      errlen);
+	json_decref(req);
+	if (rep && !json_is_true(json_object_get(rep, "ok"))) {
+		const char *e = json_string_value(json_object_get(rep, "error"));
+		snprintf(err, errlen, "daemon refused %s: %s", cmd, e ? e : "unknown error");
+		json_decref(rep);
+		return NULL;
+	}
+	return rep;
+}
+
+static json_int_t num(json_t *obj, const char *key)
+{
+	return json_integer_value(json_object_get(obj, key));
+}
+
+static const char *age_text(json_int_t s, char *out, size_t outsz)
+{
+	if (s >= 86400)
+		snprintf(out, outsz, "%lldd%02lldh", (long long)(s / 86400),
+			 (long long)(s % 86400 / 3600));
+	else if (s >= 3600)
+		snprintf(out, outsz, "%lldh%02lldm", (long long)(s / 3600),
+			 (long long)(s % 3600 / 60));
+	else if (s >= 60)
+		snprintf(out, outsz, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+	else
+		snprintf(out, outsz, "%llds", (long long)s);
+	return out;
+}
+
+void ctl_render_daemon(FILE *out, json_t *d)
+{
+	char a[32];
+	if (!d) {
+		fputs("\nedge daemon: not running (no control socket)\n", out);
+		return;
+	}
+	fprintf(out, "\nedge daemon: %s pid %lld  up %s\n",
+		json_string_value(json_object_get(d, "hostname")), (long long)num(d, "pid"),
+		age_text(num(d, "uptime_s"), a, sizeof(a)));
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(d, "processes"), i, p)
+	{
+		fprintf(out, "  process %-6s pid %-7lld restarts %lld%s\n",
+			json_string_value(json_object_get(p, "name")), (long long)num(p, "pid"),
+			(long long)num(p, "restarts"),
+			json_is_true(json_object_get(p, "crash_loop")) ? "  CRASH LOOP" : "");
+	}
+	json_t *s = json_object_get(d, "smtp");
+	if (json_is_object(s))
+		fprintf(out,
+			"  smtp   connections %lld now, %lld total, %lld refused by cap; messages "
+			"%lld accepted, %lld rejected, %lld tempfailed; spool %s\n",
+			(long long)num(s, "connections_now"),
+			(long long)num(s, "connections_total"), (long long)num(s, "refused_by_cap"),
+			(long long)num(s, "messages_accepted"),
+			(long long)num(s, "messages_rejected"),
+			(long long)num(s, "messages_tempfailed"),
+			json_is_true(json_object_get(s, "spool_space_ok")) ? "ok" : "FULL");
+	else
+		fputs("  smtp   not answering\n", out);
+	json_t *q = json_object_get(d, "queue");
+	if (json_is_object(q))
+		fprintf(out,
+			"  queue  %lld queued (%lld active, %lld deferred), oldest %s; %lld "
+			"delivered; %lld in hold; next hop %s\n",
+			(long long)num(q, "queued"), (long long)num(q, "active"),
+			(long long)num(q, "deferred"),
+			age_text(num(q, "oldest_age_s"), a, sizeof(a)),
+			(long long)num(q, "delivered"), (long long)num(q, "hold_area"),
+			json_string_value(json_object_get(q, "next_hop")));
+	else
+		fputs("  queue  not answering\n", out);
+}
+
+int ctl_cmd_queue(struct ctl_opts *o)
+{
+	char err[512];
+	json_t *rep = ctl_daemon_request(o, "queue", err, sizeof(err));
+	if (!rep) {
+		fprintf(stderr, "airlockctl: %s\n", err);
+		return 1;
+	}
+	if (o->json) {
+		json_object_del(rep, "ok");
+		char *text = json_dumps(rep, JSON_INDENT(2));
+		if (text)
+			puts(text);
+		free(text);
+		json_decref(rep);
+		return 0;
+	}
+	json_t *msgs = json_object_get(rep, "messages");
+	printf("%-20s %8s %9s %5s %8s  %-30s %s\n", "ID", "AGE", "SIZE", "RCPT", "NEXT", "FROM",
+	       "STATUS");
+	size_t i;
+	json_t *m;
+	json_array_foreach(msgs, i, m)
+	{
+		char age[32], next[32];
+		const char *from = json_string_value(json_object_get(m, "from"));
+		const char *reason = json_string_value(json_object_get(m, "reason"));
+		int active = json_is_true(json_object_get(m, "active"));
+		printf("%-20s %8s %9lld %2lld/%-2lld %8s  %-30s %s\n",
+		       json_string_value(json_object_get(m, "id")),
+		       age_text(num(m, "age_s"), age, sizeof(age)), (long long)num(m, "size"),
+		       (long long)num(m, "delivered_rcpts"), (long long)num(m, "recipients"),
+		       active ? "now" : age_text(num(m, "next_attempt_in_s"), next, sizeof(next)),
+		       from ? (from[0] ? from : "<>") : "?",
+		       active		     ? "delivering"
+		       : reason && reason[0] ? reason
+					     : "queued");
+	}
+	printf("%lld message%s%s\n", (long long)num(rep, "total"),
+	       num(rep, "total") == 1 ? "" : "s",
+	       json_is_true(json_object_get(rep, "truncated")) ? " (list truncated)" : "");
+	json_decref(rep);
+	return 0;
+}
