@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int make_addr(const char *path, struct sockaddr_un *sun, char *err, size_t errlen)
+int control_socket_addr(const char *path, struct sockaddr_un *sun, char *err, size_t errlen)
 {
 	memset(sun, 0, sizeof(*sun));
 	sun->sun_family = AF_UNIX;
@@ -51,7 +51,7 @@ static int wait_fd(int fd, short events, long long deadline)
 static int client_connect(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
-	if (make_addr(path, &sun, err, errlen) != 0)
+	if (control_socket_addr(path, &sun, err, errlen) != 0)
 		return -1;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {

@@ -10,6 +10,13 @@
 #include <stddef.h>
 
 #include <jansson.h>
+#include <sys/un.h>
+
+/*
+ * Fills *sun for the unix socket path. Returns 0, or -1 with a one-line
+ * reason in err when the path does not fit.
+ */
+int control_socket_addr(const char *path, struct sockaddr_un *sun, char *err, size_t errlen);
 
 /* Longest reply line control_request() accepts. */
 #define CONTROL_MAX_REPLY (16 * 1024 * 1024)

@@ -316,18 +316,6 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 
 /* ---- the listening socket -------------------------------------------------- */
 
-static int make_addr(const char *path, struct sockaddr_un *sun, char *err, size_t errlen)
-{
-	memset(sun, 0, sizeof(*sun));
-	sun->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun->sun_path)) {
-		snprintf(err, errlen, "control socket path %s is too long", path);
-		return -1;
-	}
-	memcpy(sun->sun_path, path, strlen(path) + 1);
-	return 0;
-}
-
 /* Removes a stale socket at path; refuses a live one or anything else. */
 static int clear_stale(const char *path, const struct sockaddr_un *sun, char *err, size_t errlen)
 {
@@ -372,7 +360,8 @@ struct control_server *control_server_new(struct event_base *base, const char *p
 					  char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
-	if (make_addr(path, &sun, err, errlen) != 0 || clear_stale(path, &sun, err, errlen) != 0)
+	if (control_socket_addr(path, &sun, err, errlen) != 0 ||
+	    clear_stale(path, &sun, err, errlen) != 0)
 		return NULL;
 	/* A client that hangs up before its reply must not kill the daemon. */
 	struct sigaction sa;

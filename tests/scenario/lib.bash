@@ -49,7 +49,7 @@ wait_for() {
 		sleep 0.2
 	done
 	fail "$what (not within ${secs}s)"
-	return 1
+	return 0
 }
 
 testbed_up() {
@@ -68,6 +68,10 @@ finish() {
 	if [ "${KEEP_TESTBED:-0}" != 1 ]; then
 		"$TESTBED" down >/dev/null 2>&1 || true
 	fi
+	if [ $FAILURES -gt 0 ] && [ -s "$WORK/edge.log" ]; then
+		log "last lines of the edge's log:"
+		tail -n 20 "$WORK/edge.log"
+	fi
 	rm -rf "$WORK"
 	if [ $rc -ne 0 ] && [ $FAILURES -eq 0 ]; then
 		FAILURES=1
@@ -80,3 +84,111 @@ finish() {
 
 WORK=$(mktemp -d)
 trap finish EXIT
+
+# ---- the edge daemon and its next hop ------------------------------------------------
+
+EDGE_HOST=edge.example.com
+EDGE_MX=198.51.100.25:25
+SINK_ADDR=203.0.113.2:2526
+PY="$AIRLOCK_SRC/tests/scenario"
+
+# write_edge_conf FILE [extra libconfig lines for the edge section] : a config
+# relaying example.com to the sink in al-hub, children as "nobody".
+write_edge_conf() {
+	local file=$1
+	shift
+	chmod 755 "$WORK"
+	mkdir -p "$WORK/spool"
+	cat >"$file" <<EOT
+edge = {
+	listen = ["$EDGE_MX"];
+	hostname = "$EDGE_HOST";
+	relay_domains = ["example.com"];
+	next_hop = "$SINK_ADDR";
+	user = "nobody";
+	control_socket = "$WORK/edge.sock";
+	$*
+};
+queue = {
+	directory = "$WORK/spool";
+	retry_min = 1;
+	retry_max = 2;
+	scan_interval = 2;
+	tls = "none";
+	${QUEUE_EXTRA:-}
+};
+tunnel = { vici = "${AIRLOCK_EDGE_VICI:-unix:///var/run/charon.vici}"; };
+log = { level = "info"; };
+EOT
+}
+
+# start_edge CONF [shell prefix run before exec inside al-edge]: starts airlock-edge
+# in al-edge, waits for its control socket. EDGE_PID is the parent's pid.
+start_edge() {
+	local conf=$1 prefix=${2:-true}
+	rm -f "$WORK/edge.sock"
+	ip netns exec al-edge sh -c "$prefix && exec '$AIRLOCK_BIN/airlock-edge' -c '$conf'" \
+		>>"$WORK/edge.log" 2>&1 &
+	EDGE_PID=$!
+	local i
+	for i in $(seq 100); do
+		[ -S "$WORK/edge.sock" ] && return 0
+		kill -0 "$EDGE_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$WORK/edge.log"
+	log "FAIL - airlock-edge did not start"
+	return 1
+}
+
+stop_edge() {
+	[ -n "${EDGE_PID:-}" ] && kill "$EDGE_PID" 2>/dev/null && wait "$EDGE_PID" 2>/dev/null || true
+	EDGE_PID=
+	return 0
+}
+
+# start_sink DIR [smtp-sink options...]: smtp-sink in al-hub on $SINK_ADDR appending
+# every message to DIR/dump (-D: one file; -d names files per session, and
+# messages of one reused connection would overwrite each other).
+start_sink() {
+	local dir=$1
+	shift
+	mkdir -p "$dir"
+	chown postfix "$dir"
+	ip netns exec al-hub smtp-sink -u postfix "$@" -D "$dir/dump" "$SINK_ADDR" 256 \
+		>>"$WORK/sink.log" 2>&1 &
+	SINK_PID=$!
+	local i
+	for i in $(seq 50); do
+		ip netns exec al-hub ss -ltn | grep -q "${SINK_ADDR%:*}:${SINK_ADDR#*:}" && return 0
+		sleep 0.1
+	done
+	log "FAIL - smtp-sink did not start"
+	return 1
+}
+
+stop_sink() {
+	[ -n "${SINK_PID:-}" ] && kill "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null || true
+	SINK_PID=
+	return 0
+}
+
+sink_count() { cat "$1"/dump 2>/dev/null | grep -c '^X-Client-Addr: ' || true; }
+# sink_has DIR N: true once the sink in DIR holds at least N messages (for wait_for).
+sink_has() { [ "$(sink_count "$1")" -ge "$2" ]; }
+# queue_is N: true once the edge's queue holds exactly N messages (for wait_for).
+queue_is() { [ "$(edge_ctl status 'd["queue"]["queued"]')" = "$1" ]; }
+
+# edge_ctl CMD PYTHON_EXPR: asks the edge's control socket, prints the expression
+# evaluated on the reply d, e.g. edge_ctl status 'd["queue"]["queued"]'.
+edge_ctl() {
+	python3 - "$WORK/edge.sock" "$1" "$2" <<'EOT'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.sendall(json.dumps({"cmd": sys.argv[2]}).encode() + b"\n")
+d = json.loads(s.makefile().readline())
+print(eval(sys.argv[3]))
+EOT
+}

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Checks what smtp-sink stored (-D DIR/dump: every message appended to one
+file, each starting with smtp-sink's X-Client-Addr: line; LF line ends).
+
+usage: check_sink.py SINK_DIR --hostname EDGE_HOST [--acked RESULTS.jsonl]
+                     [--size BYTES] [--expect N] [--smtp-source]
+
+- Every message must carry exactly one airlock Received: header naming
+  EDGE_HOST, directly below smtp-sink's own.
+- With --acked: every message the client saw acknowledged with 250 must be
+  there; the content below the Received: headers must be exactly what the
+  client sent (smtpclient.make_message). Messages stored twice are counted
+  and listed as duplicates (the goal is none).
+- With --smtp-source: messages come from Postfix's smtp-source; their content
+  must match the first one's apart from Date and Message-Id.
+Prints a summary line "stored=... missing=... duplicates=... bad=..." and
+exits 1 on any missing or bad message or when --expect does not match.
+"""
+import argparse
+import collections
+import json
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from smtpclient import make_message  # noqa: E402
+
+
+def split_message(text):
+    """Returns (sink pseudo-headers, Received blocks, rest) of a stored message."""
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines) and re.match(r"^X-(Client|Helo|Mail|Rcpt)-", lines[i]):
+        i += 1
+    received = []
+    while i < len(lines) and lines[i].startswith("Received:"):
+        block = [lines[i]]
+        i += 1
+        while i < len(lines) and lines[i][:1] in (" ", "\t"):
+            block.append(lines[i])
+            i += 1
+        received.append("\n".join(block))
+    return lines[:i], received, "\n".join(lines[i:])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("sink")
+    ap.add_argument("--hostname", required=True)
+    ap.add_argument("--acked")
+    ap.add_argument("--size", type=int, default=2000)
+    ap.add_argument("--expect", type=int)
+    ap.add_argument("--smtp-source", action="store_true")
+    a = ap.parse_args()
+
+    seen = collections.Counter()
+    bad = []
+    reference = None
+    dump = open(os.path.join(a.sink, "dump"), encoding="utf-8", errors="replace").read()
+    parts = re.split(r"(?m)^(?=X-Client-Addr: )", dump)
+    for n, text in enumerate(p for p in parts if p):
+        name = f"message {n + 1}"
+        # smtp-sink ends each dump with an empty line of its own.
+        if text.endswith("\n\n"):
+            text = text[:-1]
+        _, received, rest = split_message(text)
+        ours = [r for r in received if f"by {a.hostname} (airlock)" in r]
+        if len(received) != 2 or len(ours) != 1 or "by smtp-sink" not in received[0]:
+            bad.append(f"{name}: Received headers {len(received)}, airlock's {len(ours)}")
+            continue
+        m = re.search(r"^Message-Id: <([^>]*)>", rest, re.M | re.I)
+        if not m:
+            bad.append(f"{name}: no Message-Id")
+            continue
+        msgid = m.group(1)
+        seen[msgid] += 1
+        if a.smtp_source:
+            norm = re.sub(r"^(Date|Message-Id): .*$", r"\1: x", rest, flags=re.M | re.I)
+            if reference is None:
+                reference = norm
+            elif norm != reference:
+                bad.append(f"{name}: content differs from the first smtp-source message")
+        elif a.acked:
+            want = make_message(msgid, a.size).decode().replace("\r\n", "\n")
+            if rest != want:
+                bad.append(f"{name}: content of {msgid} differs from what was sent")
+
+    missing = []
+    acked = 0
+    if a.acked:
+        for line in open(a.acked):
+            r = json.loads(line)
+            if r["code"] == 250:
+                acked += 1
+                if seen[r["msgid"]] == 0:
+                    missing.append(r["msgid"])
+    dups = {k: v for k, v in seen.items() if v > 1}
+    stored = sum(seen.values())
+    print(f"stored={stored} distinct={len(seen)} acked={acked} missing={len(missing)} "
+          f"duplicates={sum(v - 1 for v in dups.values())} bad={len(bad)}")
+    for b in bad[:10]:
+        print("bad:", b)
+    for mm in missing[:10]:
+        print("missing:", mm)
+    for k, v in list(dups.items())[:10]:
+        print(f"duplicate: {k} x{v}")
+    fail = bool(missing or bad) or (a.expect is not None and len(seen) != a.expect)
+    sys.exit(1 if fail else 0)
+
+
+if __name__ == "__main__":
+    main()
