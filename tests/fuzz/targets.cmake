@@ -20,3 +20,10 @@ airlock_fuzz(fuzz_smtp_session ${CMAKE_SOURCE_DIR}/relay/smtp_server.c
 	${CMAKE_SOURCE_DIR}/relay/smtp_tls.c ${CMAKE_SOURCE_DIR}/relay/smtp_cmd.c
 	${CMAKE_SOURCE_DIR}/relay/smtp_addr.c ${CMAKE_SOURCE_DIR}/relay/smtp_body.c
 	${CMAKE_SOURCE_DIR}/relay/smtp_cmd_reply.c)
+airlock_fuzz(fuzz_transport_rules ${CMAKE_SOURCE_DIR}/policy/transport_rules.c
+	${CMAKE_SOURCE_DIR}/policy/transport_rules_config.c)
+airlock_fuzz(fuzz_scan_engine ${CMAKE_SOURCE_DIR}/relay/scan_engine.c
+	${CMAKE_SOURCE_DIR}/relay/scan_engine_reload.c)
+airlock_fuzz(fuzz_attest ${CMAKE_SOURCE_DIR}/relay/attest.c ${CMAKE_SOURCE_DIR}/relay/attest_keys.c)
+airlock_fuzz(fuzz_mime_walk ${CMAKE_SOURCE_DIR}/policy/mime_walk.c
+	${CMAKE_SOURCE_DIR}/policy/mime_archive.c ${CMAKE_SOURCE_DIR}/policy/attach_policy.c)
