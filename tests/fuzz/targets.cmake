@@ -27,3 +27,5 @@ airlock_fuzz(fuzz_scan_engine ${CMAKE_SOURCE_DIR}/relay/scan_engine.c
 airlock_fuzz(fuzz_attest ${CMAKE_SOURCE_DIR}/relay/attest.c ${CMAKE_SOURCE_DIR}/relay/attest_keys.c)
 airlock_fuzz(fuzz_mime_walk ${CMAKE_SOURCE_DIR}/policy/mime_walk.c
 	${CMAKE_SOURCE_DIR}/policy/mime_archive.c ${CMAKE_SOURCE_DIR}/policy/attach_policy.c)
+airlock_fuzz(fuzz_cert_bundle ${CMAKE_SOURCE_DIR}/tunnel/cert_bundle.c
+	${CMAKE_SOURCE_DIR}/tunnel/cert_bundle_seal.c)
