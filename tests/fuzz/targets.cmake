@@ -29,3 +29,6 @@ airlock_fuzz(fuzz_mime_walk ${CMAKE_SOURCE_DIR}/policy/mime_walk.c
 	${CMAKE_SOURCE_DIR}/policy/mime_archive.c ${CMAKE_SOURCE_DIR}/policy/attach_policy.c)
 airlock_fuzz(fuzz_cert_bundle ${CMAKE_SOURCE_DIR}/tunnel/cert_bundle.c
 	${CMAKE_SOURCE_DIR}/tunnel/cert_bundle_seal.c)
+airlock_fuzz(fuzz_gate ${CMAKE_SOURCE_DIR}/policy/gate.c ${CMAKE_SOURCE_DIR}/tunnel/tunnel_socket.c
+	${CMAKE_SOURCE_DIR}/tunnel/sa_table.c ${CMAKE_SOURCE_DIR}/tunnel/ts.c
+	${CMAKE_SOURCE_DIR}/tunnel/sa_parse.c ${CMAKE_SOURCE_DIR}/tunnel/vici_msg.c)
