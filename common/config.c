@@ -24,288 +24,11 @@
 #include <sys/un.h>
 
 #include "common/config_scan.h"
+#include "common/config_schema.h"
 #include "common/netaddr.h"
 
-#define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
-
-/* ---- schema ---- */
-
-enum key_type { KEY_INT, KEY_STRING, KEY_LIST };
-enum store_result { STORE_OK = 0, STORE_BAD = -1, STORE_TOO_LONG = -2 };
-
-struct config_key {
-	const char *section;
-	const char *name;
-	enum key_type type;
-	size_t offset, size;	     /* the field in struct airlock_config */
-	long long min, max, def_int; /* KEY_INT */
-	const char *def_str;	     /* KEY_STRING; NULL: unset (empty) */
-	int (*store)(const char *text, void *field, size_t size); /* KEY_STRING */
-	const char *expect; /* KEY_STRING, KEY_LIST: completes "must be ..." */
-	const char *doc;
-	/* KEY_LIST: size is one element's; the count is an int at count_offset. */
-	size_t count_offset;
-	int max_items;
-	const char *const *def_list; /* NULL-terminated; NULL: empty */
-};
-
-#define FIELD(m)                                                                                   \
-	.offset = offsetof(struct airlock_config, m),                                              \
-	.size = sizeof(((struct airlock_config *)0)->m)
-#define INT_KEY(sec, key, lo, hi, def, text)                                                       \
-	{                                                                                          \
-		.section = #sec, .name = #key, .type = KEY_INT, FIELD(sec.key), .min = lo,         \
-		.max = hi, .def_int = def, .doc = text                                             \
-	}
-#define LIST_KEY(sec, key, n, fn, defs, what, text)                                                \
-	{                                                                                          \
-		.section = #sec, .name = #key, .type = KEY_LIST,                                   \
-		.offset = offsetof(struct airlock_config, sec.key),                                \
-		.size = sizeof(((struct airlock_config *)0)->sec.key[0]),                          \
-		.count_offset = offsetof(struct airlock_config, sec.n),                            \
-		.max_items = (int)(sizeof(((struct airlock_config *)0)->sec.key) /                 \
-				   sizeof(((struct airlock_config *)0)->sec.key[0])),              \
-		.store = fn, .def_list = defs, .expect = what, .doc = text                         \
-	}
-#define STR_KEY(sec, key, fn, def, what, text)                                                     \
-	{                                                                                          \
-		.section = #sec, .name = #key, .type = KEY_STRING, FIELD(sec.key), .def_str = def, \
-		.store = fn, .expect = what, .doc = text                                           \
-	}
-
-static int store_log_level(const char *text, void *field, size_t size)
-{
-	(void)size;
-	return log_level_parse(text, field) == 0 ? STORE_OK : STORE_BAD;
-}
-
-static int store_log_target(const char *text, void *field, size_t size)
-{
-	(void)size;
-	return log_target_parse(text, field) == 0 ? STORE_OK : STORE_BAD;
-}
-
-static bool has_control_or_space(const char *s, bool space_too)
-{
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c == 0x7f || (space_too && c == ' '))
-			return true;
-	}
-	return false;
-}
-
-static int store_copy(const char *text, void *field, size_t size)
-{
-	size_t len = strlen(text);
-	if (len >= size)
-		return STORE_TOO_LONG;
-	memcpy(field, text, len + 1);
-	return STORE_OK;
-}
-
-static int store_vici(const char *text, void *field, size_t size)
-{
-	static const char scheme[] = "unix://";
-	const char *path = text + sizeof(scheme) - 1;
-	if (strlen(text) >= size)
-		return STORE_TOO_LONG;
-	if (strncmp(text, scheme, sizeof(scheme) - 1) != 0 || path[0] != '/' ||
-	    strlen(path) > SUN_PATH_MAX || has_control_or_space(path, false))
-		return STORE_BAD;
-	return store_copy(text, field, size);
-}
-
-static int store_name(const char *text, void *field, size_t size)
-{
-	if (strlen(text) >= size)
-		return STORE_TOO_LONG;
-	if (text[0] == '\0' || has_control_or_space(text, true))
-		return STORE_BAD;
-	return store_copy(text, field, size);
-}
-
-static int store_address(const char *text, void *field, size_t size)
-{
-	unsigned char buf[sizeof(struct in6_addr)];
-	if (strlen(text) >= size ||
-	    (inet_pton(AF_INET, text, buf) != 1 && inet_pton(AF_INET6, text, buf) != 1))
-		return STORE_BAD;
-	return store_copy(text, field, size);
-}
-
-static int store_hostport(const char *text, void *field, size_t size)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	if (strlen(text) >= size)
-		return STORE_TOO_LONG;
-	if (netaddr_parse(text, &ss, &len) < 0)
-		return STORE_BAD;
-	return store_copy(text, field, size);
-}
-
-/* A domain name as a relay domain: LDH labels, optionally a leading "." for subdomains. */
-static int store_domain(const char *text, void *field, size_t size)
-{
-	if (strlen(text) >= size)
-		return STORE_TOO_LONG;
-	const char *p = text[0] == '.' ? text + 1 : text;
-	size_t label = 0;
-	if (!*p)
-		return STORE_BAD;
-	for (; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c == '.') {
-			if (label == 0 || p[-1] == '-')
-				return STORE_BAD;
-			label = 0;
-		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			   (c >= '0' && c <= '9') || (c == '-' && label > 0)) {
-			if (++label > 63)
-				return STORE_BAD;
-		} else {
-			return STORE_BAD;
-		}
-	}
-	if (label == 0 || p[-1] == '-')
-		return STORE_BAD;
-	int rc = store_copy(text, field, size);
-	for (char *q = field; *q; q++)
-		if (*q >= 'A' && *q <= 'Z')
-			*q = (char)(*q - 'A' + 'a');
-	return rc;
-}
-
-static int store_hostname(const char *text, void *field, size_t size)
-{
-	if (text[0] == '.')
-		return STORE_BAD;
-	return store_domain(text, field, size);
-}
-
-static int store_abs_path(const char *text, void *field, size_t size)
-{
-	if (strlen(text) >= size)
-		return STORE_TOO_LONG;
-	if (text[0] != '/' || has_control_or_space(text, false))
-		return STORE_BAD;
-	return store_copy(text, field, size);
-}
-
-static int store_bare_newlines(const char *text, void *field, size_t size)
-{
-	if (strcmp(text, "reject") != 0 && strcmp(text, "normalise") != 0)
-		return STORE_BAD;
-	return store_copy(text, field, size);
-}
-
-static int store_tls_mode(const char *text, void *field, size_t size)
-{
-	if (strcmp(text, "none") != 0 && strcmp(text, "opportunistic") != 0 &&
-	    strcmp(text, "required") != 0)
-		return STORE_BAD;
-	return store_copy(text, field, size);
-}
-
-static const char *const default_listen[] = {"0.0.0.0:25", "[::]:25", NULL};
-
-_Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == 108, "expect text below says 107");
-
-static const struct config_key config_keys[] = {
-	STR_KEY(tunnel, vici, store_vici, "unix:///var/run/charon.vici",
-		"\"unix://\" followed by an absolute socket path of at most 107 bytes",
-		"charon's VICI socket, as `unix://` followed by an absolute path."),
-	STR_KEY(tunnel, connection, store_name, "airlock",
-		"a name of 1 to 255 characters without spaces or control characters",
-		"Name of the IKE connection in swanctl.conf that carries the mail tunnel."),
-	STR_KEY(tunnel, child, store_name, "airlock",
-		"a name of 1 to 255 characters without spaces or control characters",
-		"Name of the CHILD_SA of that connection that carries the mail."),
-	STR_KEY(tunnel, local_address, store_address, NULL, "an IPv4 or IPv6 address",
-		"This host's inner address in the tunnel, IPv4 or IPv6. Optional."),
-	STR_KEY(tunnel, remote_address, store_address, NULL, "an IPv4 or IPv6 address",
-		"The peer's inner address in the tunnel, IPv4 or IPv6. Optional."),
-	INT_KEY(tunnel, request_timeout, 1, 600, 10,
-		"Seconds to wait for charon to answer a VICI request."),
-	INT_KEY(tunnel, refresh_interval, 1, 3600, 10,
-		"Seconds between two full listings of the SAs."),
-	INT_KEY(tunnel, stale_after, 2, 86400, 30,
-		"Seconds after which the SA table counts as stale if it has not been refreshed; "
-		"the tunnel checks then fail closed. Must be greater than "
-		"`tunnel.refresh_interval`."),
-	INT_KEY(tunnel, cert_warn_days, 0, 3650, 30,
-		"Days before a certificate expires from which it is reported as expiring."),
-	LIST_KEY(edge, listen, nlisten, store_hostport, default_listen,
-		 "a list of \"address:port\" (IPv6 in brackets)",
-		 "Addresses the edge's SMTP server listens on (numeric, IPv6 in brackets)."),
-	STR_KEY(edge, hostname, store_hostname, NULL, "a host name",
-		"Name in the greeting, EHLO reply and Received: header. Unset: the system's host "
-		"name."),
-	LIST_KEY(edge, relay_domains, nrelay_domains, store_domain, NULL,
-		 "a list of domain names (a leading \".\" means every subdomain)",
-		 "Domains the edge accepts mail for; any other recipient gets 554 5.7.1. "
-		 "`airlock-edge` refuses to start with none."),
-	STR_KEY(edge, next_hop, store_hostport, NULL, "\"address:port\" (IPv6 in brackets)",
-		"Where accepted mail is forwarded (numeric `address:port`). Required by "
-		"`airlock-edge`."),
-	INT_KEY(edge, max_message_size, 1024, 2147483647, 36700160,
-		"Largest message in octets (SIZE, enforced during DATA/BDAT: 552 5.3.4)."),
-	INT_KEY(edge, max_recipients, 100, 100000, 100,
-		"Recipients per message; more get 452 4.5.3."),
-	INT_KEY(edge, max_connections, 1, 1000000, 1000,
-		"SMTP connections at once; more get 421 4.7.0."),
-	INT_KEY(edge, max_connections_per_client, 1, 1000000, 20,
-		"SMTP connections at once from one client address; more get 421 4.7.0."),
-	INT_KEY(edge, command_timeout, 1, 3600, 300,
-		"Seconds to wait for a command or for data before 421 4.4.2 (RFC 5321: at least "
-		"300)."),
-	INT_KEY(edge, request_deadline, 1, 86400, 600,
-		"Most seconds one command line, one DATA content or one BDAT chunk may take "
-		"(guards against trickling)."),
-	INT_KEY(edge, min_data_rate, 0, 1000000000, 500,
-		"Least octets per second during DATA/BDAT after a 10 s grace; 0: no minimum."),
-	STR_KEY(edge, bare_newlines, store_bare_newlines, "reject", "\"reject\" or \"normalise\"",
-		"A bare CR or LF in a message: `reject` (550 5.5.2) or `normalise` to CRLF."),
-	STR_KEY(edge, tls_certificate, store_abs_path, NULL, "an absolute path",
-		"PEM certificate (chain) for STARTTLS. Unset: STARTTLS is not offered."),
-	STR_KEY(edge, tls_key, store_abs_path, NULL, "an absolute path",
-		"PEM private key of `edge.tls_certificate`."),
-	STR_KEY(edge, user, store_name, NULL,
-		"a name of 1 to 63 characters without spaces or control characters",
-		"Unprivileged user the `smtp` and `queue` processes run as. Unset: they keep "
-		"the parent's (root): only for tests."),
-	STR_KEY(edge, control_socket, store_abs_path, "/run/airlock/edge.sock",
-		"an absolute path of at most 107 bytes",
-		"Unix socket of the edge's control interface (`airlockctl queue`, `status`)."),
-	STR_KEY(queue, directory, store_abs_path, "/var/spool/airlock", "an absolute path",
-		"Spool directory (tmp/, queue/, hold/); mail stays here only until the next hop "
-		"acknowledged it."),
-	INT_KEY(queue, retry_min, 1, 86400, 300,
-		"Seconds before the first retry of a deferred "
-		"message; doubles each time."),
-	INT_KEY(queue, retry_max, 1, 86400, 3600, "Longest wait between two retries, seconds."),
-	INT_KEY(queue, max_lifetime, 60, 8640000, 432000,
-		"Seconds from arrival after which an undeliverable message moves to hold/."),
-	INT_KEY(queue, max_parallel, 1, 1000, 20, "Deliveries to the next hop at once."),
-	INT_KEY(queue, min_free_mb, 0, 10000000, 100,
-		"Free MiB below which the spool's file system counts as full: new mail gets "
-		"452 4.3.1."),
-	INT_KEY(queue, scan_interval, 1, 86400, 60,
-		"Seconds between two scans of the spool for messages due."),
-	STR_KEY(queue, tls, store_tls_mode, "opportunistic",
-		"\"none\", \"opportunistic\" or \"required\"",
-		"STARTTLS towards the next hop: never, when offered, or required (else defer)."),
-	STR_KEY(log, level, store_log_level, "info",
-		"one of \"error\", \"warning\", \"info\", \"debug\"",
-		"Lowest severity logged: `error`, `warning`, `info` or `debug`."),
-	STR_KEY(log, target, store_log_target, "stderr", "\"stderr\" or \"syslog\"",
-		"Where log lines go: `stderr`, or `syslog` (facility mail)."),
-};
-#define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
-
-static const char *const config_sections[] = {"edge",	"hub",	 "tunnel", "scan",
-					      "policy", "queue", "log"};
+#define NKEYS		config_nkeys
+#define CONFIG_MAX_KEYS 128
 
 static const struct config_key *key_find(const char *section, const char *name)
 {
@@ -318,7 +41,7 @@ static const struct config_key *key_find(const char *section, const char *name)
 
 static bool section_known(const char *name)
 {
-	for (size_t i = 0; i < sizeof(config_sections) / sizeof(config_sections[0]); i++)
+	for (size_t i = 0; i < config_nsections; i++)
 		if (strcmp(config_sections[i], name) == 0)
 			return true;
 	return false;
@@ -334,6 +57,13 @@ void config_defaults(struct airlock_config *cfg)
 			if (k->size != sizeof(int) || k->def_int < k->min || k->def_int > k->max)
 				fatal("config: bad schema row %s.%s", k->section, k->name);
 			*(int *)field = (int)k->def_int;
+		} else if (k->type == KEY_BOOL) {
+			if (k->size != sizeof(bool))
+				fatal("config: bad schema row %s.%s", k->section, k->name);
+			*(bool *)field = k->def_int != 0;
+		} else if (k->type == KEY_CUSTOM) {
+			if (k->size != sizeof(void *))
+				fatal("config: bad schema row %s.%s", k->section, k->name);
 		} else if (k->type == KEY_LIST) {
 			int *count = (int *)((char *)cfg + k->count_offset);
 			for (int n = 0; k->def_list && k->def_list[n]; n++) {
@@ -367,6 +97,10 @@ void config_print_reference(FILE *out)
 		if (k->type == KEY_INT) {
 			fprintf(out, "integer, %lld to %lld | `%lld` | ", k->min, k->max,
 				k->def_int);
+		} else if (k->type == KEY_BOOL) {
+			fprintf(out, "boolean | `%s` | ", k->def_int ? "true" : "false");
+		} else if (k->type == KEY_CUSTOM) {
+			fputs("list of groups | empty | ", out);
 		} else if (k->type == KEY_LIST) {
 			fprintf(out, "list of strings, at most %d | ", k->max_items);
 			if (!k->def_list || !k->def_list[0])
@@ -502,6 +236,83 @@ static int fail_parse(struct config_scan *sc, config_t *lc)
 	return config_scan_fail(sc, "%s:%d: %s", sc->src[si].path, line, text);
 }
 
+/* ---- keys built by other modules ---- */
+
+#define MAX_CUSTOM 4
+
+static struct custom_hook {
+	const struct config_key *key;
+	config_custom_build_fn build;
+	config_custom_free_fn destroy;
+} custom_hooks[MAX_CUSTOM];
+
+static const struct custom_hook *custom_find(const struct config_key *k)
+{
+	for (size_t i = 0; i < MAX_CUSTOM; i++)
+		if (custom_hooks[i].key == k)
+			return &custom_hooks[i];
+	return NULL;
+}
+
+int config_set_custom(const char *key, config_custom_build_fn build, config_custom_free_fn destroy)
+{
+	const char *dot = key ? strchr(key, '.') : NULL;
+	char section[64];
+	if (!dot || (size_t)(dot - key) >= sizeof(section) || !build || !destroy)
+		return -1;
+	memcpy(section, key, (size_t)(dot - key));
+	section[dot - key] = '\0';
+	const struct config_key *k = key_find(section, dot + 1);
+	if (!k || k->type != KEY_CUSTOM)
+		return -1;
+	struct custom_hook *free_slot = NULL;
+	for (size_t i = 0; i < MAX_CUSTOM; i++) {
+		if (custom_hooks[i].key == k || (!custom_hooks[i].key && !free_slot))
+			free_slot = &custom_hooks[i];
+	}
+	if (!free_slot)
+		return -1;
+	*free_slot = (struct custom_hook){k, build, destroy};
+	return 0;
+}
+
+void config_release(struct airlock_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct config_key *k = &config_keys[i];
+		void **field = (void **)((char *)cfg + k->offset);
+		if (k->type != KEY_CUSTOM || !*field)
+			continue;
+		const struct custom_hook *h = custom_find(k);
+		if (!h)
+			fatal("config: %s.%s is set but has no builder", k->section, k->name);
+		h->destroy(*field);
+		*field = NULL;
+	}
+}
+
+static int store_custom(struct config_scan *sc, const struct config_key *k, config_setting_t *s,
+			void *field)
+{
+	const struct custom_hook *h = custom_find(k);
+	int type = config_setting_type(s);
+	if (!h) {
+		if (type != CONFIG_TYPE_LIST && type != CONFIG_TYPE_ARRAY)
+			return config_scan_fail(sc, "%s:%u: %s.%s: must be %s", file_of(sc, s),
+						config_setting_source_line(s), k->section, k->name,
+						k->expect);
+		return 0;
+	}
+	char err[512] = "";
+	void *obj = h->build(s, sc->src[0].path, err, sizeof(err));
+	if (!obj)
+		return config_scan_fail(sc, "%s", err[0] ? err : "cannot build");
+	*(void **)field = obj;
+	return 0;
+}
+
 /* ---- validation ---- */
 
 /* A list key: ["a", "b"] or ("a", "b"); each element checked like a string key. */
@@ -560,6 +371,15 @@ static int store_setting(struct config_scan *sc, const struct config_key *k, con
 	}
 	if (k->type == KEY_LIST)
 		return store_list(sc, k, s, cfg);
+	if (k->type == KEY_BOOL) {
+		if (type != CONFIG_TYPE_BOOL)
+			return config_scan_fail(sc, "%s:%u: %s.%s: must be true or false", file,
+						line, k->section, k->name);
+		*(bool *)field = config_setting_get_bool(s) != 0;
+		return 0;
+	}
+	if (k->type == KEY_CUSTOM)
+		return store_custom(sc, k, s, field);
 	if (type != CONFIG_TYPE_STRING)
 		return config_scan_fail(sc, "%s:%u: %s.%s: must be a string", file, line,
 					k->section, k->name);
@@ -621,7 +441,9 @@ static int (*const config_checks[])(struct config_scan *, const struct airlock_c
 
 static int validate(struct config_scan *sc, config_t *lc, struct airlock_config *cfg)
 {
-	config_setting_t *seen[NKEYS] = {0};
+	config_setting_t *seen[CONFIG_MAX_KEYS] = {0};
+	if (NKEYS > CONFIG_MAX_KEYS)
+		fatal("config: more than %d schema rows", CONFIG_MAX_KEYS);
 	config_setting_t *root = config_root_setting(lc);
 	for (int i = 0; i < config_setting_length(root); i++) {
 		config_setting_t *sec = config_setting_get_elem(root, i);
@@ -682,6 +504,8 @@ static int load_text(struct config_scan *sc, struct airlock_config *cfg)
 		}
 	}
 	rc = validate(sc, &lc, cfg);
+	if (rc != 0)
+		config_release(cfg);
 out:
 	config_destroy(&lc);
 	return rc;

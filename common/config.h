@@ -18,6 +18,7 @@
 #ifndef AIRLOCK_CONFIG_H
 #define AIRLOCK_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -30,9 +31,9 @@
 #define CONFIG_MAX_DOMAINS 64
 
 /*
- * The loaded configuration. Plain data, no pointers: it may be copied and
- * compared freely. Strings are NUL-terminated; an optional string that is
- * not set is empty.
+ * The loaded configuration. Plain data but for policy.rules (see
+ * config_set_custom()): it may be copied and compared freely. Strings are
+ * NUL-terminated; an optional string that is not set is empty.
  */
 struct airlock_config {
 	struct {
@@ -69,7 +70,32 @@ struct airlock_config {
 		char tls_key[1024];
 		char user[64]; /* "" = children keep the parent's user */
 		char control_socket[108];
+		char state_dir[1024]; /* attestation key; created by the parent */
 	} edge;
+	struct {
+		bool enabled;
+		char database_dir[1024];
+		int max_scan_size, max_file_size; /* octets */
+		int max_recursion, max_files;
+		int max_scan_time; /* seconds */
+		bool heuristic_encrypted_archive, heuristic_encrypted_doc, heuristic_macros;
+		char reload[16];	     /* "background" or "blocking" */
+		int timeout;		     /* seconds the smtp process waits for a verdict */
+		char on_scanner_failure[16]; /* "tempfail" or "accept" */
+		char on_limits[16];	     /* "reject", "tempfail" or "accept" */
+		int threads;
+	} scan;
+	struct {
+		char attachment_action[16]; /* "reject" or "strip" */
+		bool attachment_builtin_list;
+		/*
+		 * policy.rules as built by the builder registered with
+		 * config_set_custom() (a struct transport_rules * for the edge),
+		 * or NULL when unset or when no builder is registered. Owned by
+		 * the configuration: config_release().
+		 */
+		void *rules;
+	} policy;
 	struct {
 		char directory[1024];
 		int retry_min, retry_max, max_lifetime; /* seconds */
@@ -80,7 +106,28 @@ struct airlock_config {
 	} queue;
 };
 
-/* Fills cfg with the default of every key. Cannot fail. */
+/*
+ * Group- or list-valued keys (today only "policy.rules") are interpreted by
+ * a module above common/: a program that uses them registers a builder
+ * before loading. build gets the setting and the name of the top-level file
+ * (for its messages) and returns the object, or NULL with one line
+ * "FILE:LINE: KEY: what" in err; destroy frees it. Without a builder the key
+ * is only checked to be a list and stored as NULL. Returns 0, or -1 for a
+ * key that is not a custom key. Not thread-safe: call it at start.
+ */
+struct config_setting_t;
+typedef void *(*config_custom_build_fn)(const struct config_setting_t *s, const char *file,
+					char *err, size_t errlen);
+typedef void (*config_custom_free_fn)(void *obj);
+int config_set_custom(const char *key, config_custom_build_fn build, config_custom_free_fn destroy);
+
+/*
+ * Frees what a loaded configuration owns (policy.rules) and sets those
+ * pointers to NULL; the rest stays valid. NULL is allowed.
+ */
+void config_release(struct airlock_config *cfg);
+
+/* Fills cfg with the default of every key. Cannot fail; owns nothing afterwards. */
 void config_defaults(struct airlock_config *cfg);
 
 /*
@@ -97,7 +144,8 @@ void config_defaults(struct airlock_config *cfg);
  * errlen is 0): "FILE:LINE: KEY: what is wrong" for a bad value,
  * "FILE:LINE: message" for a syntax error, "cannot read PATH: reason" when
  * the file itself cannot be read. cfg is unspecified after a failure: keep
- * using the previous configuration. Nothing is allocated for the caller.
+ * using the previous configuration (nothing is then owned by it). On success
+ * cfg may own policy.rules: config_release().
  */
 int config_load_file(const char *path, struct airlock_config *cfg, char *err, size_t errlen);
 

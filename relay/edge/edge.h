@@ -1,15 +1,27 @@
 /*
  * airlock-edge: the Internet-facing relay. A root parent binds the
- * listeners, owns the control socket and supervises two unprivileged
+ * listeners, owns the control socket and supervises unprivileged
  * children:
  *
  *	smtp	SMTP sessions (smtp_server) writing the spool (queue_spool);
  *		answers 250 only after the message is fsynced and renamed
+ *	scan	(scan.enabled) libclamav, attachment policy and transport
+ *		rules over a thread pool; no network, no spool writes
  *	queue	delivers committed messages to the next hop (queue_runner)
  *
  * Children talk only to the parent, over socketpairs (relay/ipc): smtp
  * reports each committed queue id, which the parent hands to queue; the
- * parent asks both for their status to answer the control socket.
+ * parent asks each for its status to answer the control socket.
+ *
+ * Scanning: at end of data smtp sends a read-only fd of the complete temp
+ * file (SCAN_REQ) to the parent, which passes it on to scan, remembering
+ * the request; scan answers SCAN_REP (relay/scan_reply.h, maybe with an fd
+ * of rewritten content) through the parent. Routing through the parent
+ * keeps restarts simple: when scan dies the parent answers every request
+ * it had passed on with SCAN_REPLY_FAILED (451 4.7.1), and a new scan
+ * needs no new channel to smtp. When smtp dies, answers for its requests
+ * are dropped (its temp files are cleaned by the next smtp). smtp also
+ * times out each request after scan.timeout.
  */
 #ifndef AIRLOCK_EDGE_H
 #define AIRLOCK_EDGE_H
@@ -29,6 +41,9 @@ enum edge_msg {
 	EDGE_MSG_STATUS_REP = 4, /* child -> parent: u32 request id, str JSON object */
 	EDGE_MSG_QUEUE_REQ = 5,	 /* parent -> queue: u32 request id, u32 limit */
 	EDGE_MSG_QUEUE_REP = 6,	 /* queue -> parent: u32 request id, str JSON object */
+	EDGE_MSG_SCAN_REQ = 7,	 /* smtp -> parent -> scan: u32 seq, str queue id; fd */
+	EDGE_MSG_SCAN_REP = 8,	 /* scan -> parent -> smtp: struct scan_reply; maybe fd */
+	EDGE_MSG_RELOAD = 9,	 /* parent -> scan: reload the signature database */
 };
 
 /* Longest JSON text a child sends in one reply (an ipc payload). */
@@ -49,6 +64,7 @@ struct edge_ctx {
 /* Child entry points (proc_spec.main). arg is the struct edge_ctx. */
 int edge_smtp_main(void *arg, int parent_fd);
 int edge_queue_main(void *arg, int parent_fd);
+int edge_scan_main(void *arg, int parent_fd);
 
 /*
  * Sends a JSON object (reference stolen) as a reply of type to the parent,

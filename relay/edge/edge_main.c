@@ -1,11 +1,14 @@
 /*
  * airlock-edge's parent process: configuration, listening sockets, spool
- * directory, TLS contexts, the two children and the control socket.
+ * and state directories, TLS contexts, the children, the routing of scan
+ * requests between them, and the control socket.
  */
 #include "relay/edge/edge.h"
 
 #include "common/log.h"
 #include "common/netaddr.h"
+#include "policy/transport_rules_config.h"
+#include "relay/edge/edge_route.h"
 #include "relay/control.h"
 #include "relay/ipc.h"
 #include "relay/proc.h"
@@ -28,8 +31,8 @@
 /* How long the parent waits for a child's status before answering without it. */
 #define EDGE_STATUS_TIMEOUT_MS 2000
 
-enum edge_child { CHILD_SMTP = 0, CHILD_QUEUE, CHILD_COUNT };
-static const char *const child_names[CHILD_COUNT] = {"smtp", "queue"};
+enum edge_child { CHILD_SMTP = 0, CHILD_QUEUE, CHILD_SCAN, CHILD_COUNT };
+static const char *const child_names[CHILD_COUNT] = {"smtp", "queue", "scan"};
 
 struct edge_parent;
 
@@ -60,7 +63,15 @@ struct edge_parent {
 	uint32_t next_id;
 	time_t started;
 	uint64_t committed_seen;
+	struct edge_route *route;
+	unsigned smtp_gen; /* raised when smtp goes away: its scan answers are dropped */
 };
+
+/* Whether child c runs in this configuration. */
+static bool child_wanted(const struct edge_parent *p, int c)
+{
+	return c != CHILD_SCAN || p->ctx.cfg.scan.enabled;
+}
 
 static void usage(FILE *out)
 {
@@ -152,6 +163,8 @@ static void cmd_status(void *arg, json_t *req, struct control_reply *r)
 				"hostname", p->ctx.hostname, "processes", processes_json(p));
 	struct pending *pd = pending_new(p, r, acc);
 	for (int i = 0; i < CHILD_COUNT; i++) {
+		if (!child_wanted(p, i))
+			continue;
 		if (send_req(p, (enum edge_child)i, EDGE_MSG_STATUS_REQ, pd->id, 0) == 0)
 			pd->waiting |= 1u << i;
 		else
@@ -217,11 +230,22 @@ static int child_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
 	struct child_ref *ref = arg;
 	struct edge_parent *p = ref->p;
 	char id[64];
+	if (type == EDGE_MSG_SCAN_REQ && ref->which == CHILD_SMTP)
+		return edge_route_request(p->route, p->chan[CHILD_SMTP], p->smtp_gen,
+					  p->chan[CHILD_SCAN], r, fd);
+	if (type == EDGE_MSG_SCAN_REP && ref->which == CHILD_SCAN)
+		return edge_route_reply(p->route, p->chan[CHILD_SMTP], p->smtp_gen, r, fd);
 	if (fd >= 0)
-		close(fd); /* no message of ours carries one */
+		close(fd); /* no other message of ours carries one */
 	switch (type) {
 	case IPC_CLOSED:
 		p->chan[ref->which] = NULL;
+		if (ref->which == CHILD_SMTP)
+			p->smtp_gen++;
+		if (ref->which == CHILD_SCAN && edge_route_in_flight(p->route) > 0) {
+			log_warning("event=scan-lost in_flight=%u", edge_route_in_flight(p->route));
+			edge_route_scan_closed(p->route, p->chan[CHILD_SMTP], p->smtp_gen);
+		}
 		return 0;
 	case EDGE_MSG_COMMITTED:
 		if (ref->which != CHILD_SMTP || ipc_get_str(r, id, sizeof(id)) < 0 ||
@@ -252,8 +276,10 @@ static void child_restarted(void *arg, const struct proc_spec *spec, struct ipc_
 static int start_children(struct edge_parent *p)
 {
 	const char *user = p->ctx.cfg.edge.user[0] ? p->ctx.cfg.edge.user : NULL;
-	int (*mains[CHILD_COUNT])(void *, int) = {edge_smtp_main, edge_queue_main};
+	int (*mains[CHILD_COUNT])(void *, int) = {edge_smtp_main, edge_queue_main, edge_scan_main};
 	for (int i = 0; i < CHILD_COUNT; i++) {
+		if (!child_wanted(p, i))
+			continue;
 		struct proc_spec spec = {
 			.name = child_names[i],
 			.main = mains[i],
@@ -378,6 +404,11 @@ static int prepare(struct edge_parent *p)
 		uid = pw->pw_uid;
 		gid = pw->pw_gid;
 	}
+	if (cfg->scan.enabled && make_dir(cfg->edge.state_dir, 0700, uid, gid) < 0) {
+		fprintf(stderr, "airlock-edge: edge.state_dir %s: %s\n", cfg->edge.state_dir,
+			strerror(errno));
+		return -1;
+	}
 	if (make_dir(cfg->queue.directory, 0700, uid, gid) < 0) {
 		fprintf(stderr, "airlock-edge: queue.directory %s: %s\n", cfg->queue.directory,
 			strerror(errno));
@@ -399,6 +430,30 @@ static int prepare(struct edge_parent *p)
 		p->ctx.nlisten++;
 	}
 	return 0;
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	struct edge_parent *p = arg;
+	if (!p->chan[CHILD_SCAN]) {
+		log_info("event=reload-ignored msg=\"no scan process running\"");
+		return;
+	}
+	log_info("event=reload-requested");
+	ipc_send(p->chan[CHILD_SCAN], EDGE_MSG_RELOAD, NULL, 0, -1);
+}
+
+static void *rules_build(const struct config_setting_t *s, const char *file, char *err,
+			 size_t errlen)
+{
+	return transport_rules_from_setting(s, file, err, errlen);
+}
+
+static void rules_free(void *obj)
+{
+	transport_rules_free(obj);
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
@@ -436,12 +491,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	char err[512];
+	if (config_set_custom("policy.rules", rules_build, rules_free) < 0)
+		fatal("config: policy.rules is not a custom key");
 	if (config_load_file(path, &p->ctx.cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "airlock-edge: %s\n", err);
 		return 1;
 	}
 	if (check_only) {
 		printf("airlock-edge: %s: configuration ok\n", path);
+		config_release(&p->ctx.cfg);
 		return 0;
 	}
 	log_init("airlock-edge", p->ctx.cfg.log.level, p->ctx.cfg.log.target);
@@ -454,6 +512,7 @@ int main(int argc, char **argv)
 	if (!p->base || !p->sup)
 		fatal("out of memory");
 	p->started = time(NULL);
+	p->route = edge_route_new();
 	proc_supervisor_set_restart_cb(p->sup, child_restarted, p);
 	if (start_children(p) < 0)
 		return 1;
@@ -470,16 +529,18 @@ int main(int argc, char **argv)
 	}
 	struct event *sigterm = evsignal_new(p->base, SIGTERM, on_stop_signal, p);
 	struct event *sigint = evsignal_new(p->base, SIGINT, on_stop_signal, p);
+	struct event *sighup = evsignal_new(p->base, SIGHUP, on_hup, p);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
+	evsignal_add(sighup, NULL);
 	char listen_text[600] = "";
 	for (int i = 0; i < p->ctx.cfg.edge.nlisten; i++)
 		snprintf(listen_text + strlen(listen_text),
 			 sizeof(listen_text) - strlen(listen_text), "%s%s", i ? "," : "",
 			 p->ctx.cfg.edge.listen[i]);
-	log_info("event=started listen=%s next_hop=%s spool=%s control=%s", listen_text,
+	log_info("event=started listen=%s next_hop=%s spool=%s control=%s scan=%s", listen_text,
 		 p->ctx.cfg.edge.next_hop, p->ctx.cfg.queue.directory,
-		 p->ctx.cfg.edge.control_socket);
+		 p->ctx.cfg.edge.control_socket, p->ctx.cfg.scan.enabled ? "on" : "off");
 
 	event_base_dispatch(p->base);
 
@@ -489,8 +550,11 @@ int main(int argc, char **argv)
 		pending_finish(p->pending);
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sighup);
+	edge_route_free(p->route);
 	proc_supervisor_free(p->sup);
 	event_base_free(p->base);
+	config_release(&p->ctx.cfg);
 	log_info("event=stopped");
 	return 0;
 }

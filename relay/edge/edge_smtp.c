@@ -3,9 +3,10 @@
  * accepted message written to the spool and acknowledged only once the
  * spool has committed it (file and directory fsynced).
  */
-#include "relay/edge/edge.h"
+#include "relay/edge/edge_smtp.h"
 
 #include "common/log.h"
+#include "relay/attest_keys.h"
 #include "relay/ipc.h"
 #include "relay/queue_spool.h"
 #include "relay/smtp_server.h"
@@ -18,24 +19,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-
-struct edge_smtp {
-	const struct edge_ctx *ctx;
-	struct event_base *base;
-	struct ipc_chan *parent;
-	struct queue_spool *spool;
-	struct smtp_server *server;
-	uint64_t queue_write_errors;
-};
-
-/* One message on its way into the spool. */
-struct edge_txn {
-	struct edge_smtp *es;
-	struct queue_tx *tx;
-	smtp_txn_done_fn done;
-	void *cookie;
-	char session_id[40];
-};
 
 static const char *check_mail(void *ctx, const struct smtp_txn_info *info)
 {
@@ -64,8 +47,8 @@ static void *txn_begin(void *ctx, const struct smtp_txn_info *info, const char *
 		bad = queue_envelope_add_rcpt(&env, info->rcpts[i].mailbox);
 	char err[256] = "";
 	struct queue_tx *tx = bad ? NULL : queue_tx_begin(es->spool, &env, err, sizeof(err));
-	queue_envelope_free(&env);
 	if (!tx) {
+		queue_envelope_free(&env);
 		es->queue_write_errors++;
 		log_error("event=queue-error session=%s reason=\"%s\"", info->session_id,
 			  bad ? "envelope" : err);
@@ -77,6 +60,8 @@ static void *txn_begin(void *ctx, const struct smtp_txn_info *info, const char *
 		fatal("out of memory");
 	t->es = es;
 	t->tx = tx;
+	t->env = env; /* the envelope's strings move to t */
+	snprintf(t->first_id, sizeof(t->first_id), "%s", queue_tx_id(tx));
 	snprintf(t->session_id, sizeof(t->session_id), "%s", info->session_id);
 	return t;
 }
@@ -87,7 +72,15 @@ static int txn_write(void *txn, const char *data, size_t len)
 	return queue_tx_write(t->tx, data, len);
 }
 
-static void committed(void *arg, int ok, const char *id, const char *err)
+void edge_txn_free(struct edge_txn *t)
+{
+	if (t->timer)
+		event_free(t->timer);
+	queue_envelope_free(&t->env);
+	free(t);
+}
+
+void edge_smtp_committed(void *arg, int ok, const char *id, const char *err)
 {
 	struct edge_txn *t = arg;
 	struct edge_smtp *es = t->es;
@@ -109,27 +102,99 @@ static void committed(void *arg, int ok, const char *id, const char *err)
 			  err ? err : "commit failed");
 	}
 	t->done(t->cookie, reply);
-	free(t);
+	edge_txn_free(t);
+}
+
+/* Takes t off the scanning list; false if it was not on it. */
+static bool unlink_scanning(struct edge_txn *t)
+{
+	for (struct edge_txn **pp = &t->es->scanning; *pp; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			t->next = NULL;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void scan_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct edge_txn *t = arg;
+	t->es->scan_timeouts++;
+	unlink_scanning(t);
+	edge_smtp_verdict(t, NULL, -1, "timeout");
 }
 
 /*
- * The seam for the scanner: a later stage gives the scan process a
- * read-only fd of the complete temp file (queue_tx_read_fd) and commits
- * only on a clean verdict. Today every complete message is committed.
+ * Scanning on: the scan process gets a read-only fd of the complete temp
+ * file through the parent; the reply waits for its verdict (or the
+ * timeout), and edge_smtp_verdict() commits or refuses. Scanning off:
+ * every complete message is committed as it is.
  */
 static void txn_end(void *txn, smtp_txn_done_fn done, void *cookie)
 {
 	struct edge_txn *t = txn;
+	struct edge_smtp *es = t->es;
 	t->done = done;
 	t->cookie = cookie;
-	queue_tx_commit(t->tx, committed, t);
+	if (!es->ctx->cfg.scan.enabled) {
+		queue_tx_commit(t->tx, edge_smtp_committed, t);
+		return;
+	}
+	t->seq = ++es->next_seq;
+	t->next = es->scanning;
+	es->scanning = t;
+	struct timeval tv = {es->ctx->cfg.scan.timeout, 0};
+	t->timer = evtimer_new(es->base, scan_timeout, t);
+	if (!t->timer)
+		fatal("out of memory");
+	evtimer_add(t->timer, &tv);
+	int fd = queue_tx_read_fd(t->tx);
+	struct ipc_writer w;
+	ipc_writer_init(&w);
+	ipc_put_u32(&w, t->seq);
+	ipc_put_str(&w, t->first_id);
+	int rc =
+		fd < 0 || !es->parent ? -1 : ipc_send_writer(es->parent, EDGE_MSG_SCAN_REQ, &w, fd);
+	ipc_writer_free(&w);
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0) {
+		unlink_scanning(t);
+		edge_smtp_verdict(t, NULL, -1, fd < 0 ? "spool-read" : "no-channel");
+	}
 }
 
 static void txn_abort(void *txn)
 {
 	struct edge_txn *t = txn;
 	queue_tx_abort(t->tx);
-	free(t);
+	edge_txn_free(t);
+}
+
+/* A verdict from the scan process (through the parent). */
+static int scan_reply(struct edge_smtp *es, struct ipc_reader *r, int fd)
+{
+	struct scan_reply rep;
+	if (scan_reply_get(r, &rep) < 0 || rep.has_content != (fd >= 0)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	struct edge_txn *t = es->scanning;
+	while (t && t->seq != rep.seq)
+		t = t->next;
+	if (!t) { /* timed out already */
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	unlink_scanning(t);
+	edge_smtp_verdict(t, &rep, fd, NULL);
+	return 0;
 }
 
 static json_t *status_json(struct edge_smtp *es)
@@ -138,7 +203,7 @@ static json_t *status_json(struct edge_smtp *es)
 	struct queue_spool_stats qs;
 	smtp_server_get_stats(es->server, &ss);
 	queue_spool_get_stats(es->spool, &qs);
-	return json_pack(
+	json_t *o = json_pack(
 		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
 		"connections_now", (json_int_t)ss.connections_now, "connections_total",
 		(json_int_t)ss.connections_total, "refused_by_cap", (json_int_t)ss.refused_by_cap,
@@ -150,12 +215,21 @@ static json_t *status_json(struct edge_smtp *es)
 		(json_int_t)qs.commit_failures, "commit_batches", (json_int_t)qs.batches,
 		"queue_write_errors", (json_int_t)es->queue_write_errors, "spool_space_ok",
 		queue_spool_space_ok(es->spool));
+	json_object_set_new(o, "scan_timeouts", json_integer((json_int_t)es->scan_timeouts));
+	json_object_set_new(o, "scan_failures", json_integer((json_int_t)es->scan_failures));
+	json_object_set_new(o, "scan_rejects", json_integer((json_int_t)es->scan_rejects));
+	json_object_set_new(o, "stamped", json_integer((json_int_t)es->stamped));
+	json_object_set_new(o, "stamped_unscanned",
+			    json_integer((json_int_t)es->stamped_unscanned));
+	return o;
 }
 
 static int parent_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
 {
 	struct edge_smtp *es = arg;
 	uint32_t id;
+	if (type == EDGE_MSG_SCAN_REP)
+		return scan_reply(es, r, fd);
 	if (fd >= 0)
 		close(fd);
 	switch (type) {
@@ -191,6 +265,17 @@ int edge_smtp_main(void *arg, int parent_fd)
 	if (!es.spool) {
 		log_error("event=spool-error reason=\"%s\"", err);
 		return 1;
+	}
+	if (cfg->scan.enabled) {
+		bool created = false;
+		if (attest_signer_load_or_create(cfg->edge.state_dir, &es.signer, &created, err,
+						 sizeof(err)) < 0) {
+			log_error("event=attest-key-error reason=\"%s\"", err);
+			return 1;
+		}
+		if (created)
+			log_info("event=attest-key-created dir=%s key_id=%s", cfg->edge.state_dir,
+				 es.signer->pub.id);
 	}
 	int cleaned = queue_spool_clean_tmp(es.spool);
 	if (cleaned > 0)
@@ -237,8 +322,15 @@ int edge_smtp_main(void *arg, int parent_fd)
 	log_info("event=smtp-ready listeners=%d", ctx->nlisten);
 	event_base_dispatch(es.base);
 
+	while (es.scanning) {
+		struct edge_txn *t = es.scanning;
+		es.scanning = t->next;
+		t->next = NULL;
+		edge_smtp_verdict(t, NULL, -1, "shutdown");
+	}
 	smtp_server_free(es.server);
 	queue_spool_free(es.spool); /* finishes commits in flight */
+	attest_signer_free(es.signer);
 	if (es.parent)
 		ipc_chan_free(es.parent);
 	event_base_free(es.base);

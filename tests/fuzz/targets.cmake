@@ -1,6 +1,6 @@
 # Fuzz targets: airlock_fuzz(NAME module sources...)
 airlock_fuzz(fuzz_vici_msg ${CMAKE_SOURCE_DIR}/tunnel/vici_msg.c)
-airlock_fuzz(fuzz_config ${CMAKE_SOURCE_DIR}/common/config.c
+airlock_fuzz(fuzz_config ${CMAKE_SOURCE_DIR}/common/config.c ${CMAKE_SOURCE_DIR}/common/config_schema.c
 	${CMAKE_SOURCE_DIR}/common/config_scan.c ${CMAKE_SOURCE_DIR}/common/log.c)
 airlock_fuzz(fuzz_smtp_cmd ${CMAKE_SOURCE_DIR}/relay/smtp_cmd.c ${CMAKE_SOURCE_DIR}/relay/smtp_addr.c
 	${CMAKE_SOURCE_DIR}/relay/smtp_cmd_reply.c)
@@ -32,3 +32,5 @@ airlock_fuzz(fuzz_cert_bundle ${CMAKE_SOURCE_DIR}/tunnel/cert_bundle.c
 airlock_fuzz(fuzz_gate ${CMAKE_SOURCE_DIR}/policy/gate.c ${CMAKE_SOURCE_DIR}/tunnel/tunnel_socket.c
 	${CMAKE_SOURCE_DIR}/tunnel/sa_table.c ${CMAKE_SOURCE_DIR}/tunnel/ts.c
 	${CMAKE_SOURCE_DIR}/tunnel/sa_parse.c ${CMAKE_SOURCE_DIR}/tunnel/vici_msg.c)
+airlock_fuzz(fuzz_scan_rewrite ${CMAKE_SOURCE_DIR}/relay/scan_rewrite.c
+	${CMAKE_SOURCE_DIR}/relay/scan_reply.c ${CMAKE_SOURCE_DIR}/relay/ipc.c)

@@ -8,6 +8,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <libconfig.h>
+
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -592,7 +594,9 @@ static void test_reference(void **state)
 			bars += *p == '|' && p[-1] != '\\';
 		assert_int_equal(bars, 5);
 	}
-	assert_int_equal(rows, 35);
+	assert_int_equal(rows, 54);
+	assert_non_null(strstr(buf, "\n| `scan.enabled` | boolean | `false` | "));
+	assert_non_null(strstr(buf, "\n| `policy.rules` | list of groups | empty | "));
 	assert_non_null(strstr(buf, "\n| `edge.listen` | list of strings, at most 8 | "
 				    "`\"0.0.0.0:25\"`, `\"[::]:25\"` | "));
 	assert_int_equal(buf[len - 1], '\n');
@@ -682,6 +686,96 @@ static void test_edge_and_queue_keys(void **state)
 	assert_string_equal(msg, "t.conf:1: edge.relay_domains: at most 64 entries");
 }
 
+static void test_scan_policy_keys(void **state)
+{
+	(void)state;
+	struct airlock_config cfg;
+	load_ok("", &cfg);
+	assert_false(cfg.scan.enabled);
+	assert_string_equal(cfg.scan.database_dir, "/var/lib/clamav");
+	assert_int_equal(cfg.scan.max_scan_size, 419430400);
+	assert_int_equal(cfg.scan.max_recursion, 17);
+	assert_int_equal(cfg.scan.timeout, 120);
+	assert_string_equal(cfg.scan.reload, "background");
+	assert_string_equal(cfg.scan.on_scanner_failure, "tempfail");
+	assert_string_equal(cfg.scan.on_limits, "reject");
+	assert_int_equal(cfg.scan.threads, 4);
+	assert_string_equal(cfg.edge.state_dir, "/var/lib/airlock");
+	assert_string_equal(cfg.policy.attachment_action, "reject");
+	assert_true(cfg.policy.attachment_builtin_list);
+	assert_null(cfg.policy.rules);
+	load_ok("scan = { enabled = true; database_dir = \"/tmp/db\"; heuristic_macros = true;\n"
+		"reload = \"blocking\"; on_limits = \"accept\"; threads = 2; };\n"
+		"policy = { attachment_action = \"strip\"; attachment_builtin_list = false; };",
+		&cfg);
+	assert_true(cfg.scan.enabled);
+	assert_true(cfg.scan.heuristic_macros);
+	assert_false(cfg.scan.heuristic_encrypted_doc);
+	assert_string_equal(cfg.scan.database_dir, "/tmp/db");
+	assert_string_equal(cfg.scan.reload, "blocking");
+	assert_string_equal(cfg.scan.on_limits, "accept");
+	assert_int_equal(cfg.scan.threads, 2);
+	assert_string_equal(cfg.policy.attachment_action, "strip");
+	assert_false(cfg.policy.attachment_builtin_list);
+	assert_string_equal(load_fails("scan = {\n enabled = 1; };"),
+			    "t.conf:2: scan.enabled: must be true or false");
+	assert_string_equal(
+		load_fails("scan = { on_limits = \"drop\"; };"),
+		"t.conf:1: scan.on_limits: must be \"reject\", \"tempfail\" or \"accept\"");
+	assert_string_equal(load_fails("policy = { attachment_action = \"accept\"; };"),
+			    "t.conf:1: policy.attachment_action: must be \"reject\" or \"strip\"");
+	assert_string_equal(load_fails("scan = { threads = 0; };"),
+			    "t.conf:1: scan.threads: must be an integer between 1 and 64");
+}
+
+static int built, freed;
+
+static void *fake_build(const struct config_setting_t *s, const char *file, char *e, size_t elen)
+{
+	const config_setting_t *list = (const config_setting_t *)s;
+	if (config_setting_length(list) > 1) {
+		snprintf(e, elen, "%s:%u: policy.rules: too many", file,
+			 config_setting_source_line(list));
+		return NULL;
+	}
+	built++;
+	return malloc(1);
+}
+
+static void fake_free(void *obj)
+{
+	freed++;
+	free(obj);
+}
+
+static void test_custom_key(void **state)
+{
+	(void)state;
+	struct airlock_config cfg;
+	/* without a builder: only the shape is checked */
+	load_ok("policy = { rules = ( { name = \"a\"; } ); };", &cfg);
+	assert_null(cfg.policy.rules);
+	assert_string_equal(load_fails("policy = {\n rules = 5; };"),
+			    "t.conf:2: policy.rules: must be a list of rule groups");
+	assert_int_equal(config_set_custom("policy.nothing", fake_build, fake_free), -1);
+	assert_int_equal(config_set_custom("scan.threads", fake_build, fake_free), -1);
+	assert_int_equal(config_set_custom("policy.rules", fake_build, fake_free), 0);
+	load_ok("policy = { rules = ( { name = \"a\"; } ); };", &cfg);
+	assert_non_null(cfg.policy.rules);
+	assert_int_equal(built, 1);
+	config_release(&cfg);
+	assert_null(cfg.policy.rules);
+	assert_int_equal(freed, 1);
+	/* the builder's message is the load's; a later bad key frees what was built */
+	assert_string_equal(load_fails("policy = {\n rules = ( {}, {} ); };"),
+			    "t.conf:2: policy.rules: too many");
+	assert_string_equal(load_fails("policy = { rules = ( {} ); };\nscan = { threads = 99; };"),
+			    "t.conf:2: scan.threads: must be an integer between 1 and 64");
+	assert_int_equal(built, 2);
+	assert_int_equal(freed, 2);
+	config_release(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -706,6 +800,8 @@ int main(void)
 		cmocka_unit_test(test_messages_stay_on_one_line),
 		cmocka_unit_test(test_error_buffer),
 		cmocka_unit_test(test_reference),
+		cmocka_unit_test(test_scan_policy_keys),
+		cmocka_unit_test(test_custom_key),
 	};
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

@@ -92,6 +92,32 @@ void ctl_render_daemon(FILE *out, json_t *d)
 			json_string_value(json_object_get(q, "next_hop")));
 	else
 		fputs("  queue  not answering\n", out);
+	/* "scan" is absent when scanning is off, null when the scan process did not answer. */
+	json_t *sc = json_object_get(d, "scan");
+	char db[48], when[32];
+	if (json_is_object(sc)) {
+		if (num(sc, "db_version") > 0)
+			snprintf(db, sizeof(db), "db %lld", (long long)num(sc, "db_version"));
+		else
+			snprintf(db, sizeof(db), "local db");
+		if (num(sc, "last_reload") > 0)
+			snprintf(when, sizeof(when), "last reload %s ago",
+				 age_text(time(NULL) - num(sc, "last_reload"), a, sizeof(a)));
+		else
+			snprintf(when, sizeof(when), "not reloaded");
+		fprintf(out,
+			"  scanner  ClamAV %s, %s, %lld signatures, db age %s, %s%s; %lld scanned, "
+			"%lld infected, %lld rejected, %lld errors\n",
+			json_string_value(json_object_get(sc, "engine_version")), db,
+			(long long)num(sc, "signatures"),
+			num(sc, "db_age_s") >= 0 ? age_text(num(sc, "db_age_s"), a, sizeof(a))
+						 : "?",
+			when, json_is_true(json_object_get(sc, "reloading")) ? " (reloading)" : "",
+			(long long)num(sc, "scans"), (long long)num(sc, "infected"),
+			(long long)num(sc, "rejected"), (long long)num(sc, "errors"));
+	} else if (sc) {
+		fputs("  scanner  not answering\n", out);
+	}
 }
 
 int ctl_cmd_queue(struct ctl_opts *o)

@@ -1,0 +1,279 @@
+/*
+ * The edge's scan process: one libclamav engine, a MIME walker per thread,
+ * the attachment policy and the transport rules, behind a thread pool. It
+ * opens no socket and writes nothing in the spool: it reads the fds smtp
+ * sends, answers verdicts, and reloads its database on request (SIGHUP to
+ * the parent) or when the database directory changes.
+ */
+#include "relay/edge/edge.h"
+
+#include "common/log.h"
+#include "relay/ipc.h"
+#include "relay/queue_file.h"
+#include "relay/scan_job.h"
+#include "relay/scan_pool.h"
+#include "relay/scan_reply.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+/* How often the database directory is checked for changes. */
+#define DB_WATCH_SECONDS 30
+
+struct edge_scan {
+	const struct edge_ctx *ctx;
+	struct event_base *base;
+	struct ipc_chan *parent;
+	struct scan_engine *engine;
+	struct scan_pool *pool;
+	struct mime_walker *walkers[SCAN_POOL_MAX_THREADS];
+	unsigned nwalkers;
+	struct attach_policy_options attach;
+	struct scan_job_opts opts;
+	struct event *watch;
+	uint64_t scans, clean, infected, rejected, limits, errors;
+};
+
+struct scan_msg {
+	struct edge_scan *es;
+	int fd;
+	char id[QUEUE_ID_MAX + 1];
+	struct scan_reply reply;
+	int content_fd;
+};
+
+static void work(void *job, void *thread_ctx)
+{
+	struct scan_msg *m = job;
+	scan_job_run(&m->es->opts, thread_ctx, m->fd, &m->reply, &m->content_fd);
+}
+
+static void count(struct edge_scan *es, const struct scan_reply *r)
+{
+	es->scans++;
+	if (strstr(r->log, "verdict=infected"))
+		es->infected++;
+	else if (strstr(r->log, "verdict=limits"))
+		es->limits++;
+	if (r->action == SCAN_REPLY_FAILED)
+		es->errors++;
+	else if (r->action == SCAN_REPLY_REJECT || r->action == SCAN_REPLY_TEMPFAIL)
+		es->rejected++;
+	else if (r->action == SCAN_REPLY_ACCEPT)
+		es->clean++;
+}
+
+static void done(void *job, void *arg)
+{
+	struct edge_scan *es = arg;
+	struct scan_msg *m = job;
+	close(m->fd);
+	count(es, &m->reply);
+	log_info("event=scanned id=%s action=%s%s", m->id, scan_reply_action_name(m->reply.action),
+		 m->reply.log);
+	struct ipc_writer w;
+	ipc_writer_init(&w);
+	scan_reply_put(&w, &m->reply);
+	if (!es->parent || ipc_send_writer(es->parent, EDGE_MSG_SCAN_REP, &w, m->content_fd) < 0)
+		log_error("event=scan-reply-lost id=%s", m->id);
+	ipc_writer_free(&w);
+	if (m->content_fd >= 0)
+		close(m->content_fd);
+	free(m);
+}
+
+static void reload_done(void *arg, int ok, const char *err)
+{
+	(void)arg;
+	if (!ok) /* success is logged by the engine */
+		log_error("event=scan-reload-failed reason=\"%s\"", err ? err : "");
+}
+
+static void reload(struct edge_scan *es, const char *why)
+{
+	bool blocking = strcmp(es->ctx->cfg.scan.reload, "blocking") == 0;
+	log_info("event=scan-reload-start why=%s mode=%s", why,
+		 blocking ? "blocking" : "background");
+	if (scan_engine_reload(es->engine, blocking, reload_done, es) == 1)
+		log_info("event=scan-reload-busy msg=\"a reload is already running\"");
+}
+
+static void on_watch(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct edge_scan *es = arg;
+	if (scan_engine_db_changed(es->engine))
+		reload(es, "changed");
+}
+
+static json_t *status_json(struct edge_scan *es)
+{
+	struct scan_engine_info in;
+	scan_engine_info(es->engine, &in);
+	int64_t now = time(NULL);
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:I, "
+			 "s:I, s:s}",
+			 "engine_version", in.engine_version, "db_version",
+			 (json_int_t)in.db_version, "signatures", (json_int_t)in.signatures,
+			 "db_age_s", (json_int_t)(in.db_time ? now - in.db_time : -1), "loaded_at",
+			 (json_int_t)in.loaded_at, "last_reload", (json_int_t)in.last_reload,
+			 "reloads", (json_int_t)in.reloads, "reloading", in.reloading, "in_flight",
+			 (json_int_t)scan_pool_in_flight(es->pool), "scans", (json_int_t)es->scans,
+			 "clean", (json_int_t)es->clean, "infected", (json_int_t)es->infected,
+			 "rejected", (json_int_t)es->rejected, "errors", (json_int_t)es->errors,
+			 "limits", (json_int_t)es->limits, "last_reload_error", in.last_error);
+}
+
+static int parent_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
+{
+	struct edge_scan *es = arg;
+	uint32_t id;
+	switch (type) {
+	case IPC_CLOSED:
+		es->parent = NULL;
+		event_base_loopbreak(es->base);
+		return 0;
+	case EDGE_MSG_SCAN_REQ: {
+		struct scan_msg *m = calloc(1, sizeof(*m));
+		if (!m)
+			fatal("out of memory");
+		if (fd < 0 || ipc_get_u32(r, &m->reply.seq) < 0 ||
+		    ipc_get_str(r, m->id, sizeof(m->id)) < 0 || ipc_get_end(r) < 0) {
+			if (fd >= 0)
+				close(fd);
+			free(m);
+			return -1;
+		}
+		m->es = es;
+		m->fd = fd;
+		m->content_fd = -1;
+		if (scan_pool_submit(es->pool, m) < 0) {
+			close(fd);
+			free(m);
+		}
+		return 0;
+	}
+	case EDGE_MSG_RELOAD:
+		if (fd >= 0)
+			close(fd);
+		if (ipc_get_end(r) < 0)
+			return -1;
+		reload(es, "signal");
+		return 0;
+	case EDGE_MSG_STATUS_REQ:
+		if (fd >= 0)
+			close(fd);
+		if (ipc_get_u32(r, &id) < 0 || ipc_get_end(r) < 0)
+			return -1;
+		return edge_send_json(es->parent, EDGE_MSG_STATUS_REP, id, status_json(es));
+	default:
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+}
+
+static void limits_from_config(const struct airlock_config *cfg, struct scan_limits *l)
+{
+	scan_limits_default(l);
+	l->max_scan_size = (uint64_t)cfg->scan.max_scan_size;
+	l->max_file_size = (uint64_t)cfg->scan.max_file_size;
+	l->max_recursion = (unsigned)cfg->scan.max_recursion;
+	l->max_files = (unsigned)cfg->scan.max_files;
+	l->max_scan_time_ms = (unsigned)cfg->scan.max_scan_time * 1000u;
+	l->heuristic_encrypted_archive = cfg->scan.heuristic_encrypted_archive;
+	l->heuristic_encrypted_doc = cfg->scan.heuristic_encrypted_doc;
+	l->heuristic_macros = cfg->scan.heuristic_macros;
+}
+
+static void options_from_config(struct edge_scan *es)
+{
+	const struct airlock_config *cfg = &es->ctx->cfg;
+	attach_policy_options_default(&es->attach);
+	es->attach.builtin_rules = cfg->policy.attachment_builtin_list;
+	es->attach.double_extension = cfg->policy.attachment_builtin_list;
+	es->attach.builtin_action =
+		strcmp(cfg->policy.attachment_action, "strip") == 0 ? ATTACH_STRIP : ATTACH_REJECT;
+	const char *ol = cfg->scan.on_limits;
+	es->opts = (struct scan_job_opts){
+		.engine = es->engine,
+		.attach = &es->attach,
+		.rules = cfg->policy.rules,
+		.on_limits = strcmp(ol, "accept") == 0	   ? ATTACH_ACCEPT
+			     : strcmp(ol, "tempfail") == 0 ? ATTACH_TEMPFAIL
+							   : ATTACH_REJECT,
+		/* the envelope is at most QUEUE_ENVELOPE_MAX; content at most the SMTP limit plus
+		 * our Received: field */
+		.max_file_bytes = (size_t)cfg->edge.max_message_size + QUEUE_ENVELOPE_MAX + 4096,
+	};
+	es->attach.on_limit = es->opts.on_limits;
+}
+
+int edge_scan_main(void *arg, int parent_fd)
+{
+	const struct edge_ctx *ctx = arg;
+	const struct airlock_config *cfg = &ctx->cfg;
+	struct edge_scan es = {.ctx = ctx};
+	char err[512];
+
+	log_init("airlock-edge/scan", cfg->log.level, cfg->log.target);
+	signal(SIGPIPE, SIG_IGN);
+	es.base = event_base_new();
+	if (!es.base)
+		fatal("out of memory");
+	struct scan_limits limits;
+	limits_from_config(cfg, &limits);
+	time_t t0 = time(NULL);
+	es.engine = scan_engine_new(cfg->scan.database_dir, &limits, err, sizeof(err));
+	if (!es.engine) {
+		log_error("event=scan-error reason=\"%s\"", err);
+		return 1;
+	}
+	options_from_config(&es);
+	es.nwalkers = (unsigned)cfg->scan.threads;
+	for (unsigned i = 0; i < es.nwalkers; i++) {
+		es.walkers[i] = mime_walker_new(NULL);
+		if (!es.walkers[i]) {
+			log_error("event=scan-error reason=\"libmagic cannot load its database\"");
+			return 1;
+		}
+	}
+	es.pool = scan_pool_new(es.base, es.nwalkers, (void *const *)es.walkers, work, done, &es,
+				err, sizeof(err));
+	if (!es.pool) {
+		log_error("event=scan-error reason=\"%s\"", err);
+		return 1;
+	}
+	es.parent = ipc_chan_new(es.base, parent_fd, parent_handler, &es);
+	if (!es.parent)
+		fatal("cannot create the parent channel");
+	ipc_chan_set_name(es.parent, "parent");
+	es.watch = event_new(es.base, -1, EV_PERSIST, on_watch, &es);
+	struct timeval tv = {DB_WATCH_SECONDS, 0};
+	event_add(es.watch, &tv);
+	struct scan_engine_info in;
+	scan_engine_info(es.engine, &in);
+	log_info("event=scan-ready engine=%s signatures=%u db=%u threads=%u load_s=%lld",
+		 in.engine_version, in.signatures, in.db_version, es.nwalkers,
+		 (long long)(time(NULL) - t0));
+	event_base_dispatch(es.base);
+
+	event_free(es.watch);
+	struct ipc_chan *pc = es.parent;
+	es.parent = NULL; /* answers of the last jobs have nowhere to go */
+	scan_pool_free(es.pool);
+	if (pc)
+		ipc_chan_free(pc);
+	for (unsigned i = 0; i < es.nwalkers; i++)
+		mime_walker_free(es.walkers[i]);
+	scan_engine_free(es.engine);
+	event_base_free(es.base);
+	return 0;
+}

@@ -1,0 +1,48 @@
+/*
+ * One message through the scan process: read the spooled file, scan it with
+ * libclamav, walk its MIME structure, apply the attachment policy and the
+ * transport rules, and say what to do (struct scan_reply), with a rewritten
+ * message when parts were stripped or headers edited.
+ *
+ * Order, first decision wins: libclamav (infected: 550 5.7.1 with the
+ * signature name; limits: per on_limits; did not complete: FAILED), then the
+ * attachment policy (reject or tempfail with its reply; strip), then the
+ * transport rules (reject with the rule's code and text; add_header,
+ * remove_header, prepend_subject applied; log appended to the log text;
+ * redirect, bcc and quarantine are not carried out yet: logged as
+ * "unapplied=NAME"). Rules see the message as it arrived and the scan
+ * verdict "clean" (or "limits" when on_limits = accept).
+ */
+#ifndef AIRLOCK_SCAN_JOB_H
+#define AIRLOCK_SCAN_JOB_H
+
+#include <stddef.h>
+
+#include "policy/attach_policy.h"
+#include "policy/mime_walk.h"
+#include "policy/transport_rules.h"
+#include "relay/scan_engine.h"
+#include "relay/scan_reply.h"
+
+struct scan_job_opts {
+	struct scan_engine *engine;
+	const struct attach_policy_options *attach;
+	const struct transport_rules *rules; /* NULL: none */
+	enum attach_action on_limits;	     /* REJECT, TEMPFAIL or ACCEPT */
+	size_t max_file_bytes;		     /* a spool file larger than this: FAILED */
+};
+
+/*
+ * Decides on the spool file open on fd (envelope, then content; read with
+ * pread, fd not closed). Fills *out (seq left as it is). When the content
+ * is to be replaced, *content_fd gets a new fd (memfd, offset 0; the caller
+ * closes it) and out->has_content is true; else *content_fd is -1.
+ * Thread-safe for distinct walkers (one per thread).
+ */
+void scan_job_run(const struct scan_job_opts *o, struct mime_walker *walker, int fd,
+		  struct scan_reply *out, int *content_fd);
+
+/* A new memfd holding data[0..len), offset 0; -1 on error (errno). */
+int scan_job_memfd(const char *name, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,214 @@
+/*
+ * The scanning thread pool. The mutex guards the two job lists and the stop
+ * flag; a byte on the wake pipe tells the loop that the done list grew.
+ */
+#include "relay/scan_pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common/log.h"
+
+struct pool_job {
+	void *job;
+	struct pool_job *next;
+};
+
+struct job_list {
+	struct pool_job *head, **tail;
+};
+
+struct scan_pool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job_list todo, done; /* mu */
+	bool stop;		    /* mu */
+	size_t in_flight;	    /* loop thread only */
+	unsigned nthreads;
+	pthread_t threads[SCAN_POOL_MAX_THREADS];
+	void *ctx[SCAN_POOL_MAX_THREADS];
+	scan_pool_work_fn work;
+	scan_pool_done_fn done_fn;
+	void *arg;
+	int wake[2];
+	struct event *wake_ev;
+};
+
+struct worker_arg {
+	struct scan_pool *p;
+	unsigned index;
+};
+
+static void list_init(struct job_list *l)
+{
+	l->head = NULL;
+	l->tail = &l->head;
+}
+
+static void list_push(struct job_list *l, struct pool_job *j)
+{
+	j->next = NULL;
+	*l->tail = j;
+	l->tail = &j->next;
+}
+
+static struct pool_job *list_pop(struct job_list *l)
+{
+	struct pool_job *j = l->head;
+	if (j) {
+		l->head = j->next;
+		if (!l->head)
+			l->tail = &l->head;
+	}
+	return j;
+}
+
+static void *worker_main(void *arg)
+{
+	struct scan_pool *p = ((struct worker_arg *)arg)->p;
+	void *ctx = p->ctx[((struct worker_arg *)arg)->index];
+	free(arg);
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		struct pool_job *j = list_pop(&p->todo);
+		if (!j) {
+			if (p->stop)
+				break;
+			pthread_cond_wait(&p->cv, &p->mu);
+			continue;
+		}
+		pthread_mutex_unlock(&p->mu);
+		p->work(j->job, ctx);
+		pthread_mutex_lock(&p->mu);
+		list_push(&p->done, j);
+		char b = 1;
+		ssize_t n = write(p->wake[1], &b, 1); /* a full pipe already wakes the loop */
+		(void)n;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static void run_done(struct scan_pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	struct pool_job *j = p->done.head;
+	list_init(&p->done);
+	pthread_mutex_unlock(&p->mu);
+	while (j) {
+		struct pool_job *next = j->next;
+		p->in_flight--;
+		p->done_fn(j->job, p->arg);
+		free(j);
+		j = next;
+	}
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	char buf[256];
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	run_done(arg);
+}
+
+struct scan_pool *scan_pool_new(struct event_base *base, unsigned nthreads, void *const *thread_ctx,
+				scan_pool_work_fn work, scan_pool_done_fn done, void *arg,
+				char *err, size_t errlen)
+{
+	if (nthreads < 1 || nthreads > SCAN_POOL_MAX_THREADS || !work || !done)
+		fatal("scan_pool_new: bad arguments");
+	struct scan_pool *p = calloc(1, sizeof(*p));
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	list_init(&p->todo);
+	list_init(&p->done);
+	p->work = work;
+	p->done_fn = done;
+	p->arg = arg;
+	if (pipe2(p->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		free(p);
+		return NULL;
+	}
+	p->wake_ev = event_new(base, p->wake[0], EV_READ | EV_PERSIST, on_wake, p);
+	if (!p->wake_ev || event_add(p->wake_ev, NULL) < 0) {
+		snprintf(err, errlen, "cannot watch the wake pipe");
+		p->nthreads = 0;
+		scan_pool_free(p);
+		return NULL;
+	}
+	for (unsigned i = 0; i < nthreads; i++) {
+		p->ctx[i] = thread_ctx ? thread_ctx[i] : NULL;
+		struct worker_arg *wa = malloc(sizeof(*wa));
+		if (!wa)
+			fatal("out of memory");
+		*wa = (struct worker_arg){p, i};
+		int rc = pthread_create(&p->threads[i], NULL, worker_main, wa);
+		if (rc != 0) {
+			free(wa);
+			snprintf(err, errlen, "pthread_create: %s", strerror(rc));
+			scan_pool_free(p);
+			return NULL;
+		}
+		p->nthreads = i + 1;
+	}
+	return p;
+}
+
+int scan_pool_submit(struct scan_pool *p, void *job)
+{
+	struct pool_job *j = malloc(sizeof(*j));
+	if (!j)
+		fatal("out of memory");
+	j->job = job;
+	pthread_mutex_lock(&p->mu);
+	if (p->stop) {
+		pthread_mutex_unlock(&p->mu);
+		free(j);
+		return -1;
+	}
+	list_push(&p->todo, j);
+	p->in_flight++;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return 0;
+}
+
+size_t scan_pool_in_flight(const struct scan_pool *p)
+{
+	return p->in_flight;
+}
+
+void scan_pool_free(struct scan_pool *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (unsigned i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	run_done(p);
+	if (p->wake_ev)
+		event_free(p->wake_ev);
+	close(p->wake[0]);
+	close(p->wake[1]);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p);
+}
