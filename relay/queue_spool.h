@@ -226,8 +226,10 @@ int queue_msg_open(struct queue_spool *q, enum queue_area area, const char *id,
 int queue_msg_rcpt_done(struct queue_spool *q, const char *id, size_t rcpt_index);
 
 /*
- * Removes message id from area: the file, then its sidecar, then fsyncs the
- * directory. Returns 0, or -1 with errno (ENOENT if it was not there).
+ * Removes message id from area: the file, then its sidecar. The directory is
+ * not fsynced: after a crash a removed message may come back and be
+ * delivered again, never lost. Returns 0, or -1 with errno (ENOENT if it was
+ * not there).
  */
 int queue_msg_remove(struct queue_spool *q, enum queue_area area, const char *id);
 
