@@ -333,7 +333,7 @@ static int load_rule(struct load *ld, struct transport_rules *rules, const confi
 		else
 			return fail(ld, m, g, "unknown key \"%s\" (name, if, then, stop)", key);
 	}
-	const char *name_text;
+	const char *name_text = NULL;
 	if (!name)
 		return fail(ld, g, g, "name is required");
 	if (get_string(ld, name, &name_text) != 0)

@@ -390,6 +390,14 @@ static const char *client_head_name(const struct smtp_client_conn *c)
 	return "message content";
 }
 
+/* The TCP connection is up: the greeting is next. */
+static void client_connected(struct smtp_client_conn *c)
+{
+	c->phase = PH_HELLO;
+	client_expect_push(c, EXP_GREETING);
+	client_arm_for_head(c);
+}
+
 static void client_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtp_client_conn *c = arg;
@@ -397,6 +405,9 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	client_enter(c);
+	/* Data can only arrive on a connected socket, whatever order libevent reports it in. */
+	if (c->phase == PH_CONNECTING)
+		client_connected(c);
 	while (!c->free_pending && (c->phase == PH_HELLO || c->phase == PH_TXN ||
 				    c->phase == PH_READY || c->phase == PH_QUIT)) {
 		struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -458,9 +469,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 	client_enter(c);
 	if (what & BEV_EVENT_CONNECTED) {
 		if (c->phase == PH_CONNECTING) {
-			c->phase = PH_HELLO;
-			client_expect_push(c, EXP_GREETING);
-			client_arm_for_head(c);
+			client_connected(c);
 			/*
 			 * libevent may have read the greeting before reporting the
 			 * connect: handle what is already buffered, or it would wait

@@ -209,7 +209,7 @@ enum cert_bundle_status cert_bundle_open(const unsigned char *sealed, size_t len
 {
 	const unsigned char *salt;
 	unsigned char key[KEY_LEN], *plain;
-	struct cert_bundle_kdf k;
+	struct cert_bundle_kdf k = {0};
 	size_t plain_len;
 	char why[200];
 	enum cert_bundle_status st;

@@ -134,18 +134,21 @@ void tunnel_check_eval(const struct tunnel_status *st, const struct tunnel_check
 		if (days < 0) {
 			out->level = TUNNEL_CHECK_CRITICAL;
 			snprintf(certtext, sizeof(certtext),
-				 "; certificate %.200s EXPIRED %ld days ago", soonest->subject, -days);
+				 "; certificate %.200s EXPIRED %ld days ago", soonest->subject,
+				 -days);
 		} else {
 			if (days <= p->cert_warn_days)
 				out->level = TUNNEL_CHECK_WARNING;
-			snprintf(certtext, sizeof(certtext), "; certificate %.200s expires in %ld days",
-				 soonest->subject, days);
+			snprintf(certtext, sizeof(certtext),
+				 "; certificate %.200s expires in %ld days", soonest->subject,
+				 days);
 		}
 	}
 	char lts[128], rts[128];
 	join_ts(&child->local_ts, lts, sizeof(lts));
 	join_ts(&child->remote_ts, rts, sizeof(rts));
-	snprintf(out->text, sizeof(out->text), "%s up to %s, CHILD_SA %s #%u INSTALLED %s === %s%s",
+	snprintf(out->text, sizeof(out->text),
+		 "%.64s up to %.128s, CHILD_SA %.64s #%u INSTALLED %.40s === %.40s%.100s",
 		 ike->name, ike->remote_id ? ike->remote_id : "?", child->name, child->uniqueid,
 		 lts, rts, certtext);
 }
