@@ -83,6 +83,8 @@ struct airlock_config {
 		int timeout;		     /* seconds the smtp process waits for a verdict */
 		char on_scanner_failure[16]; /* "tempfail" or "accept" */
 		char on_limits[16];	     /* "reject", "tempfail" or "accept" */
+		char on_infected[16];	     /* "reject" or "quarantine" */
+		char result_header[80];	     /* field name for the recipient; "" = none */
 		int threads;
 	} scan;
 	struct {
@@ -101,8 +103,9 @@ struct airlock_config {
 		int retry_min, retry_max, max_lifetime; /* seconds */
 		int max_parallel;
 		int min_free_mb;
-		int scan_interval; /* seconds */
-		char tls[16];	   /* "none", "opportunistic", "required" */
+		int scan_interval;	   /* seconds */
+		char tls[16];		   /* "none", "opportunistic", "required" */
+		char quarantine_dir[1024]; /* "" = directory/quarantine */
 	} queue;
 };
 

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -176,6 +177,25 @@ static int store_on_limits(const char *text, void *field, size_t size)
 	return store_one_of(text, field, size, v);
 }
 
+static int store_on_infected(const char *text, void *field, size_t size)
+{
+	static const char *const v[] = {"reject", "quarantine", NULL};
+	return store_one_of(text, field, size, v);
+}
+
+/* An RFC 5322 field name, not X-Airlock-* (stamped and stripped by airlock); "" = none. */
+static int store_field_name(const char *text, void *field, size_t size)
+{
+	if (strlen(text) >= size)
+		return STORE_TOO_LONG;
+	for (const char *p = text; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == ':')
+			return STORE_BAD;
+	if (strncasecmp(text, "X-Airlock-", 10) == 0)
+		return STORE_BAD;
+	return store_copy(text, field, size);
+}
+
 static int store_attach_action(const char *text, void *field, size_t size)
 {
 	static const char *const v[] = {"reject", "strip", NULL};
@@ -295,6 +315,14 @@ const struct config_key config_keys[] = {
 		"\"reject\", \"tempfail\" or \"accept\"",
 		"A scan stopped by a limit (size, depth, files, time): `reject` (550 5.7.1), "
 		"`tempfail` (451 4.7.1) or `accept` (stamped `verdict=unscanned`)."),
+	STR_KEY(scan, on_infected, store_on_infected, "reject", "\"reject\" or \"quarantine\"",
+		"A virus found: `reject` (550 5.7.1, nothing kept) or `quarantine` (the client "
+		"gets 250 and the message goes to `queue.quarantine_dir`, not delivered)."),
+	STR_KEY(scan, result_header, store_field_name, "X-Virus-Status",
+		"a header field name of at most 79 characters, not X-Airlock-*, or \"\"",
+		"Header field telling the recipient the scan result, e.g. `X-Virus-Status: clean "
+		"(ClamAV 1.4.6, db 27000)`, or `unscanned` when the scan did not complete. "
+		"Copies arriving with the message are removed first. Empty: no such field."),
 	INT_KEY(scan, threads, 1, 64, 4, "Scanning threads of the scan process."),
 	STR_KEY(policy, attachment_action, store_attach_action, "reject", "\"reject\" or \"strip\"",
 		"What the built-in attachment block list does: `reject` the message "
@@ -306,7 +334,9 @@ const struct config_key config_keys[] = {
 	CUSTOM_KEY(policy, rules, "a list of rule groups",
 		   "Transport rules: an ordered list of `{ name; if = (...); then = (...); "
 		   "stop; }` groups (syntax in policy/transport_rules_config.h). The edge "
-		   "applies reject, add_header, remove_header, prepend_subject and log."),
+		   "applies every action: reject, add_header, remove_header, prepend_subject, "
+		   "log, redirect (replaces every recipient), bcc (adds one) and quarantine "
+		   "(client answered 250, message kept in `queue.quarantine_dir`)."),
 	STR_KEY(queue, directory, store_abs_path, "/var/spool/airlock", "an absolute path",
 		"Spool directory (tmp/, queue/, hold/); mail stays here only until the next hop "
 		"acknowledged it."),
@@ -325,6 +355,11 @@ const struct config_key config_keys[] = {
 	STR_KEY(queue, tls, store_tls_mode, "opportunistic",
 		"\"none\", \"opportunistic\" or \"required\"",
 		"STARTTLS towards the next hop: never, when offered, or required (else defer)."),
+	STR_KEY(queue, quarantine_dir, store_abs_path, NULL, "an absolute path",
+		"Quarantine directory: messages held by a transport rule's `quarantine` action "
+		"(or `scan.on_infected = \"quarantine\"`), each a spool file whose `hold` line "
+		"says why, until `airlockctl quarantine release` or `delete`. Unset: "
+		"`quarantine/` in `queue.directory`. Created by the parent, owned by `edge.user`."),
 	STR_KEY(log, level, store_log_level, "info",
 		"one of \"error\", \"warning\", \"info\", \"debug\"",
 		"Lowest severity logged: `error`, `warning`, `info` or `debug`."),

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -126,6 +127,14 @@ static int run_clamav(const struct scan_job_opts *o, const char *content, size_t
 		appendf(out->log, sizeof(out->log), " verdict=error reason=\"%s\"", v.detail);
 		return 1;
 	}
+	if (v.result == SCAN_INFECTED && o->quarantine_infected) {
+		out->action = SCAN_REPLY_QUARANTINE;
+		out->clean = false;
+		snprintf(out->quarantine, sizeof(out->quarantine), "virus %s", v.name);
+		appendf(out->log, sizeof(out->log), " verdict=infected virus=%s action=quarantine",
+			v.name);
+		return 1;
+	}
 	if (v.result == SCAN_INFECTED) {
 		out->action = SCAN_REPLY_REJECT;
 		snprintf(out->reply, sizeof(out->reply),
@@ -138,6 +147,20 @@ static int run_clamav(const struct scan_job_opts *o, const char *content, size_t
 		return out->action != SCAN_REPLY_ACCEPT_UNSCANNED;
 	}
 	return 0;
+}
+
+/* A bcc recipient for the envelope: once, and at most SCAN_REPLY_BCC_MAX of them. */
+static void add_bcc(struct scan_reply *out, const char *rule, const char *to)
+{
+	for (unsigned i = 0; i < out->nbcc; i++)
+		if (strcasecmp(out->bcc[i], to) == 0)
+			return;
+	if (out->nbcc == SCAN_REPLY_BCC_MAX) {
+		appendf(out->log, sizeof(out->log), " rule=%s bcc-dropped=%s", rule, to);
+		return;
+	}
+	snprintf(out->bcc[out->nbcc++], sizeof(out->bcc[0]), "%s", to);
+	appendf(out->log, sizeof(out->log), " rule=%s action=bcc to=%s", rule, to);
 }
 
 /* Transport rules; returns 1 when they rejected. *cur may be replaced. */
@@ -176,6 +199,7 @@ static int run_rules(const struct scan_job_opts *o, const struct queue_envelope 
 	size_t n = transport_rules_eval(o->rules, &m, acts, max);
 	scan_headers_free(&h);
 	int rejected = 0;
+	bool quarantined = false;
 	for (size_t i = 0; i < n && i < max; i++) {
 		const struct rules_action *a = acts[i];
 		switch (a->kind) {
@@ -192,10 +216,21 @@ static int run_rules(const struct scan_job_opts *o, const struct queue_envelope 
 				a->log.text);
 			break;
 		case RULES_ACT_REDIRECT:
+			if (!out->redirect[0])
+				snprintf(out->redirect, sizeof(out->redirect), "%s",
+					 a->redirect.to);
+			appendf(out->log, sizeof(out->log), " rule=%s action=redirect to=%s",
+				a->rule, a->redirect.to);
+			break;
 		case RULES_ACT_BCC:
+			add_bcc(out, a->rule, a->bcc.to);
+			break;
 		case RULES_ACT_QUARANTINE:
-			appendf(out->log, sizeof(out->log), " rule=%s unapplied=%s", a->rule,
-				transport_rules_action_name(a->kind));
+			if (!out->quarantine[0])
+				snprintf(out->quarantine, sizeof(out->quarantine), "rule %s: %s",
+					 a->rule, a->quarantine.reason);
+			appendf(out->log, sizeof(out->log), " rule=%s action=quarantine", a->rule);
+			quarantined = true;
 			break;
 		default:
 			appendf(out->log, sizeof(out->log), " rule=%s action=%s", a->rule,
@@ -221,6 +256,13 @@ static int run_rules(const struct scan_job_opts *o, const struct queue_envelope 
 		}
 	}
 	free(acts);
+	if (rejected) {
+		out->redirect[0] = '\0';
+		out->nbcc = 0;
+	} else if (quarantined) {
+		out->clean = out->action == SCAN_REPLY_ACCEPT;
+		out->action = SCAN_REPLY_QUARANTINE;
+	}
 	return rejected;
 }
 
@@ -302,7 +344,8 @@ void scan_job_run(const struct scan_job_opts *o, struct mime_walker *walker, int
 		run_rules(o, &env, walk, &cur, &curlen, &changed, out);
 	mime_walk_free(walk);
 	if (changed &&
-	    (out->action == SCAN_REPLY_ACCEPT || out->action == SCAN_REPLY_ACCEPT_UNSCANNED)) {
+	    (out->action == SCAN_REPLY_ACCEPT || out->action == SCAN_REPLY_ACCEPT_UNSCANNED ||
+	     out->action == SCAN_REPLY_QUARANTINE)) {
 		*content_fd = scan_job_memfd("airlock-content", cur, curlen);
 		if (*content_fd < 0)
 			out->action = SCAN_REPLY_FAILED;

@@ -9,9 +9,13 @@
  * attachment policy (reject or tempfail with its reply; strip), then the
  * transport rules (reject with the rule's code and text; add_header,
  * remove_header, prepend_subject applied; log appended to the log text;
- * redirect, bcc and quarantine are not carried out yet: logged as
- * "unapplied=NAME"). Rules see the message as it arrived and the scan
- * verdict "clean" (or "limits" when on_limits = accept).
+ * redirect and bcc returned as envelope changes in the reply, the first
+ * redirect winning; quarantine turns an accepting answer into
+ * SCAN_REPLY_QUARANTINE with "rule NAME: REASON", the first one winning,
+ * header edits still applied to the content kept). Rules see the message as
+ * it arrived and the scan verdict "clean" (or "limits" when on_limits =
+ * accept). With quarantine_infected, a virus is SCAN_REPLY_QUARANTINE
+ * ("virus NAME", clean false) instead of a 550 and no other step runs.
  */
 #ifndef AIRLOCK_SCAN_JOB_H
 #define AIRLOCK_SCAN_JOB_H
@@ -30,6 +34,7 @@ struct scan_job_opts {
 	const struct transport_rules *rules; /* NULL: none */
 	enum attach_action on_limits;	     /* REJECT, TEMPFAIL or ACCEPT */
 	size_t max_file_bytes;		     /* a spool file larger than this: FAILED */
+	bool quarantine_infected;	     /* scan.on_infected = quarantine */
 };
 
 /*

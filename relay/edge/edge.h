@@ -11,7 +11,8 @@
  *
  * Children talk only to the parent, over socketpairs (relay/ipc): smtp
  * reports each committed queue id, which the parent hands to queue; the
- * parent asks each for its status to answer the control socket.
+ * parent asks each for its status to answer the control socket, and passes
+ * `airlockctl quarantine` requests to queue, which does the file work.
  *
  * Scanning: at end of data smtp sends a read-only fd of the complete temp
  * file (SCAN_REQ) to the parent, which passes it on to scan, remembering
@@ -44,6 +45,8 @@ enum edge_msg {
 	EDGE_MSG_SCAN_REQ = 7,	 /* smtp -> parent -> scan: u32 seq, str queue id; fd */
 	EDGE_MSG_SCAN_REP = 8,	 /* scan -> parent -> smtp: struct scan_reply; maybe fd */
 	EDGE_MSG_RELOAD = 9,	 /* parent -> scan: reload the signature database */
+	EDGE_MSG_QUAR_REQ = 10,	 /* parent -> queue: u32 request id, str op, str queue id */
+	EDGE_MSG_QUAR_REP = 11,	 /* queue -> parent: u32 request id, str JSON object */
 };
 
 /* Longest JSON text a child sends in one reply (an ipc payload). */
@@ -73,5 +76,20 @@ int edge_scan_main(void *arg, int parent_fd);
  */
 struct ipc_chan;
 int edge_send_json(struct ipc_chan *chan, uint16_t type, uint32_t req, json_t *obj);
+
+/* The quarantine directory: queue.quarantine_dir, or quarantine/ in the spool. */
+void edge_quarantine_dir(const struct airlock_config *cfg, char *out, size_t size);
+
+/*
+ * The queue process's side of `airlockctl quarantine`: op is "list",
+ * "show", "release" or "delete", id the message (ignored by list). Returns
+ * the answer (gets owned), {"ok": true, ...} or {"ok": false, "error": ...};
+ * *released is set when a message moved into queue/ (kick the runner).
+ * qr NULL: the quarantine could not be opened, every op answers an error.
+ */
+struct scan_quarantine;
+struct queue_spool;
+json_t *edge_quarantine_command(struct scan_quarantine *qr, struct queue_spool *spool,
+				const char *op, const char *id, bool *released);
 
 #endif

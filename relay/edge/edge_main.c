@@ -189,8 +189,49 @@ static void cmd_queue(void *arg, json_t *req, struct control_reply *r)
 		pending_finish(pd);
 }
 
-/* A child's JSON answer: merged into the pending request it belongs to. */
-static int child_reply(struct edge_parent *p, enum edge_child c, struct ipc_reader *r)
+/*
+ * `airlockctl quarantine`: {"cmd": "quarantine", "op": "list" | "show" |
+ * "release" | "delete", "id": ID}; the queue process does the work (it runs
+ * as the spool's owner) and its answer is the reply.
+ */
+static void cmd_quarantine(void *arg, json_t *req, struct control_reply *r)
+{
+	struct edge_parent *p = arg;
+	const char *op = json_string_value(json_object_get(req, "op"));
+	const char *id = json_string_value(json_object_get(req, "id"));
+	static const char *const ops[] = {"list", "show", "release", "delete"};
+	bool known = false;
+	for (size_t i = 0; op && i < sizeof(ops) / sizeof(ops[0]); i++)
+		known |= strcmp(op, ops[i]) == 0;
+	if (!known || (strcmp(op, "list") != 0 && (!id || strlen(id) > 64))) {
+		control_reply_send(r, json_pack("{s:b, s:s}", "ok", 0, "error",
+						"expected op list, or show, release or delete "
+						"with an id"));
+		return;
+	}
+	struct pending *pd = pending_new(p, r, json_object());
+	struct ipc_writer w;
+	ipc_writer_init(&w);
+	ipc_put_u32(&w, pd->id);
+	ipc_put_str(&w, op);
+	ipc_put_str(&w, id ? id : "");
+	if (p->chan[CHILD_QUEUE] &&
+	    ipc_send_writer(p->chan[CHILD_QUEUE], EDGE_MSG_QUAR_REQ, &w, -1) == 0) {
+		pd->waiting = 1u << CHILD_QUEUE;
+	} else {
+		json_object_set_new(pd->acc, "ok", json_false());
+		json_object_set_new(pd->acc, "error", json_string("queue process not running"));
+	}
+	ipc_writer_free(&w);
+	if (!pd->waiting)
+		pending_finish(pd);
+}
+
+/*
+ * A child's JSON answer: merged into the pending request it belongs to,
+ * at the top (listings, quarantine answers) or under the child's name.
+ */
+static int child_reply(struct edge_parent *p, enum edge_child c, struct ipc_reader *r, bool top)
 {
 	uint32_t id;
 	char *text = NULL;
@@ -212,7 +253,7 @@ static int child_reply(struct edge_parent *p, enum edge_child c, struct ipc_read
 		json_decref(obj); /* answered after its timeout */
 		return 0;
 	}
-	if (json_object_get(obj, "messages"))
+	if (top || json_object_get(obj, "messages"))
 		json_object_update(pd->acc, obj);
 	else
 		json_object_set(pd->acc, child_names[c], obj);
@@ -257,7 +298,9 @@ static int child_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
 		return 0;
 	case EDGE_MSG_STATUS_REP:
 	case EDGE_MSG_QUEUE_REP:
-		return child_reply(p, ref->which, r);
+		return child_reply(p, ref->which, r, false);
+	case EDGE_MSG_QUAR_REP:
+		return ref->which == CHILD_QUEUE ? child_reply(p, ref->which, r, true) : -1;
 	default:
 		return -1;
 	}
@@ -414,6 +457,13 @@ static int prepare(struct edge_parent *p)
 			strerror(errno));
 		return -1;
 	}
+	char qdir[sizeof(cfg->queue.quarantine_dir) + 16];
+	edge_quarantine_dir(cfg, qdir, sizeof(qdir));
+	if (make_dir(qdir, 0700, uid, gid) < 0) {
+		fprintf(stderr, "airlock-edge: queue.quarantine_dir %s: %s\n", qdir,
+			strerror(errno));
+		return -1;
+	}
 	char sockdir[sizeof(cfg->edge.control_socket)];
 	snprintf(sockdir, sizeof(sockdir), "%s", cfg->edge.control_socket);
 	char *slash = strrchr(sockdir, '/');
@@ -519,6 +569,7 @@ int main(int argc, char **argv)
 	const struct control_command cmds[] = {
 		{"status", cmd_status, p},
 		{"queue", cmd_queue, p},
+		{"quarantine", cmd_quarantine, p},
 	};
 	p->control = control_server_new(p->base, p->ctx.cfg.edge.control_socket, cmds,
 					sizeof(cmds) / sizeof(cmds[0]), err, sizeof(err));

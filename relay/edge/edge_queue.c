@@ -8,6 +8,7 @@
 #include "relay/ipc.h"
 #include "relay/queue_runner.h"
 #include "relay/queue_spool.h"
+#include "relay/scan_quarantine.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@ struct edge_queue {
 	struct ipc_chan *parent;
 	struct queue_spool *spool;
 	struct queue_runner *runner;
+	struct scan_quarantine *quarantine; /* NULL: not open (commands answer an error) */
 };
 
 /* ---- the runner's view of the spool ---------------------------------------------- */
@@ -119,14 +121,16 @@ static json_t *status_json(struct edge_queue *eq)
 {
 	struct queue_runner_stats rs;
 	queue_runner_get_stats(eq->runner, &rs);
-	size_t held = 0;
+	size_t held = 0, quarantined = 0;
 	queue_spool_list(eq->spool, QUEUE_AREA_HOLD, count_one, &held);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "queued",
+	if (eq->quarantine)
+		scan_quarantine_list(eq->quarantine, count_one, &quarantined);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "queued",
 			 (json_int_t)rs.queued, "active", (json_int_t)rs.active, "deferred",
 			 (json_int_t)rs.deferred, "delivered", (json_int_t)rs.delivered,
 			 "held_since_start", (json_int_t)rs.held, "hold_area", (json_int_t)held,
-			 "oldest_age_s", (json_int_t)rs.oldest_age_s, "next_hop",
-			 eq->ctx->cfg.edge.next_hop);
+			 "quarantined", (json_int_t)quarantined, "oldest_age_s",
+			 (json_int_t)rs.oldest_age_s, "next_hop", eq->ctx->cfg.edge.next_hop);
 }
 
 struct listing {
@@ -173,7 +177,8 @@ static int parent_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd
 {
 	struct edge_queue *eq = arg;
 	uint32_t id, limit;
-	char qid[64];
+	char qid[64], op[16];
+	bool released;
 	if (fd >= 0)
 		close(fd);
 	switch (type) {
@@ -198,6 +203,16 @@ static int parent_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd
 		if (limit > 120)
 			limit = 120;
 		return edge_send_json(eq->parent, EDGE_MSG_QUEUE_REP, id, listing_json(eq, limit));
+	case EDGE_MSG_QUAR_REQ: {
+		if (ipc_get_u32(r, &id) < 0 || ipc_get_str(r, op, sizeof(op)) < 0 ||
+		    ipc_get_str(r, qid, sizeof(qid)) < 0 || ipc_get_end(r) < 0)
+			return -1;
+		json_t *rep =
+			edge_quarantine_command(eq->quarantine, eq->spool, op, qid, &released);
+		if (released)
+			queue_runner_kick(eq->runner, qid);
+		return edge_send_json(eq->parent, EDGE_MSG_QUAR_REP, id, rep);
+	}
 	default:
 		return -1;
 	}
@@ -224,6 +239,13 @@ int edge_queue_main(void *arg, int parent_fd)
 	int fixed = queue_spool_recover(eq.spool);
 	if (fixed > 0)
 		log_info("event=spool-recovered files=%d", fixed);
+	char qdir[sizeof(cfg->queue.quarantine_dir) + 16];
+	edge_quarantine_dir(cfg, qdir, sizeof(qdir));
+	eq.quarantine = scan_quarantine_open(qdir, err, sizeof(err));
+	if (!eq.quarantine)
+		log_error("event=quarantine-error reason=\"%s\"", err);
+	else if (scan_quarantine_recover(eq.quarantine, eq.spool) < 0)
+		log_error("event=quarantine-error reason=\"cannot read %s\"", qdir);
 
 	struct queue_runner_store store = {
 		.arg = &eq,
@@ -260,6 +282,7 @@ int edge_queue_main(void *arg, int parent_fd)
 	event_base_dispatch(eq.base);
 
 	queue_runner_free(eq.runner);
+	scan_quarantine_free(eq.quarantine);
 	queue_spool_free(eq.spool);
 	if (eq.parent)
 		ipc_chan_free(eq.parent);

@@ -37,7 +37,7 @@ struct edge_scan {
 	struct attach_policy_options attach;
 	struct scan_job_opts opts;
 	struct event *watch;
-	uint64_t scans, clean, infected, rejected, limits, errors;
+	uint64_t scans, clean, infected, rejected, limits, errors, quarantined;
 };
 
 struct scan_msg {
@@ -67,6 +67,8 @@ static void count(struct edge_scan *es, const struct scan_reply *r)
 		es->rejected++;
 	else if (r->action == SCAN_REPLY_ACCEPT)
 		es->clean++;
+	else if (r->action == SCAN_REPLY_QUARANTINE)
+		es->quarantined++;
 }
 
 static void done(void *job, void *arg)
@@ -118,17 +120,20 @@ static json_t *status_json(struct edge_scan *es)
 	struct scan_engine_info in;
 	scan_engine_info(es->engine, &in);
 	int64_t now = time(NULL);
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:I, "
-			 "s:I, s:s}",
-			 "engine_version", in.engine_version, "db_version",
-			 (json_int_t)in.db_version, "signatures", (json_int_t)in.signatures,
-			 "db_age_s", (json_int_t)(in.db_time ? now - in.db_time : -1), "loaded_at",
-			 (json_int_t)in.loaded_at, "last_reload", (json_int_t)in.last_reload,
-			 "reloads", (json_int_t)in.reloads, "reloading", in.reloading, "in_flight",
-			 (json_int_t)scan_pool_in_flight(es->pool), "scans", (json_int_t)es->scans,
-			 "clean", (json_int_t)es->clean, "infected", (json_int_t)es->infected,
-			 "rejected", (json_int_t)es->rejected, "errors", (json_int_t)es->errors,
-			 "limits", (json_int_t)es->limits, "last_reload_error", in.last_error);
+	json_t *o =
+		json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I, "
+			  "s:I, s:I, s:s}",
+			  "engine_version", in.engine_version, "db_version",
+			  (json_int_t)in.db_version, "signatures", (json_int_t)in.signatures,
+			  "db_age_s", (json_int_t)(in.db_time ? now - in.db_time : -1), "loaded_at",
+			  (json_int_t)in.loaded_at, "last_reload", (json_int_t)in.last_reload,
+			  "reloads", (json_int_t)in.reloads, "reloading", in.reloading, "in_flight",
+			  (json_int_t)scan_pool_in_flight(es->pool), "scans", (json_int_t)es->scans,
+			  "clean", (json_int_t)es->clean, "infected", (json_int_t)es->infected,
+			  "rejected", (json_int_t)es->rejected, "errors", (json_int_t)es->errors,
+			  "limits", (json_int_t)es->limits, "last_reload_error", in.last_error);
+	json_object_set_new(o, "quarantined", json_integer((json_int_t)es->quarantined));
+	return o;
 }
 
 static int parent_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
@@ -212,6 +217,7 @@ static void options_from_config(struct edge_scan *es)
 		/* the envelope is at most QUEUE_ENVELOPE_MAX; content at most the SMTP limit plus
 		 * our Received: field */
 		.max_file_bytes = (size_t)cfg->edge.max_message_size + QUEUE_ENVELOPE_MAX + 4096,
+		.quarantine_infected = strcmp(cfg->scan.on_infected, "quarantine") == 0,
 	};
 	es->attach.on_limit = es->opts.on_limits;
 }

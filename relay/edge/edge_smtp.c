@@ -221,6 +221,7 @@ static json_t *status_json(struct edge_smtp *es)
 	json_object_set_new(o, "stamped", json_integer((json_int_t)es->stamped));
 	json_object_set_new(o, "stamped_unscanned",
 			    json_integer((json_int_t)es->stamped_unscanned));
+	json_object_set_new(o, "quarantined", json_integer((json_int_t)es->quarantined));
 	return o;
 }
 
@@ -276,6 +277,11 @@ int edge_smtp_main(void *arg, int parent_fd)
 		if (created)
 			log_info("event=attest-key-created dir=%s key_id=%s", cfg->edge.state_dir,
 				 es.signer->pub.id);
+		char qdir[sizeof(cfg->queue.quarantine_dir) + 16];
+		edge_quarantine_dir(cfg, qdir, sizeof(qdir));
+		es.quarantine = scan_quarantine_open(qdir, err, sizeof(err));
+		if (!es.quarantine) /* quarantined messages then get 451 */
+			log_error("event=quarantine-error reason=\"%s\"", err);
 	}
 	int cleaned = queue_spool_clean_tmp(es.spool);
 	if (cleaned > 0)
@@ -331,6 +337,7 @@ int edge_smtp_main(void *arg, int parent_fd)
 	smtp_server_free(es.server);
 	queue_spool_free(es.spool); /* finishes commits in flight */
 	attest_signer_free(es.signer);
+	scan_quarantine_free(es.quarantine);
 	if (es.parent)
 		ipc_chan_free(es.parent);
 	event_base_free(es.base);

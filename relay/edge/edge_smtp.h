@@ -12,6 +12,7 @@
 #include "relay/attest_keys.h"
 #include "relay/edge/edge.h"
 #include "relay/queue_spool.h"
+#include "relay/scan_quarantine.h"
 #include "relay/scan_reply.h"
 #include "relay/smtp_server.h"
 
@@ -23,11 +24,13 @@ struct edge_smtp {
 	struct ipc_chan *parent;
 	struct queue_spool *spool;
 	struct smtp_server *server;
-	struct attest_signer *signer; /* scan.enabled only */
-	struct edge_txn *scanning;    /* waiting for a verdict */
+	struct attest_signer *signer;	    /* scan.enabled only */
+	struct scan_quarantine *quarantine; /* scan.enabled only */
+	struct edge_txn *scanning;	    /* waiting for a verdict */
 	uint32_t next_seq;
 	uint64_t queue_write_errors;
 	uint64_t scan_timeouts, scan_failures, scan_rejects, stamped, stamped_unscanned;
+	uint64_t quarantined;
 };
 
 /* One message on its way into the spool. */

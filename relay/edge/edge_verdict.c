@@ -18,12 +18,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "relay/attest.h"
+#include "relay/scan_quarantine.h"
+#include "relay/scan_rewrite.h"
 
 #define TEMPFAIL_SCANNER "451 4.7.1 Message deferred: content scanner unavailable, try again later"
 
@@ -75,6 +78,101 @@ static void finish(struct edge_txn *t, const char *reply)
 	edge_txn_free(t);
 }
 
+/*
+ * The text of scan.result_header: "clean (ClamAV 1.4.6, db 27000)" only for
+ * a completed scan that found nothing; "infected (NAME)" for a virus kept in
+ * quarantine; else "unscanned".
+ */
+static void result_text(const struct scan_reply *r, enum attest_verdict verdict, char *out,
+			size_t size)
+{
+	if (verdict == ATTEST_VERDICT_CLEAN && r)
+		snprintf(out, size, "clean (%s, db %s)", r->engine, r->db);
+	else if (r && r->action == SCAN_REPLY_QUARANTINE &&
+		 strncmp(r->quarantine, "virus ", 6) == 0)
+		snprintf(out, size, "infected (%s)", r->quarantine + 6);
+	else
+		snprintf(out, size, "unscanned");
+}
+
+/*
+ * The content to keep: the final content without X-Airlock-* fields and
+ * without incoming copies of scan.result_header, which is set anew at the
+ * top. NULL on error.
+ */
+static char *prepare_content(struct edge_txn *t, const struct scan_reply *r, int content_fd,
+			     enum attest_verdict verdict, size_t *len, size_t *nstrip)
+{
+	const char *name = t->es->ctx->cfg.scan.result_header;
+	char *buf = final_content(t, content_fd, len);
+	if (!buf)
+		return NULL;
+	*len = attest_strip_incoming(buf, *len, nstrip);
+	if (!name[0])
+		return buf;
+	char value[SCAN_REPLY_TEXT_MAX + 2 * SCAN_REPLY_ENGINE_MAX];
+	result_text(r, verdict, value, sizeof(value));
+	for (char *p = value; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+	struct rules_action rm = {.kind = RULES_ACT_REMOVE_HEADER, .remove_header = {name}};
+	struct rules_action add = {.kind = RULES_ACT_ADD_HEADER, .add_header = {name, value}};
+	const struct rules_action *acts[] = {&rm, &add};
+	char *nbuf;
+	size_t nlen;
+	int rc = scan_rewrite_headers(buf, *len, acts, 2, &nbuf, &nlen);
+	free(buf);
+	if (rc < 0)
+		return NULL;
+	*len = nlen;
+	return nbuf;
+}
+
+/* Formats the signed X-Airlock-Scan field for id over buf into field; its length or -1. */
+static int stamp(struct edge_txn *t, const struct scan_reply *r, enum attest_verdict verdict,
+		 const char *id, const char *buf, size_t len, char field[ATTEST_FIELD_MAX],
+		 char *err, size_t errlen)
+{
+	struct attest_stamp st;
+	memset(&st, 0, sizeof(st));
+	snprintf(st.id, sizeof(st.id), "%s", id);
+	st.time = time(NULL);
+	snprintf(st.engine, sizeof(st.engine), "%s", r && r->engine[0] ? r->engine : "none");
+	snprintf(st.db, sizeof(st.db), "%s", r && r->db[0] ? r->db : "none");
+	st.verdict = verdict;
+	attest_body_hash(buf, len, st.body_hash);
+	int flen = -1;
+	if (attest_sign(&st, t->es->signer) == 0)
+		flen = attest_format_field(&st, field, ATTEST_FIELD_MAX);
+	if (flen < 0)
+		snprintf(err, errlen, "cannot stamp (engine \"%s\", db \"%s\")", st.engine, st.db);
+	return flen;
+}
+
+/*
+ * The envelope changes of the rules: redirect replaces every recipient,
+ * each bcc is added unless already there. Returns 0, or -1 (out of memory,
+ * too many recipients).
+ */
+static int apply_envelope(struct queue_envelope *env, const struct scan_reply *r)
+{
+	if (r->redirect[0]) {
+		for (size_t i = 0; i < env->nrcpts; i++)
+			free(env->rcpts[i]);
+		env->nrcpts = 0;
+		if (queue_envelope_add_rcpt(env, r->redirect) < 0)
+			return -1;
+	}
+	for (unsigned b = 0; b < r->nbcc; b++) {
+		bool have = false;
+		for (size_t i = 0; i < env->nrcpts && !have; i++)
+			have = strcasecmp(env->rcpts[i], r->bcc[b]) == 0;
+		if (!have && queue_envelope_add_rcpt(env, r->bcc[b]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Stamps and commits; on failure answers 451 and frees t. */
 static void accept_message(struct edge_txn *t, const struct scan_reply *r, int content_fd,
 			   enum attest_verdict verdict)
@@ -82,33 +180,17 @@ static void accept_message(struct edge_txn *t, const struct scan_reply *r, int c
 	struct edge_smtp *es = t->es;
 	char err[256] = "";
 	size_t len = 0, nstrip = 0;
-	char *buf = final_content(t, content_fd, &len);
+	char *buf = prepare_content(t, r, content_fd, verdict, &len, &nstrip);
 	if (!buf) {
 		log_error("event=queue-error session=%s id=%s reason=\"cannot read the content\"",
 			  t->session_id, t->first_id);
 		finish(t, "451 4.3.0 Queue write error");
 		return;
 	}
-	len = attest_strip_incoming(buf, len, &nstrip);
 	struct queue_tx *tx = queue_tx_begin(es->spool, &t->env, err, sizeof(err));
-	struct attest_stamp st;
-	memset(&st, 0, sizeof(st));
 	char field[ATTEST_FIELD_MAX];
-	int flen = -1;
-	if (tx) {
-		snprintf(st.id, sizeof(st.id), "%s", queue_tx_id(tx));
-		st.time = time(NULL);
-		snprintf(st.engine, sizeof(st.engine), "%s",
-			 r && r->engine[0] ? r->engine : "none");
-		snprintf(st.db, sizeof(st.db), "%s", r && r->db[0] ? r->db : "none");
-		st.verdict = verdict;
-		attest_body_hash(buf, len, st.body_hash);
-		if (attest_sign(&st, es->signer) == 0)
-			flen = attest_format_field(&st, field, sizeof(field));
-		if (flen < 0)
-			snprintf(err, sizeof(err), "cannot stamp (engine \"%s\", db \"%s\")",
-				 st.engine, st.db);
-	}
+	int flen =
+		tx ? stamp(t, r, verdict, queue_tx_id(tx), buf, len, field, err, sizeof(err)) : -1;
 	if (!tx || flen < 0 || queue_tx_write(tx, field, (size_t)flen) < 0 ||
 	    queue_tx_write(tx, buf, len) < 0) {
 		free(buf);
@@ -125,12 +207,59 @@ static void accept_message(struct edge_txn *t, const struct scan_reply *r, int c
 		es->stamped++;
 	else
 		es->stamped_unscanned++;
-	log_info("event=stamped id=%s scanned_as=%s verdict=%s removed_fields=%zu rewritten=%s",
+	log_info("event=stamped id=%s scanned_as=%s verdict=%s removed_fields=%zu rewritten=%s "
+		 "rcpts=%zu",
 		 queue_tx_id(tx), t->first_id, attest_verdict_name(verdict), nstrip,
-		 content_fd >= 0 ? "yes" : "no");
+		 content_fd >= 0 ? "yes" : "no", t->env.nrcpts);
 	queue_tx_abort(t->tx);
 	t->tx = tx;
 	queue_tx_commit(tx, edge_smtp_committed, t);
+}
+
+/*
+ * Keeps the message in quarantine, stamped like an accepted one (so that a
+ * release delivers it like any other), and answers 250: the client sees the
+ * same reply as for delivered mail, so that rules cannot be probed from
+ * outside. On failure answers 451.
+ */
+static void quarantine_message(struct edge_txn *t, const struct scan_reply *r, int content_fd)
+{
+	struct edge_smtp *es = t->es;
+	enum attest_verdict verdict = r->clean ? ATTEST_VERDICT_CLEAN : ATTEST_VERDICT_UNSCANNED;
+	char err[256] = "", field[ATTEST_FIELD_MAX], reply[128];
+	size_t len = 0, nstrip = 0;
+	char *buf = prepare_content(t, r, content_fd, verdict, &len, &nstrip);
+	char *all = NULL;
+	int flen = -1;
+	queue_id_new(t->env.id);
+	if (buf)
+		flen = stamp(t, r, verdict, t->env.id, buf, len, field, err, sizeof(err));
+	if (flen >= 0 && (all = malloc((size_t)flen + len + 1)) != NULL) {
+		memcpy(all, field, (size_t)flen);
+		memcpy(all + flen, buf, len);
+	}
+	free(buf);
+	if (!all || !es->quarantine ||
+	    scan_quarantine_store(es->quarantine, &t->env, r->quarantine, all, (size_t)flen + len,
+				  err, sizeof(err)) < 0) {
+		free(all);
+		es->queue_write_errors++;
+		log_error("event=quarantine-error session=%s id=%s reason=\"%s\"", t->session_id,
+			  t->first_id,
+			  err[0]	   ? err
+			  : es->quarantine ? "cannot prepare the content"
+					   : "no quarantine");
+		finish(t, "451 4.3.0 Queue write error");
+		return;
+	}
+	free(all);
+	es->quarantined++;
+	char why[SCAN_REPLY_TEXT_MAX + 64];
+	log_info("event=quarantined id=%s scanned_as=%s session=%s from=<%s> rcpts=%zu reason=%s",
+		 t->env.id, t->first_id, t->session_id, t->env.from ? t->env.from : "",
+		 t->env.nrcpts, log_quote(why, sizeof(why), r->quarantine));
+	snprintf(reply, sizeof(reply), "250 2.0.0 Ok: queued as %s", t->env.id);
+	finish(t, reply);
 }
 
 void edge_smtp_verdict(struct edge_txn *t, const struct scan_reply *r, int content_fd,
@@ -141,10 +270,19 @@ void edge_smtp_verdict(struct edge_txn *t, const struct scan_reply *r, int conte
 		event_free(t->timer);
 		t->timer = NULL;
 	}
-	if (r && r->action == SCAN_REPLY_ACCEPT) {
+	bool keep =
+		r && (r->action == SCAN_REPLY_ACCEPT || r->action == SCAN_REPLY_ACCEPT_UNSCANNED ||
+		      r->action == SCAN_REPLY_QUARANTINE);
+	if (keep && apply_envelope(&t->env, r) < 0) {
+		log_error("event=queue-error session=%s id=%s reason=\"envelope changes\"",
+			  t->session_id, t->first_id);
+		finish(t, "451 4.3.0 Queue write error");
+	} else if (r && r->action == SCAN_REPLY_ACCEPT) {
 		accept_message(t, r, content_fd, ATTEST_VERDICT_CLEAN);
 	} else if (r && r->action == SCAN_REPLY_ACCEPT_UNSCANNED) {
 		accept_message(t, r, content_fd, ATTEST_VERDICT_UNSCANNED);
+	} else if (r && r->action == SCAN_REPLY_QUARANTINE) {
+		quarantine_message(t, r, content_fd);
 	} else if (r && (r->action == SCAN_REPLY_REJECT || r->action == SCAN_REPLY_TEMPFAIL)) {
 		es->scan_rejects++;
 		log_info("event=rejected id=%s session=%s reply=\"%s\"", t->first_id, t->session_id,

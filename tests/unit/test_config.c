@@ -594,7 +594,7 @@ static void test_reference(void **state)
 			bars += *p == '|' && p[-1] != '\\';
 		assert_int_equal(bars, 5);
 	}
-	assert_int_equal(rows, 54);
+	assert_int_equal(rows, 57);
 	assert_non_null(strstr(buf, "\n| `scan.enabled` | boolean | `false` | "));
 	assert_non_null(strstr(buf, "\n| `policy.rules` | list of groups | empty | "));
 	assert_non_null(strstr(buf, "\n| `edge.listen` | list of strings, at most 8 | "
@@ -728,6 +728,37 @@ static void test_scan_policy_keys(void **state)
 			    "t.conf:1: scan.threads: must be an integer between 1 and 64");
 }
 
+static void test_quarantine_and_result_header(void **state)
+{
+	(void)state;
+	struct airlock_config cfg;
+	load_ok("", &cfg);
+	assert_string_equal(cfg.queue.quarantine_dir, "");
+	assert_string_equal(cfg.scan.on_infected, "reject");
+	assert_string_equal(cfg.scan.result_header, "X-Virus-Status");
+	load_ok("queue = { quarantine_dir = \"/srv/q\"; };\n"
+		"scan = { on_infected = \"quarantine\"; result_header = \"X-Scanned\"; };",
+		&cfg);
+	assert_string_equal(cfg.queue.quarantine_dir, "/srv/q");
+	assert_string_equal(cfg.scan.on_infected, "quarantine");
+	assert_string_equal(cfg.scan.result_header, "X-Scanned");
+	load_ok("scan = { result_header = \"\"; };", &cfg);
+	assert_string_equal(cfg.scan.result_header, "");
+	assert_string_equal(load_fails("queue = { quarantine_dir = \"q\"; };"),
+			    "t.conf:1: queue.quarantine_dir: must be an absolute path");
+	assert_string_equal(load_fails("scan = { on_infected = \"accept\"; };"),
+			    "t.conf:1: scan.on_infected: must be \"reject\" or \"quarantine\"");
+	const char *bad_names[] = {"X-Airlock-Status", "x-airlock-scan", "X Status", "X:Status",
+				   "X-St\u00e4tus"};
+	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+		char text[128];
+		snprintf(text, sizeof(text), "scan = { result_header = \"%s\"; };", bad_names[i]);
+		assert_string_equal(load_fails(text),
+				    "t.conf:1: scan.result_header: must be a header field name of "
+				    "at most 79 characters, not X-Airlock-*, or \"\"");
+	}
+}
+
 static int built, freed;
 
 static void *fake_build(const struct config_setting_t *s, const char *file, char *e, size_t elen)
@@ -801,6 +832,7 @@ int main(void)
 		cmocka_unit_test(test_error_buffer),
 		cmocka_unit_test(test_reference),
 		cmocka_unit_test(test_scan_policy_keys),
+		cmocka_unit_test(test_quarantine_and_result_header),
 		cmocka_unit_test(test_custom_key),
 	};
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);

@@ -177,7 +177,7 @@ static void test_rules(void **state)
 	assert_string_equal(out, "X-Tag: ext\r\nSubject: [EXT] hello\r\n\r\nbody\r\n");
 	assert_string_equal(r.log, " verdict=clean rule=tag action=prepend_subject rule=tag "
 				   "action=remove_header rule=tag action=add_header rule=tag "
-				   "unapplied=bcc");
+				   "action=bcc to=c@example.com");
 	free(out);
 	assert_int_equal(run("Subject: block this\r\n\r\nbody\r\n", &r, NULL), 0);
 	assert_int_equal(r.action, SCAN_REPLY_REJECT);

@@ -41,6 +41,20 @@ int ctl_cmd_queue(struct ctl_opts *o);
  */
 json_t *ctl_daemon_request(const struct ctl_opts *o, const char *cmd, char *err, size_t errlen);
 
+/*
+ * Sends the request object req (not stolen; must hold "cmd") like
+ * ctl_daemon_request(). A reply without "ok": true is an error whose
+ * reason is the reply's "error".
+ */
+json_t *ctl_daemon_call(const struct ctl_opts *o, json_t *req, char *err, size_t errlen);
+
+/*
+ * `airlockctl quarantine list|show ID|release ID|delete ID [--json]`.
+ * args are the words after "quarantine". Returns the exit status (0 ok,
+ * 1 the daemon refused or is not running, 3 usage).
+ */
+int ctl_cmd_quarantine(struct ctl_opts *o, int nargs, char **args);
+
 /* The daemon section of the human status; d NULL means "not running". */
 void ctl_render_daemon(FILE *out, json_t *d);
 

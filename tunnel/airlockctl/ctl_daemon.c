@@ -1,6 +1,7 @@
 /*
  * airlockctl's view of the local daemon, through its control socket:
- * `airlockctl queue` and the daemon section of `airlockctl status`.
+ * `airlockctl queue`, `airlockctl quarantine` and the daemon section of
+ * `airlockctl status`.
  */
 #include "tunnel/airlockctl/ctl.h"
 
@@ -16,12 +17,20 @@
 json_t *ctl_daemon_request(const struct ctl_opts *o, const char *cmd, char *err, size_t errlen)
 {
 	json_t *req = json_pack("{s:s}", "cmd", cmd);
+	json_t *rep = ctl_daemon_call(o, req, err, errlen);
+	json_decref(req);
+	return rep;
+}
+
+json_t *ctl_daemon_call(const struct ctl_opts *o, json_t *req, char *err, size_t errlen)
+{
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
 	json_t *rep = control_request(o->cfg.edge.control_socket, req, CTL_CONTROL_TIMEOUT_MS, err,
 				      errlen);
-	json_decref(req);
 	if (rep && !json_is_true(json_object_get(rep, "ok"))) {
 		const char *e = json_string_value(json_object_get(rep, "error"));
-		snprintf(err, errlen, "daemon refused %s: %s", cmd, e ? e : "unknown error");
+		snprintf(err, errlen, "daemon refused %s: %s", cmd ? cmd : "?",
+			 e ? e : "unknown error");
 		json_decref(rep);
 		return NULL;
 	}
@@ -161,6 +170,99 @@ int ctl_cmd_queue(struct ctl_opts *o)
 	printf("%lld message%s%s\n", (long long)num(rep, "total"),
 	       num(rep, "total") == 1 ? "" : "s",
 	       json_is_true(json_object_get(rep, "truncated")) ? " (list truncated)" : "");
+	json_decref(rep);
+	return 0;
+}
+
+static const char *jstr(json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	return s ? s : "";
+}
+
+static void print_quarantine_list(json_t *rep)
+{
+	char age[32];
+	size_t i;
+	json_t *m;
+	printf("%-20s %8s %9s %5s  %-30s %s\n", "ID", "AGE", "SIZE", "RCPT", "FROM", "REASON");
+	json_array_foreach(json_object_get(rep, "messages"), i, m)
+	{
+		if (json_object_get(m, "error")) {
+			printf("%-20s %s\n", jstr(m, "id"), jstr(m, "error"));
+			continue;
+		}
+		printf("%-20s %8s %9lld %5lld  %-30s %s\n", jstr(m, "id"),
+		       age_text(num(m, "age_s"), age, sizeof(age)), (long long)num(m, "size"),
+		       (long long)num(m, "recipients"), jstr(m, "from")[0] ? jstr(m, "from") : "<>",
+		       jstr(m, "reason"));
+	}
+	printf("%lld quarantined message%s%s\n", (long long)num(rep, "total"),
+	       num(rep, "total") == 1 ? "" : "s",
+	       json_is_true(json_object_get(rep, "truncated")) ? " (list truncated)" : "");
+}
+
+static void print_quarantine_show(json_t *rep)
+{
+	char when[64], age[32];
+	time_t t = (time_t)num(rep, "arrived");
+	struct tm tm;
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tm));
+	printf("id:      %s\n", jstr(rep, "id"));
+	printf("held:    %s (%s ago)\n", when, age_text(time(NULL) - t, age, sizeof(age)));
+	printf("reason:  %s\n", jstr(rep, "reason"));
+	printf("from:    <%s>\n", jstr(rep, "from"));
+	size_t i;
+	json_t *r;
+	json_array_foreach(json_object_get(rep, "rcpts"), i, r)
+	{
+		printf("%s <%s>\n", i == 0 ? "to:     " : "        ", json_string_value(r));
+	}
+	if ((size_t)num(rep, "recipients") > json_array_size(json_object_get(rep, "rcpts")))
+		printf("         ... %lld recipients in all\n", (long long)num(rep, "recipients"));
+	printf("client:  %s (helo %s, tls %s)\n\n", jstr(rep, "client"), jstr(rep, "helo"),
+	       json_is_true(json_object_get(rep, "tls")) ? "yes" : "no");
+	/* The header section as it would be delivered, CRLF shown as LF. */
+	for (const char *h = jstr(rep, "headers"); *h; h++)
+		if (*h != '\r')
+			putchar(*h);
+	if (json_is_true(json_object_get(rep, "headers_cut")))
+		puts("[header section cut]");
+}
+
+int ctl_cmd_quarantine(struct ctl_opts *o, int nargs, char **args)
+{
+	const char *op = nargs > 0 ? args[0] : "";
+	bool list = strcmp(op, "list") == 0;
+	bool one =
+		strcmp(op, "show") == 0 || strcmp(op, "release") == 0 || strcmp(op, "delete") == 0;
+	if (!(list && nargs == 1) && !(one && nargs == 2)) {
+		fprintf(stderr, "airlockctl: usage: quarantine list | show ID | release ID | "
+				"delete ID\n");
+		return 3;
+	}
+	char err[512];
+	json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "quarantine", "op", op, "id",
+				one ? args[1] : "");
+	json_t *rep = ctl_daemon_call(o, req, err, sizeof(err));
+	json_decref(req);
+	if (!rep) {
+		fprintf(stderr, "airlockctl: %s\n", err);
+		return 1;
+	}
+	if (o->json) {
+		json_object_del(rep, "ok");
+		char *text = json_dumps(rep, JSON_INDENT(2));
+		if (text)
+			puts(text);
+		free(text);
+	} else if (list) {
+		print_quarantine_list(rep);
+	} else if (strcmp(op, "show") == 0) {
+		print_quarantine_show(rep);
+	} else {
+		printf("%s %s\n", jstr(rep, "id"), jstr(rep, "done"));
+	}
 	json_decref(rep);
 	return 0;
 }

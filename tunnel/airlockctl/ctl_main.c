@@ -24,6 +24,9 @@ static void usage(FILE *out)
 		     "        one line and exit 0 OK, 1 WARNING, 2 CRITICAL (monitoring plugin)\n"
 		     "  queue [--json]\n"
 		     "        messages in the edge's queue, with the reason of each deferral\n"
+		     "  quarantine list | show ID | release ID | delete ID [--json]\n"
+		     "        messages held by a quarantine rule: list them, show one's envelope\n"
+		     "        and headers, release one for delivery, or delete it\n"
 		     "\n"
 		     "options:\n"
 		     "  -c FILE   configuration (default " CTL_DEFAULT_CONFIG ", if it exists)\n"
@@ -140,6 +143,13 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 3;
 		}
+	}
+	if (strcmp(cmd, "quarantine") == 0) {
+		if (o.watch) {
+			fprintf(stderr, "airlockctl: quarantine takes only --json\n");
+			return 3;
+		}
+		return ctl_cmd_quarantine(&o, sub_argc - optind, sub_argv + optind);
 	}
 	if (optind < sub_argc) {
 		fprintf(stderr, "airlockctl: %s: unexpected argument '%s'\n", cmd,
