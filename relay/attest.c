@@ -4,6 +4,7 @@
  * is documented in attest.h.
  */
 #include "relay/attest.h"
+#include "common/errmsg.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -28,21 +29,6 @@ static const char *const tag_names[T_COUNT] = {"v",	  "id", "t", "engine", "db",
 					       "verdict", "bh", "k", "s"};
 
 enum stream_state { S_LINE_START = 0, S_EMPTY_CR, S_NAME, S_LINE, S_CR, S_BODY };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 const char *attest_result_name(enum attest_result r)
 {
@@ -474,9 +460,9 @@ int attest_parse(const char *value, size_t len, struct attest_stamp *out, char *
 
 	memset(out, 0, sizeof(*out));
 	if (len > ATTEST_VALUE_MAX)
-		return fail(err, errlen, "value longer than %d octets", ATTEST_VALUE_MAX);
+		return errmsg_set(err, errlen, "value longer than %d octets", ATTEST_VALUE_MAX);
 	if (unfold(value, len, buf, &why) < 0)
-		return fail(err, errlen, "%s", why);
+		return errmsg_set(err, errlen, "%s", why);
 	for (char *el = buf; el != NULL;) {
 		char *semi = strchr(el, ';');
 		size_t n = semi ? (size_t)(semi - el) : strlen(el);
@@ -499,12 +485,12 @@ int attest_parse(const char *value, size_t len, struct attest_stamp *out, char *
 			break;
 		}
 		if (tag < next) {
-			fail(err, errlen, "duplicate tag %s", tag_names[tag]);
+			errmsg_set(err, errlen, "duplicate tag %s", tag_names[tag]);
 			goto bad;
 		}
 		if (tag > next) {
-			fail(err, errlen, "tag %s where %s expected", tag_names[tag],
-			     tag_names[next]);
+			errmsg_set(err, errlen, "tag %s where %s expected", tag_names[tag],
+				   tag_names[next]);
 			goto bad;
 		}
 		if ((why = parse_value(tag, v, out)) != NULL)
@@ -513,9 +499,9 @@ int attest_parse(const char *value, size_t len, struct attest_stamp *out, char *
 		el = semi ? semi + 1 : NULL;
 	}
 	if (why != NULL)
-		fail(err, errlen, "%s", why);
+		errmsg_set(err, errlen, "%s", why);
 	else if (next < T_COUNT)
-		fail(err, errlen, "tag %s missing", tag_names[next]);
+		errmsg_set(err, errlen, "tag %s missing", tag_names[next]);
 	else
 		return 0;
 bad:
@@ -567,15 +553,15 @@ enum attest_result attest_stream_verify(struct attest_stream *s, const struct at
 	if (out != NULL)
 		memset(out, 0, sizeof(*out));
 	if (s->nfields == 0) {
-		fail(err, errlen, "no %s header", ATTEST_HEADER_NAME);
+		errmsg_set(err, errlen, "no %s header", ATTEST_HEADER_NAME);
 		return ATTEST_MISSING;
 	}
 	if (s->nfields > 1) {
-		fail(err, errlen, "%u %s headers", s->nfields, ATTEST_HEADER_NAME);
+		errmsg_set(err, errlen, "%u %s headers", s->nfields, ATTEST_HEADER_NAME);
 		return ATTEST_DUPLICATE;
 	}
 	if (s->overlong) {
-		fail(err, errlen, "value longer than %d octets", ATTEST_VALUE_MAX);
+		errmsg_set(err, errlen, "value longer than %d octets", ATTEST_VALUE_MAX);
 		return ATTEST_MALFORMED;
 	}
 	if (attest_parse(s->value, s->value_len, &st, err, errlen) < 0)
@@ -584,8 +570,8 @@ enum attest_result attest_stream_verify(struct attest_stream *s, const struct at
 		*out = st;
 	r = attest_verify(&st, bh, trust, opts);
 	if (r != ATTEST_OK)
-		fail(err, errlen, "%s (key %s, t=%" PRId64 ")", attest_result_name(r), st.key_id,
-		     st.time);
+		errmsg_set(err, errlen, "%s (key %s, t=%" PRId64 ")", attest_result_name(r),
+			   st.key_id, st.time);
 	return r;
 }
 

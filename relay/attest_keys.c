@@ -3,6 +3,7 @@
  * trusted public keys. Formats are documented in attest_keys.h.
  */
 #include "relay/attest_keys.h"
+#include "common/errmsg.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,21 +27,6 @@ struct attest_trust {
 	struct attest_key *keys;
 	size_t n, cap;
 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 static void sodium_ready(void)
 {
@@ -145,24 +131,26 @@ static int read_secret(int fd, const char *path, unsigned char seed[ATTEST_SEED_
 	int rc = -1;
 
 	if (fstat(fd, &st) < 0)
-		return fail(err, errlen, "%s: %s", path, strerror(errno));
+		return errmsg_set(err, errlen, "%s: %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return fail(err, errlen, "%s: not a regular file", path);
+		return errmsg_set(err, errlen, "%s: not a regular file", path);
 	if (st.st_uid != geteuid())
-		return fail(err, errlen, "%s: not owned by uid %u", path, (unsigned)geteuid());
+		return errmsg_set(err, errlen, "%s: not owned by uid %u", path,
+				  (unsigned)geteuid());
 	if (st.st_nlink != 1)
-		return fail(err, errlen, "%s: has %lu links, expected 1", path,
-			    (unsigned long)st.st_nlink);
+		return errmsg_set(err, errlen, "%s: has %lu links, expected 1", path,
+				  (unsigned long)st.st_nlink);
 	if ((st.st_mode & 077) != 0)
-		return fail(err, errlen, "%s: mode %04o gives group or others access, must be 0600",
-			    path, (unsigned)(st.st_mode & 07777));
+		return errmsg_set(err, errlen,
+				  "%s: mode %04o gives group or others access, must be 0600", path,
+				  (unsigned)(st.st_mode & 07777));
 	if (read_capped(fd, buf, SECRET_MAX, &len) < 0)
-		return fail(err, errlen, "%s: %s", path, strerror(errno));
+		return errmsg_set(err, errlen, "%s: %s", path, strerror(errno));
 	if (len == taglen + 1 + B64_KEY_LEN + 1 && memcmp(buf, ATTEST_SECRET_TAG, taglen) == 0 &&
 	    buf[taglen] == ' ' && buf[len - 1] == '\n' && decode_key(buf + taglen + 1, seed) == 0)
 		rc = 0;
 	else
-		fail(err, errlen, "%s: not an airlock attestation secret key", path);
+		errmsg_set(err, errlen, "%s: not an airlock attestation secret key", path);
 	sodium_memzero(buf, sizeof(buf));
 	return rc;
 }
@@ -178,21 +166,21 @@ static int write_file(int dfd, const char *dir, const char *name, const char *te
 	unlinkat(dfd, tmp, 0); /* left by an earlier process with our pid that crashed */
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
-		return fail(err, errlen, "%s/%s: %s", dir, tmp, strerror(errno));
+		return errmsg_set(err, errlen, "%s/%s: %s", dir, tmp, strerror(errno));
 	if (fchmod(fd, mode) < 0 || write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0) {
-		fail(err, errlen, "%s/%s: %s", dir, tmp, strerror(errno));
+		errmsg_set(err, errlen, "%s/%s: %s", dir, tmp, strerror(errno));
 	} else if (replace ? renameat(dfd, tmp, dfd, name) : linkat(dfd, tmp, dfd, name, 0)) {
 		if (errno == EEXIST)
 			rc = 1;
 		else
-			fail(err, errlen, "%s/%s: %s", dir, name, strerror(errno));
+			errmsg_set(err, errlen, "%s/%s: %s", dir, name, strerror(errno));
 	} else {
 		rc = 0;
 	}
 	close(fd);
 	unlinkat(dfd, tmp, 0); /* fails harmlessly after a rename */
 	if (rc == 0 && fsync(dfd) < 0)
-		return fail(err, errlen, "%s: %s", dir, strerror(errno));
+		return errmsg_set(err, errlen, "%s: %s", dir, strerror(errno));
 	return rc;
 }
 
@@ -229,7 +217,7 @@ int attest_signer_load_or_create(const char *state_dir, struct attest_signer **o
 	snprintf(path, sizeof(path), "%s/%s", state_dir, ATTEST_SECRET_NAME);
 	dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
-		return fail(err, errlen, "%s: %s", state_dir, strerror(errno));
+		return errmsg_set(err, errlen, "%s: %s", state_dir, strerror(errno));
 	fd = openat(dfd, ATTEST_SECRET_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT) {
 		randombytes_buf(seed, sizeof(seed));
@@ -247,8 +235,8 @@ int attest_signer_load_or_create(const char *state_dir, struct attest_signer **o
 			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	}
 	if (fd < 0) {
-		fail(err, errlen, "%s: %s", path,
-		     errno == ELOOP ? "is a symbolic link" : strerror(errno));
+		errmsg_set(err, errlen, "%s: %s", path,
+			   errno == ELOOP ? "is a symbolic link" : strerror(errno));
 		goto out;
 	}
 	rc = read_secret(fd, path, seed, err, errlen);
@@ -258,7 +246,7 @@ int attest_signer_load_or_create(const char *state_dir, struct attest_signer **o
 	rc = -1;
 	*out = attest_signer_new_from_seed(seed);
 	if (*out == NULL) {
-		fail(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		goto out;
 	}
 	if (ensure_public(dfd, state_dir, &(*out)->pub, err, errlen) < 0) {
@@ -360,7 +348,7 @@ int attest_trust_parse(struct attest_trust *t, const char *text, size_t len, cha
 			why = "too many keys";
 		if (why != NULL) {
 			t->n = n0;
-			return fail(err, errlen, "line %zu: %s", lineno, why);
+			return errmsg_set(err, errlen, "line %zu: %s", lineno, why);
 		}
 	}
 	return 0;
@@ -374,12 +362,13 @@ static int load_file(struct attest_trust *t, int fd, const char *path, char *err
 	int rc = -1;
 
 	if (buf == NULL)
-		return fail(err, errlen, "out of memory");
+		return errmsg_set(err, errlen, "out of memory");
 	if (read_capped(fd, buf, ATTEST_KEYFILE_MAX, &len) < 0)
-		fail(err, errlen, "%s: %s", path,
-		     errno == EFBIG ? "larger than the trusted-keys file limit" : strerror(errno));
+		errmsg_set(err, errlen, "%s: %s", path,
+			   errno == EFBIG ? "larger than the trusted-keys file limit"
+					  : strerror(errno));
 	else if (attest_trust_parse(t, buf, len, why, sizeof(why)) < 0)
-		fail(err, errlen, "%s: %s", path, why);
+		errmsg_set(err, errlen, "%s: %s", path, why);
 	else
 		rc = 0;
 	free(buf);
@@ -394,7 +383,7 @@ static int load_dir(struct attest_trust *t, int fd, const char *path, char *err,
 
 	if (d == NULL) {
 		close(fd);
-		return fail(err, errlen, "%s: %s", path, strerror(errno));
+		return errmsg_set(err, errlen, "%s: %s", path, strerror(errno));
 	}
 	while (rc == 0 && (de = readdir(d)) != NULL) {
 		size_t nl = strlen(de->d_name);
@@ -407,7 +396,7 @@ static int load_dir(struct attest_trust *t, int fd, const char *path, char *err,
 		int f = openat(dirfd(d), de->d_name,
 			       O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (f < 0 || fstat(f, &st) < 0)
-			rc = fail(err, errlen, "%s: %s", sub, strerror(errno));
+			rc = errmsg_set(err, errlen, "%s: %s", sub, strerror(errno));
 		else if (S_ISREG(st.st_mode))
 			rc = load_file(t, f, sub, err, errlen);
 		if (f >= 0)
@@ -424,7 +413,7 @@ int attest_trust_load(struct attest_trust *t, const char *path, char *err, size_
 	int rc, fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		rc = fail(err, errlen, "%s: %s", path, strerror(errno));
+		rc = errmsg_set(err, errlen, "%s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 	} else if (S_ISDIR(st.st_mode)) {
@@ -433,7 +422,7 @@ int attest_trust_load(struct attest_trust *t, const char *path, char *err, size_
 		rc = load_file(t, fd, path, err, errlen);
 		close(fd);
 	} else {
-		rc = fail(err, errlen, "%s: neither a file nor a directory", path);
+		rc = errmsg_set(err, errlen, "%s: neither a file nor a directory", path);
 		close(fd);
 	}
 	if (rc < 0)

@@ -4,6 +4,7 @@
  * Formats are documented in cert_bundle.h.
  */
 #include "tunnel/cert_bundle.h"
+#include "common/errmsg.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,21 +34,6 @@ struct cert_bundle {
 	size_t n;
 	size_t plain_len; /* size of the plain form so far */
 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 static int alnum(unsigned char c)
 {
@@ -106,23 +92,24 @@ struct cert_bundle *cert_bundle_new(const struct cert_bundle_meta *meta, char *e
 	struct cert_bundle *b;
 
 	if (!edge_ok((const unsigned char *)meta->edge_name, elen)) {
-		fail(err, errlen, "invalid edge name (1..%d of A-Z a-z 0-9 . _ -)",
-		     CERT_BUNDLE_EDGE_MAX);
+		errmsg_set(err, errlen, "invalid edge name (1..%d of A-Z a-z 0-9 . _ -)",
+			   CERT_BUNDLE_EDGE_MAX);
 		return NULL;
 	}
 	if (!hub_id_ok((const unsigned char *)meta->hub_id, hlen)) {
-		fail(err, errlen, "invalid hub identity (1..%d printable ASCII characters)",
-		     CERT_BUNDLE_HUB_ID_MAX);
+		errmsg_set(err, errlen, "invalid hub identity (1..%d printable ASCII characters)",
+			   CERT_BUNDLE_HUB_ID_MAX);
 		return NULL;
 	}
 	if (!times_ok(meta->created, meta->expires)) {
-		fail(err, errlen, "invalid lifetime: expires must follow created by at most %d s",
-		     CERT_BUNDLE_LIFETIME_MAX);
+		errmsg_set(err, errlen,
+			   "invalid lifetime: expires must follow created by at most %d s",
+			   CERT_BUNDLE_LIFETIME_MAX);
 		return NULL;
 	}
 	b = calloc(1, sizeof(*b));
 	if (b == NULL) {
-		fail(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return NULL;
 	}
 	b->meta = *meta;
@@ -154,21 +141,22 @@ static int add_entry(struct cert_bundle *b, const unsigned char *name, size_t nl
 	for (size_t i = 0; i < b->n; i++)
 		if (strlen(b->entries[i].name) == nlen &&
 		    memcmp(b->entries[i].name, name, nlen) == 0)
-			return fail(err, errlen, "entry %.*s present twice", (int)nlen, name);
+			return errmsg_set(err, errlen, "entry %.*s present twice", (int)nlen, name);
 	if ((flags & ~CERT_BUNDLE_SECRET) != 0)
-		return fail(err, errlen, "entry %.*s: unknown flags 0x%02x", (int)nlen, name,
-			    flags);
+		return errmsg_set(err, errlen, "entry %.*s: unknown flags 0x%02x", (int)nlen, name,
+				  flags);
 	if (len > CERT_BUNDLE_ENTRY_MAX)
-		return fail(err, errlen, "entry %.*s: %zu octets, more than %d", (int)nlen, name,
-			    len, CERT_BUNDLE_ENTRY_MAX);
+		return errmsg_set(err, errlen, "entry %.*s: %zu octets, more than %d", (int)nlen,
+				  name, len, CERT_BUNDLE_ENTRY_MAX);
 	if (b->n >= CERT_BUNDLE_ENTRIES_MAX)
-		return fail(err, errlen, "more than %d entries", CERT_BUNDLE_ENTRIES_MAX);
+		return errmsg_set(err, errlen, "more than %d entries", CERT_BUNDLE_ENTRIES_MAX);
 	if (b->plain_len + ENTRY_FIXED + nlen + len > CERT_BUNDLE_PLAIN_MAX)
-		return fail(err, errlen, "bundle larger than %d octets", CERT_BUNDLE_PLAIN_MAX);
+		return errmsg_set(err, errlen, "bundle larger than %d octets",
+				  CERT_BUNDLE_PLAIN_MAX);
 	e = &b->entries[b->n];
 	e->data = malloc(len > 0 ? len : 1);
 	if (e->data == NULL) {
-		fail(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -2;
 	}
 	if (len > 0)
@@ -188,7 +176,8 @@ int cert_bundle_add(struct cert_bundle *b, const char *name, unsigned flags, con
 	char q[CERT_BUNDLE_NAME_MAX * 4 + 8];
 
 	if (!cert_bundle_name_valid(name))
-		return fail(err, errlen, "invalid entry name %s", log_quote(q, sizeof(q), name));
+		return errmsg_set(err, errlen, "invalid entry name %s",
+				  log_quote(q, sizeof(q), name));
 	if (add_entry(b, (const unsigned char *)name, strlen(name), flags, data, len, err, errlen) <
 	    0)
 		return -1;
@@ -313,7 +302,7 @@ static int get_str(struct reader *r, char *dst, int (*ok)(const unsigned char *,
 
 static enum cert_bundle_status malformed(char *err, size_t errlen, const char *what)
 {
-	fail(err, errlen, "%s", what);
+	errmsg_set(err, errlen, "%s", what);
 	return CERT_BUNDLE_MALFORMED;
 }
 
@@ -405,13 +394,14 @@ enum cert_bundle_status cert_bundle_check_time(const struct cert_bundle_meta *me
 
 	if (now >= meta->expires) {
 		format_time(meta->expires, when, sizeof(when));
-		fail(err, errlen, "bundle expired at %s", when);
+		errmsg_set(err, errlen, "bundle expired at %s", when);
 		return CERT_BUNDLE_EXPIRED;
 	}
 	/* unsigned difference: cannot overflow, and meta->created > now here */
 	if (meta->created > now && (uint64_t)meta->created - (uint64_t)now > skew) {
 		format_time(meta->created, when, sizeof(when));
-		fail(err, errlen, "bundle created at %s, in the future: check the clock", when);
+		errmsg_set(err, errlen, "bundle created at %s, in the future: check the clock",
+			   when);
 		return CERT_BUNDLE_FUTURE;
 	}
 	return CERT_BUNDLE_OK;

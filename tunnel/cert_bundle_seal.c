@@ -10,6 +10,7 @@
  * bound to the ciphertext by construction, including fields added later.
  */
 #include "tunnel/cert_bundle.h"
+#include "common/errmsg.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,21 +37,6 @@ _Static_assert(crypto_aead_xchacha20poly1305_ietf_ABYTES == CERT_BUNDLE_TAG_LEN,
 _Static_assert(GROUPS *(GROUP_LEN + 1) - 1 == CERT_BUNDLE_PASSPHRASE_LEN, "passphrase");
 
 static const char b32[] = "0123456789abcdefghjkmnpqrstvwxyz"; /* Crockford */
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 static void sodium_ready(void)
 {
@@ -118,17 +104,18 @@ int cert_bundle_seal(const struct cert_bundle *b, const char *passphrase,
 
 	sodium_ready();
 	if (!pass_ok(passphrase))
-		return fail(err, errlen, "passphrase must be 1..%d octets", CERT_BUNDLE_PASS_MAX);
+		return errmsg_set(err, errlen, "passphrase must be 1..%d octets",
+				  CERT_BUNDLE_PASS_MAX);
 	if (k.opslimit < crypto_pwhash_argon2id_OPSLIMIT_MIN || k.opslimit > OPS_CAP ||
 	    k.memlimit < crypto_pwhash_argon2id_MEMLIMIT_MIN || k.memlimit > MEM_CAP)
-		return fail(err, errlen, "key derivation parameters out of range");
+		return errmsg_set(err, errlen, "key derivation parameters out of range");
 	if (cert_bundle_serialize(b, &plain, &plain_len) < 0)
-		return fail(err, errlen, "out of memory");
+		return errmsg_set(err, errlen, "out of memory");
 	buf = malloc(CERT_BUNDLE_HEADER_LEN + plain_len + CERT_BUNDLE_TAG_LEN);
 	if (buf == NULL) {
 		sodium_memzero(plain, plain_len);
 		free(plain);
-		return fail(err, errlen, "out of memory");
+		return errmsg_set(err, errlen, "out of memory");
 	}
 	memcpy(buf, SEALED_MAGIC, 8);
 	p = put_be(buf + 8, CERT_BUNDLE_VERSION, 1);
@@ -140,7 +127,7 @@ int cert_bundle_seal(const struct cert_bundle *b, const char *passphrase,
 		sodium_memzero(plain, plain_len);
 		free(plain);
 		free(buf);
-		return fail(err, errlen, "out of memory deriving the key");
+		return errmsg_set(err, errlen, "out of memory deriving the key");
 	}
 	crypto_aead_xchacha20poly1305_ietf_encrypt(buf + CERT_BUNDLE_HEADER_LEN, &clen, plain,
 						   plain_len, buf, CERT_BUNDLE_HEADER_LEN, NULL,
