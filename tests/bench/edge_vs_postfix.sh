@@ -13,7 +13,9 @@
 # BENCH_LATENCY_MESSAGES (200), BENCH_IDLE_CONNECTIONS (1000), BENCH_TIMEOUT (600, per run),
 # BENCH_STALL (60), BENCH_SINK_PORT (2526), BENCH_BUSY_WAIT (300: how long to wait for a
 # testbed in use), BENCH_DIR (/var/tmp/airlock-bench), BENCH_SKIP (airlock,idle,postfix: runs
-# to leave out), KEEP_TESTBED=1 (leave the testbed up), AIRLOCK_BIN (build/bin).
+# to leave out), KEEP_TESTBED=1 (leave the testbed up), AIRLOCK_BIN (build/bin),
+# BENCH_SCAN=1 (airlock scans every message: scan.enabled with the test signature database of
+# tests/scan/make-test-db.sh and the built-in attachment policy; Postfix still scans nothing).
 
 set -uo pipefail
 
@@ -34,6 +36,7 @@ TIMEOUT=${BENCH_TIMEOUT:-600}
 STALL=${BENCH_STALL:-60}
 WORK=${BENCH_DIR:-/var/tmp/airlock-bench}
 SKIP=${BENCH_SKIP:-}
+SCAN=${BENCH_SCAN:-0}
 
 # Testbed addresses (DESIGN.md); nothing else is ever targeted.
 MX_ADDR=198.51.100.25
@@ -59,6 +62,7 @@ for n in "$N" "$SESSIONS" "$SIZE" "$LAT_N" "$IDLE_N" "$TIMEOUT" "$STALL"; do
 	[[ $n =~ ^[0-9]+$ ]] || die "BENCH_* values must be integers: '$n'"
 done
 ((N >= 1 && N <= 1000000)) || die "BENCH_MESSAGES must be 1..1000000"
+[[ $SCAN == 0 || $SCAN == 1 ]] || die "BENCH_SCAN must be 0 or 1"
 ((TIMEOUT >= 10 && TIMEOUT <= 3600)) || die "BENCH_TIMEOUT must be 10..3600"
 [[ $WORK =~ ^/[A-Za-z0-9._/-]+$ && $WORK != *..* && ${#WORK} -le 60 ]] ||
 	die "BENCH_DIR must be a short absolute path of [A-Za-z0-9._/-]"
@@ -79,6 +83,14 @@ fi
 mkdir -p "$WORK"
 touch "$WORK/$MARKER"
 chmod 755 "$WORK" # smtpd (user postfix) must traverse it to its queue directory
+
+# BENCH_SCAN=1: the test signature database, generated here (nothing is downloaded).
+if [[ $SCAN == 1 ]]; then
+	sh "$SRC/tests/scan/make-test-db.sh" "$WORK/db" >"$WORK/make-test-db.log" 2>&1 ||
+		die "BENCH_SCAN=1 needs the test signature database: $(cat "$WORK/make-test-db.log")"
+	chmod -R a+rX "$WORK/db"
+	SCAN_SIGS=$(cat "$WORK"/db/*.hdb "$WORK"/db/*.ndb | grep -c .)
+fi
 
 # --- teardown -------------------------------------------------------------------------------
 
@@ -161,6 +173,8 @@ cleanup() {
 	((${#BG_PIDS[@]} == 0)) || stop_bg "${BG_PIDS[@]}"
 	# Spools may hold undelivered copies of the test mail; logs stay for reading.
 	rm -rf "$WORK/airlock/spool" "$WORK/airlock-idle/spool" "$WORK/postfix/spool"
+	# BENCH_SCAN=1: the attestation keys generated for this run are of no further use.
+	rm -rf "$WORK/airlock/state" "$WORK/airlock-idle/state"
 	if [[ ${KEEP_TESTBED:-0} != 1 && $TESTBED_MINE == 1 ]]; then
 		timeout 120 "$TESTBED" down >"$WORK/testbed-down.log" 2>&1 || log "testbed down failed (see $WORK/testbed-down.log)"
 	fi
@@ -323,7 +337,9 @@ stop_rss() {
 # --- airlock ------------------------------------------------------------------------------
 
 write_edge_conf() { # write_edge_conf DIR PER_CLIENT MAX_CONNECTIONS
-	local dir=$1
+	local dir=$1 state=
+	# With scanning, the attestation key is generated in the work dir on first start.
+	[[ $SCAN == 1 ]] && state=$'\n\t'"state_dir = \"$dir/state\";"
 	cat >"$dir/airlock.conf" <<EOF
 edge = {
 	listen = ["$MX_ADDR:$MX_PORT"];
@@ -332,7 +348,7 @@ edge = {
 	next_hop = "$SINK_ADDR:$SINK_PORT";
 	max_connections = $3;
 	max_connections_per_client = $2;
-	control_socket = "$dir/edge.sock";
+	control_socket = "$dir/edge.sock";$state
 };
 queue = {
 	directory = "$dir/spool";
@@ -343,6 +359,26 @@ log = {
 	level = "warning";
 };
 EOF
+	# Scanning as the edge does it by default, on the test database: libclamav with
+	# airlock.conf's default limits, the built-in attachment block list (reject), 4 threads.
+	if [[ $SCAN == 1 ]]; then
+		cat >>"$dir/airlock.conf" <<EOF
+scan = {
+	enabled = true;
+	database_dir = "$WORK/db";
+};
+policy = {
+	attachment_builtin_list = true;
+	attachment_action = "reject";
+};
+EOF
+	fi
+}
+
+# scan_ready DIR: the scan process answers status with its engine loaded.
+scan_ready() {
+	edge_status "$1" "$1/status-scan.json" &&
+		[[ $(json_get "$1/status-scan.json" 'd["scan"]["signatures"]') =~ ^[1-9][0-9]*$ ]]
 }
 
 start_edge() { # start_edge DIR
@@ -355,6 +391,10 @@ start_edge() { # start_edge DIR
 		die "airlock-edge did not start: $(tail -5 "$dir/edge.log")"
 	wait_for 10 "airlock-edge to listen" listening al-edge "$MX_ADDR" "$MX_PORT" ||
 		die "airlock-edge is not listening"
+	if [[ $SCAN == 1 ]]; then
+		wait_for 60 "the scan process to load its database" scan_ready "$dir" ||
+			die "the scan process did not come up: $(tail -5 "$dir/edge.log")"
+	fi
 }
 
 edge_status() { # edge_status DIR OUT
@@ -379,6 +419,9 @@ run_airlock() {
 	R[airlock.pss]=$(json_get "$dir/rss.json" 'round(d["pss_kib"] / 1024, 1)')
 	R[airlock.procs]=$(json_get "$dir/rss.json" 'd["procs"]')
 	R[airlock.detail]=$(json_get "$dir/status.json" '"accepted=%s tempfailed=%s rejected=%s refused_by_cap=%s protocol_errors=%s queue_write_errors=%s commits=%s commit_batches=%s delivered=%s queued=%s deferred=%s held=%s restarts=%s" % (d["smtp"]["messages_accepted"], d["smtp"]["messages_tempfailed"], d["smtp"]["messages_rejected"], d["smtp"]["refused_by_cap"], d["smtp"]["protocol_errors"], d["smtp"]["queue_write_errors"], d["smtp"]["commits"], d["smtp"]["commit_batches"], d["queue"]["delivered"], d["queue"]["queued"], d["queue"]["deferred"], d["queue"]["held_since_start"], sum(p["restarts"] for p in d["processes"]))')
+	if [[ $SCAN == 1 ]]; then
+		R[airlock.scan]=$(json_get "$dir/status.json" '"scans=%s clean=%s infected=%s rejected=%s limits=%s errors=%s signatures=%s engine=%s" % (d["scan"]["scans"], d["scan"]["clean"], d["scan"]["infected"], d["scan"]["rejected"], d["scan"]["limits"], d["scan"]["errors"], d["scan"]["signatures"], d["scan"]["engine_version"])')
+	fi
 	R[airlock.log_lines]=$(grep -c . "$dir/edge.log")
 	R[airlock.accepted]=$(json_get "$dir/status.json" 'd["smtp"]["messages_accepted"]')
 	stop_edge
@@ -567,6 +610,9 @@ airlock_version=$(sed -n 's/^project(airlock VERSION \([0-9.]*\).*/\1/p' "$SRC/C
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$(dirname "$BIN")/CMakeCache.txt" 2>/dev/null)
 
 echo
+if [[ $SCAN == 1 ]]; then
+	echo "scanning: airlock scan.enabled = true (libclamav, test database of ${SCAN_SIGS:-?} signatures, attachment policy on); postfix: no scanning"
+fi
 row "" airlock postfix
 row messages "$N" "$N"
 row "wall seconds" "$(v airlock.wall)" "$(v postfix.wall)"
@@ -586,6 +632,7 @@ row "relay accepted" "$(v airlock.accepted)/$(v airlock.sink_want)" "$(v postfix
 row "sink received" "$(v airlock.sink_got)/$(v airlock.sink_want)" "$(v postfix.sink_got)/$(v postfix.sink_want)"
 echo
 echo "airlock: $(v airlock.detail); log lines at level warning: $(v airlock.log_lines)"
+if [[ $SCAN == 1 ]]; then echo "scan:    $(v airlock.scan)"; fi
 echo "postfix: $(v postfix.detail)"
 echo "probe:   airlock $(v airlock.lat_detail); $(v airlock.lat_all)"
 echo "         postfix $(v postfix.lat_detail); $(v postfix.lat_all)"
