@@ -4,6 +4,7 @@
  * the group commit worker are in queue_tx.c.
  */
 #include "relay/queue_spool.h"
+#include "common/errmsg.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -32,19 +33,6 @@ static const char *const area_names[] = {
 	[QUEUE_AREA_HOLD] = "hold",
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 int queue_spool_dirfd(const struct queue_spool *q, enum queue_area area)
 {
 	if ((unsigned)area > QUEUE_AREA_HOLD)
@@ -58,18 +46,19 @@ static int open_private_dir(int at, const char *name, const char *shown, char *e
 	struct stat st;
 
 	if (mkdirat(at, name, 0700) < 0 && errno != EEXIST) {
-		set_err(err, errlen, "cannot create %s: %s", shown, strerror(errno));
+		errmsg_set(err, errlen, "cannot create %s: %s", shown, strerror(errno));
 		return -1;
 	}
 	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		set_err(err, errlen, "cannot open %s: %s", shown,
-			errno == ELOOP || errno == ENOTDIR ? "not a directory" : strerror(errno));
+		errmsg_set(err, errlen, "cannot open %s: %s", shown,
+			   errno == ELOOP || errno == ENOTDIR ? "not a directory"
+							      : strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
-		set_err(err, errlen, "%s must be owned by uid %u and not group/other writable",
-			shown, (unsigned)geteuid());
+		errmsg_set(err, errlen, "%s must be owned by uid %u and not group/other writable",
+			   shown, (unsigned)geteuid());
 		close(fd);
 		return -1;
 	}
@@ -83,7 +72,7 @@ struct queue_spool *queue_spool_open(const char *dir, struct event_base *base,
 	struct queue_spool *q = calloc(1, sizeof(*q));
 
 	if (q == NULL) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return NULL;
 	}
 	q->top = -1;
@@ -421,34 +410,34 @@ int queue_msg_open(struct queue_spool *q, enum queue_area area, const char *id,
 	if (area != QUEUE_AREA_QUEUE && area != QUEUE_AREA_HOLD)
 		fatal("queue_msg_open: bad area %d", (int)area);
 	if (!queue_id_valid(id)) {
-		set_err(err, errlen, "not a queue id");
+		errmsg_set(err, errlen, "not a queue id");
 		return -1;
 	}
 	int f = queue_spool_open_file(q, area, id, O_RDONLY);
 	if (f < 0) {
-		set_err(err, errlen, "cannot open %s/%s: %s", area_names[area], id,
-			errno == EPERM ? "not a regular file with one link owned by us"
-				       : strerror(errno));
+		errmsg_set(err, errlen, "cannot open %s/%s: %s", area_names[area], id,
+			   errno == EPERM ? "not a regular file with one link owned by us"
+					  : strerror(errno));
 		return -1;
 	}
 	char *buf = read_envelope(f, &len);
 	if (buf == NULL || fstat(f, &st) < 0) {
-		set_err(err, errlen, "cannot read %s/%s: %s", area_names[area], id,
-			strerror(errno));
+		errmsg_set(err, errlen, "cannot read %s/%s: %s", area_names[area], id,
+			   strerror(errno));
 		goto fail;
 	}
 	if (queue_envelope_parse(buf, len, env, &off, perr, sizeof(perr)) < 0) {
-		set_err(err, errlen, "malformed %s/%s: %s", area_names[area], id, perr);
+		errmsg_set(err, errlen, "malformed %s/%s: %s", area_names[area], id, perr);
 		goto fail;
 	}
 	if (strcmp(env->id, id) != 0) {
-		set_err(err, errlen, "malformed %s/%s: its id line says %s", area_names[area], id,
-			env->id);
+		errmsg_set(err, errlen, "malformed %s/%s: its id line says %s", area_names[area],
+			   id, env->id);
 		goto fail;
 	}
 	env->rcpt_done = calloc(env->nrcpts, sizeof(bool));
 	if (env->rcpt_done == NULL) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		goto fail;
 	}
 	if (area == QUEUE_AREA_QUEUE)
@@ -625,11 +614,11 @@ int queue_msg_hold(struct queue_spool *q, const char *id, const char *reason, ch
 	if (queue_msg_open(q, QUEUE_AREA_QUEUE, id, &env, &in, &off, &clen, err, errlen) < 0)
 		return -1;
 	if (held_envelope(&env, reason, &held) < 0) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		goto out;
 	}
 	if (held.nrcpts == 0) {
-		set_err(err, errlen, "every recipient of %s is delivered", id);
+		errmsg_set(err, errlen, "every recipient of %s is delivered", id);
 		goto out;
 	}
 	snprintf(tmpname, sizeof(tmpname), "%s%s", id, HOLDTMP_SUFFIX);
@@ -637,14 +626,14 @@ int queue_msg_hold(struct queue_spool *q, const char *id, const char *reason, ch
 	if (out < 0 && errno == EEXIST && unlinkat(q->dirfd[QUEUE_AREA_HOLD], tmpname, 0) == 0)
 		out = queue_spool_create(q, QUEUE_AREA_HOLD, tmpname); /* a dead mover's */
 	if (out < 0) {
-		set_err(err, errlen, "cannot create hold/%s: %s", tmpname, strerror(errno));
+		errmsg_set(err, errlen, "cannot create hold/%s: %s", tmpname, strerror(errno));
 		goto out;
 	}
 	if (write_held(out, &held, in, off, clen) < 0 ||
 	    queue_rename_noreplace(q->dirfd[QUEUE_AREA_HOLD], tmpname, q->dirfd[QUEUE_AREA_HOLD],
 				   id) < 0 ||
 	    fsync(q->dirfd[QUEUE_AREA_HOLD]) < 0) {
-		set_err(err, errlen, "cannot write hold/%s: %s", id, strerror(errno));
+		errmsg_set(err, errlen, "cannot write hold/%s: %s", id, strerror(errno));
 		unlinkat(q->dirfd[QUEUE_AREA_HOLD], tmpname, 0);
 		goto out;
 	}

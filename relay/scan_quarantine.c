@@ -3,6 +3,7 @@
  * deleting quarantined messages.
  */
 #include "relay/scan_quarantine.h"
+#include "common/errmsg.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,41 +27,30 @@ struct scan_quarantine {
 	int dirfd;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 struct scan_quarantine *scan_quarantine_open(const char *dir, char *err, size_t errlen)
 {
 	struct stat st;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		set_err(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		errmsg_set(err, errlen, "cannot create %s: %s", dir, strerror(errno));
 		return NULL;
 	}
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		set_err(err, errlen, "cannot open %s: %s", dir,
-			errno == ELOOP || errno == ENOTDIR ? "not a directory" : strerror(errno));
+		errmsg_set(err, errlen, "cannot open %s: %s", dir,
+			   errno == ELOOP || errno == ENOTDIR ? "not a directory"
+							      : strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
-		set_err(err, errlen, "%s must be owned by uid %u and not group/other writable", dir,
-			(unsigned)geteuid());
+		errmsg_set(err, errlen, "%s must be owned by uid %u and not group/other writable",
+			   dir, (unsigned)geteuid());
 		close(fd);
 		return NULL;
 	}
 	struct scan_quarantine *qr = calloc(1, sizeof(*qr));
 	if (!qr) {
 		close(fd);
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return NULL;
 	}
 	qr->dirfd = fd;
@@ -145,13 +135,13 @@ int scan_quarantine_store(struct scan_quarantine *qr, const struct queue_envelop
 	char *text;
 	size_t tlen;
 	if (queue_envelope_format(&q, &text, &tlen) < 0) {
-		set_err(err, errlen, "the envelope does not format: %s", strerror(errno));
+		errmsg_set(err, errlen, "the envelope does not format: %s", strerror(errno));
 		return -1;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.%s", env->id, TMP_SUFFIX);
 	int fd = open_checked(qr->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL);
 	if (fd < 0) {
-		set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+		errmsg_set(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
 		free(text);
 		return -1;
 	}
@@ -162,7 +152,7 @@ int scan_quarantine_store(struct scan_quarantine *qr, const struct queue_envelop
 			 ? -1
 			 : 0;
 	if (rc < 0) {
-		set_err(err, errlen, "cannot write %s: %s", env->id, strerror(errno));
+		errmsg_set(err, errlen, "cannot write %s: %s", env->id, strerror(errno));
 		unlinkat(qr->dirfd, tmp, 0);
 	}
 	close(fd);
@@ -245,14 +235,14 @@ static int open_msg(struct scan_quarantine *qr, const char *id, struct queue_env
 	memset(env, 0, sizeof(*env));
 	*buf = NULL;
 	if (!queue_id_valid(id)) {
-		set_err(err, errlen, "not a queue id");
+		errmsg_set(err, errlen, "not a queue id");
 		return -1;
 	}
 	int f = open_checked(qr->dirfd, id, O_RDONLY);
 	if (f < 0) {
-		set_err(err, errlen, "no quarantined message %s: %s", id,
-			errno == EPERM ? "not a regular file with one link owned by us"
-				       : strerror(errno));
+		errmsg_set(err, errlen, "no quarantined message %s: %s", id,
+			   errno == EPERM ? "not a regular file with one link owned by us"
+					  : strerror(errno));
 		return -1;
 	}
 	if (fstat(f, &st) < 0)
@@ -272,8 +262,8 @@ static int open_msg(struct scan_quarantine *qr, const char *id, struct queue_env
 	b[got] = '\0';
 	if (queue_envelope_parse(b, got, env, off, perr, sizeof(perr)) < 0 ||
 	    strcmp(env->id, id) != 0) {
-		set_err(err, errlen, "malformed quarantine file %s: %s", id,
-			env->id[0] ? "its id line does not match" : perr);
+		errmsg_set(err, errlen, "malformed quarantine file %s: %s", id,
+			   env->id[0] ? "its id line does not match" : perr);
 		queue_envelope_free(env);
 		free(b);
 		close(f);
@@ -285,7 +275,7 @@ static int open_msg(struct scan_quarantine *qr, const char *id, struct queue_env
 	*size = (uint64_t)st.st_size;
 	return 0;
 fail_errno:
-	set_err(err, errlen, "cannot read %s: %s", id, strerror(errno));
+	errmsg_set(err, errlen, "cannot read %s: %s", id, strerror(errno));
 	close(f);
 	return -1;
 }
@@ -403,10 +393,10 @@ int scan_quarantine_release(struct scan_quarantine *qr, struct queue_spool *spoo
 		out = open_checked(qr->dirfd, rel, O_WRONLY | O_CREAT | O_EXCL); /* a dead one's */
 	int qdir = queue_spool_dirfd(spool, QUEUE_AREA_QUEUE), ret = -1;
 	if (out < 0) {
-		set_err(err, errlen, "cannot create %s: %s", rel, strerror(errno));
+		errmsg_set(err, errlen, "cannot create %s: %s", rel, strerror(errno));
 	} else if (write_released(out, &env, in, off, size) < 0 ||
 		   rename_noreplace(qr->dirfd, rel, qdir, id) < 0 || fsync(qdir) < 0) {
-		set_err(err, errlen, "cannot move %s into the queue: %s", id, strerror(errno));
+		errmsg_set(err, errlen, "cannot move %s into the queue: %s", id, strerror(errno));
 		unlinkat(qr->dirfd, rel, 0);
 	} else {
 		/* queue/ID is durable; a crash from here on is finished by the recovery. */

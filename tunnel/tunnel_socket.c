@@ -3,6 +3,7 @@
  * the backend charon runs. See tunnel_socket.h.
  */
 #include "tunnel/tunnel_socket.h"
+#include "common/errmsg.h"
 
 #include <errno.h>
 #include <net/if.h>
@@ -27,22 +28,6 @@ _Static_assert(sizeof(struct policy_buf) == TUNNEL_SOCKET_POLICY_LEN,
 _Static_assert((int)TUNNEL_SOCKET_IN == (int)XFRM_POLICY_IN &&
 		       (int)TUNNEL_SOCKET_OUT == (int)XFRM_POLICY_OUT,
 	       "direction values differ from the kernel's");
-
-/* Writes one line into err, if there is room; keeps errno. */
-static void set_err(char *err, size_t errsz, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errsz, const char *fmt, ...)
-{
-	int saved = errno;
-	va_list ap;
-	if (err && errsz > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errsz, fmt, ap);
-		va_end(ap);
-	}
-	errno = saved;
-}
 
 /* Sets errno to e, writes nothing else; returns -1 for the callers' convenience. */
 static int fail_errno(int e)
@@ -88,25 +73,25 @@ static int check_socket(int fd, int family, char *err, size_t errsz)
 	socklen_t len = sizeof(domain);
 
 	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) {
-		set_err(err, errsz, "fd %d is not a socket: %s", fd, strerror(errno));
+		errmsg_set(err, errsz, "fd %d is not a socket: %s", fd, strerror(errno));
 		return -1;
 	}
 	if (domain != family) {
-		set_err(err, errsz, "socket family %d does not match the policy family %d", domain,
-			family);
+		errmsg_set(err, errsz, "socket family %d does not match the policy family %d",
+			   domain, family);
 		return fail_errno(EINVAL);
 	}
 	if (family != AF_INET6)
 		return 0;
 	len = sizeof(v6only);
 	if (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) != 0) {
-		set_err(err, errsz, "getsockopt IPV6_V6ONLY: %s", strerror(errno));
+		errmsg_set(err, errsz, "getsockopt IPV6_V6ONLY: %s", strerror(errno));
 		return -1;
 	}
 	if (!v6only) {
-		set_err(err, errsz,
-			"IPv6 socket is not IPV6_V6ONLY: IPv4 traffic on it would bypass the "
-			"policy");
+		errmsg_set(err, errsz,
+			   "IPv6 socket is not IPV6_V6ONLY: IPv4 traffic on it would bypass the "
+			   "policy");
 		return fail_errno(EINVAL);
 	}
 	return 0;
@@ -118,12 +103,12 @@ int tunnel_socket_xfrm_policy(int fd, int family, int dir, char *err, size_t err
 	const char *opt_name = family == AF_INET6 ? "IPV6_XFRM_POLICY" : "IP_XFRM_POLICY";
 
 	if (fd < 0) {
-		set_err(err, errsz, "bad socket %d", fd);
+		errmsg_set(err, errsz, "bad socket %d", fd);
 		return fail_errno(EBADF);
 	}
 	if (tunnel_socket_policy_build(family, dir, buf) != 0) {
-		set_err(err, errsz, "bad XFRM socket policy arguments (family %d, dir %d)", family,
-			dir);
+		errmsg_set(err, errsz, "bad XFRM socket policy arguments (family %d, dir %d)",
+			   family, dir);
 		return fail_errno(EINVAL);
 	}
 	if (check_socket(fd, family, err, errsz) != 0)
@@ -136,17 +121,17 @@ int tunnel_socket_xfrm_policy(int fd, int family, int dir, char *err, size_t err
 	switch (errno) {
 	case EPERM:
 	case EACCES:
-		set_err(err, errsz, "setsockopt %s: %s (needs CAP_NET_ADMIN)", opt_name,
-			strerror(errno));
+		errmsg_set(err, errsz, "setsockopt %s: %s (needs CAP_NET_ADMIN)", opt_name,
+			   strerror(errno));
 		break;
 	case EINVAL:
 	case EOPNOTSUPP:
 	case ENOPROTOOPT:
-		set_err(err, errsz, "setsockopt %s: %s (kernel without XFRM or xfrm_user?)",
-			opt_name, strerror(errno));
+		errmsg_set(err, errsz, "setsockopt %s: %s (kernel without XFRM or xfrm_user?)",
+			   opt_name, strerror(errno));
 		break;
 	default:
-		set_err(err, errsz, "setsockopt %s: %s", opt_name, strerror(errno));
+		errmsg_set(err, errsz, "setsockopt %s: %s", opt_name, strerror(errno));
 		break;
 	}
 	return -1;
@@ -169,27 +154,28 @@ static bool ifname_ok(const char *ifname)
 int tunnel_socket_bind_device(int fd, const char *ifname, char *err, size_t errsz)
 {
 	if (fd < 0) {
-		set_err(err, errsz, "bad socket %d", fd);
+		errmsg_set(err, errsz, "bad socket %d", fd);
 		return fail_errno(EBADF);
 	}
 	if (!ifname_ok(ifname)) {
-		set_err(err, errsz, "bad device name for SO_BINDTODEVICE");
+		errmsg_set(err, errsz, "bad device name for SO_BINDTODEVICE");
 		return fail_errno(EINVAL);
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname)) == 0)
 		return 0;
 	switch (errno) {
 	case ENODEV:
-		set_err(err, errsz, "setsockopt SO_BINDTODEVICE %s: %s (is charon running?)",
-			ifname, strerror(errno));
+		errmsg_set(err, errsz, "setsockopt SO_BINDTODEVICE %s: %s (is charon running?)",
+			   ifname, strerror(errno));
 		break;
 	case EPERM:
 	case EACCES:
-		set_err(err, errsz, "setsockopt SO_BINDTODEVICE %s: %s (needs CAP_NET_RAW)", ifname,
-			strerror(errno));
+		errmsg_set(err, errsz, "setsockopt SO_BINDTODEVICE %s: %s (needs CAP_NET_RAW)",
+			   ifname, strerror(errno));
 		break;
 	default:
-		set_err(err, errsz, "setsockopt SO_BINDTODEVICE %s: %s", ifname, strerror(errno));
+		errmsg_set(err, errsz, "setsockopt SO_BINDTODEVICE %s: %s", ifname,
+			   strerror(errno));
 		break;
 	}
 	return -1;
