@@ -137,12 +137,9 @@ static bool plain_name(const char *name)
 	return name[0] != '\0' && name[0] != '.' && strchr(name, '/') == NULL;
 }
 
-int queue_spool_create(struct queue_spool *q, enum queue_area area, const char *name)
+int queue_file_openat(int dirfd, const char *name, int flags)
 {
-	if (!plain_name(name))
-		fatal("bad spool file name");
-	int fd = openat(queue_spool_dirfd(q, area), name,
-			O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd >= 0 && check_fd(fd) < 0) {
 		int e = errno;
 		close(fd);
@@ -152,18 +149,18 @@ int queue_spool_create(struct queue_spool *q, enum queue_area area, const char *
 	return fd;
 }
 
+int queue_spool_create(struct queue_spool *q, enum queue_area area, const char *name)
+{
+	if (!plain_name(name))
+		fatal("bad spool file name");
+	return queue_file_openat(queue_spool_dirfd(q, area), name, O_WRONLY | O_CREAT | O_EXCL);
+}
+
 int queue_spool_open_file(struct queue_spool *q, enum queue_area area, const char *name, int flags)
 {
 	if (!plain_name(name))
 		fatal("bad spool file name");
-	int fd = openat(queue_spool_dirfd(q, area), name, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0 && check_fd(fd) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
+	return queue_file_openat(queue_spool_dirfd(q, area), name, flags);
 }
 
 /*
@@ -529,8 +526,9 @@ int queue_msg_remove(struct queue_spool *q, enum queue_area area, const char *id
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
+int queue_file_write_all(int fd, const void *data, size_t n)
 {
+	const char *p = data;
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
 		if (w < 0 && errno == EINTR)
@@ -543,15 +541,15 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* Writes the held copy of a message into the new file out. */
-static int write_held(int out, const struct queue_envelope *held, int in, off_t off, uint64_t len)
+int queue_file_write_copy(int out, const struct queue_envelope *env, int in, off_t off,
+			  uint64_t len)
 {
 	char *text, *chunk;
 	size_t tlen;
 
-	if (queue_envelope_format(held, &text, &tlen) < 0)
+	if (queue_envelope_format(env, &text, &tlen) < 0)
 		return -1;
-	int r = write_all(out, text, tlen);
+	int r = queue_file_write_all(out, text, tlen);
 	free(text);
 	chunk = malloc(COPY_CHUNK);
 	if (chunk == NULL)
@@ -566,7 +564,7 @@ static int write_held(int out, const struct queue_envelope *held, int in, off_t 
 			r = -1;
 			break;
 		}
-		r = write_all(out, chunk, (size_t)n);
+		r = queue_file_write_all(out, chunk, (size_t)n);
 		off += n;
 		len -= (uint64_t)n;
 	}
@@ -629,7 +627,7 @@ int queue_msg_hold(struct queue_spool *q, const char *id, const char *reason, ch
 		errmsg_set(err, errlen, "cannot create hold/%s: %s", tmpname, strerror(errno));
 		goto out;
 	}
-	if (write_held(out, &held, in, off, clen) < 0 ||
+	if (queue_file_write_copy(out, &held, in, off, clen) < 0 ||
 	    queue_rename_noreplace(q->dirfd[QUEUE_AREA_HOLD], tmpname, q->dirfd[QUEUE_AREA_HOLD],
 				   id) < 0 ||
 	    fsync(q->dirfd[QUEUE_AREA_HOLD]) < 0) {

@@ -135,6 +135,31 @@ bool queue_spool_space_ok(struct queue_spool *q);
  * set (ELOOP for a symlink, EEXIST, EPERM for a failed fstat check...).
  */
 int queue_spool_create(struct queue_spool *q, enum queue_area area, const char *name);
+
+/*
+ * The same safe open for a spool-like directory of another module (the
+ * quarantine): openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, 0600),
+ * then the fstat checks. Returns an fd or -1 with errno.
+ */
+int queue_file_openat(int dirfd, const char *name, int flags);
+
+/* write() of all n octets, retried on EINTR. Returns 0, or -1 with errno. */
+int queue_file_write_all(int fd, const void *data, size_t n);
+
+/*
+ * Writes env's envelope, then len octets of in from offset off, into the
+ * new file out, and fdatasyncs it. Returns 0, or -1 with errno (EIO when in
+ * is shorter than len).
+ */
+int queue_file_write_copy(int out, const struct queue_envelope *env, int in, off_t off,
+			  uint64_t len);
+
+/*
+ * rename() that never replaces an existing name (which may be a planted
+ * symlink or another message): renameat2(RENAME_NOREPLACE), or link+unlink
+ * on a file system without it. Returns 0 or -1 with errno (EEXIST...).
+ */
+int queue_rename_noreplace(int fromdir, const char *from, int todir, const char *to);
 int queue_spool_open_file(struct queue_spool *q, enum queue_area area, const char *name, int flags);
 
 /* --- writer side (the smtp process; event loop thread only) --- */

@@ -24,11 +24,4 @@ int queue_commit_start(struct queue_spool *q, struct event_base *base, char *err
 /* Finishes commits in flight, runs their callbacks, stops the worker. No-op for a reader. */
 void queue_commit_stop(struct queue_spool *q);
 
-/*
- * rename() that never replaces an existing name (which may be a planted
- * symlink or another message): renameat2(RENAME_NOREPLACE), or link+unlink
- * on a file system without it. Returns 0 or -1 with errno (EEXIST...).
- */
-int queue_rename_noreplace(int fromdir, const char *from, int todir, const char *to);
-
 #endif

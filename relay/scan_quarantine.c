@@ -19,7 +19,6 @@
 
 #define TMP_SUFFIX "tmp"
 #define REL_SUFFIX "rel"
-#define COPY_CHUNK (64 * 1024)
 /* What is read of a file to show it: the envelope at its longest and the header section. */
 #define READ_MAX (QUEUE_ENVELOPE_MAX + SCAN_QUARANTINE_HEADERS_MAX)
 
@@ -65,58 +64,6 @@ void scan_quarantine_free(struct scan_quarantine *qr)
 	free(qr);
 }
 
-/* fstat checks of the spool: a regular file owned by us with one link. */
-static int check_fd(int fd)
-{
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -1;
-	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1) {
-		errno = EPERM;
-		return -1;
-	}
-	return 0;
-}
-
-static int open_checked(int dirfd, const char *name, int flags)
-{
-	int fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0 && check_fd(fd) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
-static int write_all(int fd, const void *data, size_t n)
-{
-	const char *p = data;
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* The rename that never replaces (a planted name or another message). */
-static int rename_noreplace(int fromdir, const char *from, int todir, const char *to)
-{
-	if (renameat2(fromdir, from, todir, to, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -1;
-	if (linkat(fromdir, from, todir, to, 0) < 0)
-		return -1;
-	return unlinkat(fromdir, from, 0);
-}
-
 int scan_quarantine_store(struct scan_quarantine *qr, const struct queue_envelope *env,
 			  const char *reason, const void *content, size_t len, char *err,
 			  size_t errlen)
@@ -139,15 +86,15 @@ int scan_quarantine_store(struct scan_quarantine *qr, const struct queue_envelop
 		return -1;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.%s", env->id, TMP_SUFFIX);
-	int fd = open_checked(qr->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL);
+	int fd = queue_file_openat(qr->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL);
 	if (fd < 0) {
 		errmsg_set(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
 		free(text);
 		return -1;
 	}
-	int rc = write_all(fd, text, tlen) < 0 || write_all(fd, content, len) < 0 ||
-				 fdatasync(fd) < 0 ||
-				 rename_noreplace(qr->dirfd, tmp, qr->dirfd, env->id) < 0 ||
+	int rc = queue_file_write_all(fd, text, tlen) < 0 ||
+				 queue_file_write_all(fd, content, len) < 0 || fdatasync(fd) < 0 ||
+				 queue_rename_noreplace(qr->dirfd, tmp, qr->dirfd, env->id) < 0 ||
 				 fsync(qr->dirfd) < 0
 			 ? -1
 			 : 0;
@@ -238,7 +185,7 @@ static int open_msg(struct scan_quarantine *qr, const char *id, struct queue_env
 		errmsg_set(err, errlen, "not a queue id");
 		return -1;
 	}
-	int f = open_checked(qr->dirfd, id, O_RDONLY);
+	int f = queue_file_openat(qr->dirfd, id, O_RDONLY);
 	if (f < 0) {
 		errmsg_set(err, errlen, "no quarantined message %s: %s", id,
 			   errno == EPERM ? "not a regular file with one link owned by us"
@@ -349,31 +296,7 @@ static int write_released(int out, const struct queue_envelope *env, int in, siz
 	struct queue_envelope rel = *env;
 	rel.hold_reason = NULL;
 	rel.rcpt_done = NULL;
-	char *text;
-	size_t tlen;
-	if (queue_envelope_format(&rel, &text, &tlen) < 0)
-		return -1;
-	int r = write_all(out, text, tlen);
-	free(text);
-	char *chunk = malloc(COPY_CHUNK);
-	if (!chunk)
-		return -1;
-	off_t pos = (off_t)off;
-	while (r == 0 && (uint64_t)pos < size) {
-		uint64_t left = size - (uint64_t)pos;
-		ssize_t n = pread(in, chunk, left < COPY_CHUNK ? (size_t)left : COPY_CHUNK, pos);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			errno = n == 0 ? EIO : errno;
-			r = -1;
-			break;
-		}
-		r = write_all(out, chunk, (size_t)n);
-		pos += n;
-	}
-	free(chunk);
-	return r == 0 ? fdatasync(out) : -1;
+	return queue_file_write_copy(out, &rel, in, (off_t)off, size - off);
 }
 
 int scan_quarantine_release(struct scan_quarantine *qr, struct queue_spool *spool, const char *id,
@@ -388,14 +311,15 @@ int scan_quarantine_release(struct scan_quarantine *qr, struct queue_spool *spoo
 		return -1;
 	free(buf);
 	snprintf(rel, sizeof(rel), "%s.%s", id, REL_SUFFIX);
-	int out = open_checked(qr->dirfd, rel, O_WRONLY | O_CREAT | O_EXCL);
+	int out = queue_file_openat(qr->dirfd, rel, O_WRONLY | O_CREAT | O_EXCL);
 	if (out < 0 && errno == EEXIST && unlinkat(qr->dirfd, rel, 0) == 0)
-		out = open_checked(qr->dirfd, rel, O_WRONLY | O_CREAT | O_EXCL); /* a dead one's */
+		out = queue_file_openat(qr->dirfd, rel,
+					O_WRONLY | O_CREAT | O_EXCL); /* a dead one's */
 	int qdir = queue_spool_dirfd(spool, QUEUE_AREA_QUEUE), ret = -1;
 	if (out < 0) {
 		errmsg_set(err, errlen, "cannot create %s: %s", rel, strerror(errno));
 	} else if (write_released(out, &env, in, off, size) < 0 ||
-		   rename_noreplace(qr->dirfd, rel, qdir, id) < 0 || fsync(qdir) < 0) {
+		   queue_rename_noreplace(qr->dirfd, rel, qdir, id) < 0 || fsync(qdir) < 0) {
 		errmsg_set(err, errlen, "cannot move %s into the queue: %s", id, strerror(errno));
 		unlinkat(qr->dirfd, rel, 0);
 	} else {
