@@ -95,6 +95,7 @@ static void set_engine(struct scan_engine *e, struct scan_reply *out)
 
 static void limits_verdict(enum attach_action on_limits, const char *which, struct scan_reply *out)
 {
+	out->finding = SCAN_FINDING_LIMITS;
 	appendf(out->log, sizeof(out->log), " verdict=limits limit=%s", which);
 	if (on_limits == ATTACH_ACCEPT) {
 		out->action = SCAN_REPLY_ACCEPT_UNSCANNED;
@@ -127,6 +128,8 @@ static int run_clamav(const struct scan_job_opts *o, const char *content, size_t
 		appendf(out->log, sizeof(out->log), " verdict=error reason=\"%s\"", v.detail);
 		return 1;
 	}
+	if (v.result == SCAN_INFECTED)
+		out->finding = SCAN_FINDING_INFECTED;
 	if (v.result == SCAN_INFECTED && o->quarantine_infected) {
 		out->action = SCAN_REPLY_QUARANTINE;
 		out->clean = false;

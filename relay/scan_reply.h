@@ -49,6 +49,16 @@ struct scan_reply {
 	char bcc[SCAN_REPLY_BCC_MAX][SCAN_REPLY_ADDR_MAX + 1]; /* recipients added */
 	unsigned nbcc;
 	bool has_content;
+	/*
+	 * What libclamav found, for the scan process's own counters (the log
+	 * text holds sender-chosen names, so it is never parsed). Not sent
+	 * over IPC.
+	 */
+	enum scan_finding {
+		SCAN_FINDING_NONE = 0,
+		SCAN_FINDING_INFECTED,
+		SCAN_FINDING_LIMITS
+	} finding;
 };
 
 /* "accept", "reject"...; "?" for a value out of range. */

@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "tunnel/tunnel_socket.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,14 +134,17 @@ static void stats_reply(enum vici_status vs, const struct vici_node *reply, void
 	struct fetch *f = arg;
 	if (!fetch_reply_ok(f, "stats", vs, reply))
 		return;
-	const struct vici_node *plugins = vici_child(reply, "plugins");
-	copy_str(f->st->backend, sizeof(f->st->backend), "");
-	for (const struct vici_node *p = plugins ? plugins->first : NULL; p; p = p->next) {
-		if (strcmp((const char *)p->value, "kernel-libipsec") == 0)
-			copy_str(f->st->backend, sizeof(f->st->backend), "kernel-libipsec");
-		else if (strcmp((const char *)p->value, "kernel-netlink") == 0 &&
-			 !f->st->backend[0])
-			copy_str(f->st->backend, sizeof(f->st->backend), "kernel-netlink");
+	/* The same detection the hub's gate uses; shown as charon names its plugins. */
+	switch (tunnel_backend_detect(reply)) {
+	case TUNNEL_BACKEND_LIBIPSEC:
+		copy_str(f->st->backend, sizeof(f->st->backend), "kernel-libipsec");
+		break;
+	case TUNNEL_BACKEND_XFRM:
+		copy_str(f->st->backend, sizeof(f->st->backend), "kernel-netlink");
+		break;
+	case TUNNEL_BACKEND_UNKNOWN:
+		copy_str(f->st->backend, sizeof(f->st->backend), "");
+		break;
 	}
 	f->step = FETCH_CONNS;
 	fetch_next(f);

@@ -57,9 +57,9 @@ static void work(void *job, void *thread_ctx)
 static void count(struct edge_scan *es, const struct scan_reply *r)
 {
 	es->scans++;
-	if (strstr(r->log, "verdict=infected"))
+	if (r->finding == SCAN_FINDING_INFECTED)
 		es->infected++;
-	else if (strstr(r->log, "verdict=limits"))
+	else if (r->finding == SCAN_FINDING_LIMITS)
 		es->limits++;
 	if (r->action == SCAN_REPLY_FAILED)
 		es->errors++;

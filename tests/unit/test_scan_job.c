@@ -107,6 +107,7 @@ static void test_clean_and_virus(void **state)
 	assert_int_equal(run("Subject: hi\r\n\r\nhello\r\n", &r, NULL), 0);
 	assert_int_equal(r.action, SCAN_REPLY_ACCEPT);
 	assert_string_equal(r.log, " verdict=clean");
+	assert_int_equal(r.finding, SCAN_FINDING_NONE);
 	assert_true(strncmp(r.engine, "ClamAV 1.", 9) == 0);
 	assert_true(strncmp(r.db, "local-", 6) == 0);
 	size_t len;
@@ -116,6 +117,7 @@ static void test_clean_and_virus(void **state)
 	assert_int_equal(r.action, SCAN_REPLY_REJECT);
 	assert_string_equal(r.reply, "550 5.7.1 Message rejected: virus found (" CLAM_SIG ")");
 	assert_string_equal(r.log, " verdict=infected virus=" CLAM_SIG);
+	assert_int_equal(r.finding, SCAN_FINDING_INFECTED);
 	free(m);
 	free(exe);
 }
@@ -210,6 +212,7 @@ static void test_limits_and_errors(void **state)
 	assert_int_equal(run(big, &r, NULL), 0);
 	assert_int_equal(r.action, SCAN_REPLY_ACCEPT_UNSCANNED);
 	assert_string_equal(r.log, " verdict=limits limit=max_file_size");
+	assert_int_equal(r.finding, SCAN_FINDING_LIMITS);
 	opts.on_limits = ATTACH_REJECT;
 	opts.engine = eng;
 	scan_engine_free(small);

@@ -163,6 +163,7 @@ static void test_infected_quarantined(void **state)
 	assert_false(r.clean);
 	assert_string_equal(r.quarantine, "virus " EICAR_SIG);
 	assert_string_equal(r.log, " verdict=infected virus=" EICAR_SIG " action=quarantine");
+	assert_int_equal(r.finding, SCAN_FINDING_INFECTED);
 	opts.quarantine_infected = false;
 	assert_null(run(m, &r));
 	assert_int_equal(r.action, SCAN_REPLY_REJECT);

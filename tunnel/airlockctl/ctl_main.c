@@ -114,7 +114,7 @@ int main(int argc, char **argv)
 	optind++;
 	int sub_argc = argc - optind + 1;
 	char **sub_argv = argv + optind - 1;
-	optind = 1;
+	optind = 0; /* 0, not 1: glibc starts over (and permutes) only then */
 	while ((opt = getopt_long(sub_argc, sub_argv, "h", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case 'j':
