@@ -336,17 +336,9 @@ int scan_quarantine_release(struct scan_quarantine *qr, struct queue_spool *spoo
 	return ret;
 }
 
-static int recover_entry(struct scan_quarantine *qr, const char *name, void *arg)
+/* Removes name from the quarantine directory; 1 if it did (logged). */
+static int drop_entry(struct scan_quarantine *qr, const char *name, const char *id)
 {
-	struct queue_spool *spool = arg;
-	char id[QUEUE_ID_MAX + 1];
-	struct stat st;
-	bool drop =
-		split_name(name, TMP_SUFFIX, id) || split_name(name, REL_SUFFIX, id) ||
-		(split_name(name, NULL, id) && fstatat(queue_spool_dirfd(spool, QUEUE_AREA_QUEUE),
-						       id, &st, AT_SYMLINK_NOFOLLOW) == 0);
-	if (!drop)
-		return 0;
 	if (unlinkat(qr->dirfd, name, 0) < 0) {
 		log_warning("event=quarantine-unlink-failed id=%s error=\"%s\"", id,
 			    strerror(errno));
@@ -355,6 +347,35 @@ static int recover_entry(struct scan_quarantine *qr, const char *name, void *arg
 	log_info("event=quarantine-recovered id=%s removed=%s", id,
 		 strlen(name) == QUEUE_ID_LEN ? "released-copy" : "partial-file");
 	return 1;
+}
+
+/* A release that died: its .rel copy, or the original once queue/ID exists. */
+static int recover_entry(struct scan_quarantine *qr, const char *name, void *arg)
+{
+	struct queue_spool *spool = arg;
+	char id[QUEUE_ID_MAX + 1];
+	struct stat st;
+	if (split_name(name, REL_SUFFIX, id) ||
+	    (split_name(name, NULL, id) && fstatat(queue_spool_dirfd(spool, QUEUE_AREA_QUEUE), id,
+						   &st, AT_SYMLINK_NOFOLLOW) == 0))
+		return drop_entry(qr, name, id);
+	return 0;
+}
+
+/* A store that died: its .tmp file (only the smtp process writes those). */
+static int clean_tmp_entry(struct scan_quarantine *qr, const char *name, void *arg)
+{
+	char id[QUEUE_ID_MAX + 1];
+	(void)arg;
+	return split_name(name, TMP_SUFFIX, id) ? drop_entry(qr, name, id) : 0;
+}
+
+int scan_quarantine_clean_tmp(struct scan_quarantine *qr)
+{
+	int n = each_entry(qr, clean_tmp_entry, NULL);
+	if (n > 0)
+		fsync(qr->dirfd);
+	return n;
 }
 
 int scan_quarantine_recover(struct scan_quarantine *qr, struct queue_spool *spool)

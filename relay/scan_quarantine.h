@@ -112,11 +112,18 @@ int scan_quarantine_release(struct scan_quarantine *qr, struct queue_spool *spoo
 			    char *err, size_t errlen);
 
 /*
- * Finishes what a release or store that died left: removes ID.tmp and
- * ID.rel files, and ID when spool's queue/ID exists (a release that got as
- * far as its rename). Call it when the queue process starts. Returns the
- * number of files removed, or -1 if the directory cannot be read.
+ * Finishes what a release that died left: removes ID.rel files, and ID when
+ * spool's queue/ID exists (a release that got as far as its rename). Call it
+ * when the queue process starts. Returns the number of files removed, or -1
+ * if the directory cannot be read.
  */
 int scan_quarantine_recover(struct scan_quarantine *qr, struct queue_spool *spool);
+
+/*
+ * Removes the ID.tmp files of stores that died. Only the writer (the smtp
+ * process) may call it, at its start: the queue process restarting on its
+ * own must not remove a store in progress. Returns as scan_quarantine_recover.
+ */
+int scan_quarantine_clean_tmp(struct scan_quarantine *qr);
 
 #endif

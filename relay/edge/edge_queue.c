@@ -231,7 +231,8 @@ int edge_queue_main(void *arg, int parent_fd)
 	if (!eq.base)
 		fatal("out of memory");
 	struct queue_spool_opts qo = {.min_free_bytes = (uint64_t)cfg->queue.min_free_mb << 20};
-	eq.spool = queue_spool_open(cfg->queue.directory, eq.base, &qo, err, sizeof(err));
+	/* NULL base: this process never commits, so no commit worker. */
+	eq.spool = queue_spool_open(cfg->queue.directory, NULL, &qo, err, sizeof(err));
 	if (!eq.spool) {
 		log_error("event=spool-error reason=\"%s\"", err);
 		return 1;

@@ -282,6 +282,8 @@ int edge_smtp_main(void *arg, int parent_fd)
 		es.quarantine = scan_quarantine_open(qdir, err, sizeof(err));
 		if (!es.quarantine) /* quarantined messages then get 451 */
 			log_error("event=quarantine-error reason=\"%s\"", err);
+		else
+			scan_quarantine_clean_tmp(es.quarantine);
 	}
 	int cleaned = queue_spool_clean_tmp(es.spool);
 	if (cleaned > 0)
