@@ -97,7 +97,8 @@ CTL quarantine show 0000000000000000000Z >"$WORK/show-bad.txt" 2>&1 && rc=0 || r
 expect "show of an unknown id fails: $(cat "$WORK/show-bad.txt")" \
 	test "$rc" -eq 1 -a -n "$(grep "no quarantined message" "$WORK/show-bad.txt")"
 CTL quarantine show ../../etc >"$WORK/show-bad.txt" 2>&1 && rc=0 || rc=$?
-expect "show of a path fails: $(cat "$WORK/show-bad.txt")" test "$rc" -eq 1
+expect "show of a path is refused as not a queue id: $(cat "$WORK/show-bad.txt")" \
+	test "$rc" -eq 1 -a -n "$(grep "not a queue id" "$WORK/show-bad.txt")"
 
 # --- release delivers, delete removes ------------------------------------------------------------
 out=$(CTL quarantine release "$ID1" 2>&1) || true

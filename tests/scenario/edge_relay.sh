@@ -59,6 +59,8 @@ fi
 out=$(ip netns exec al-inet swaks --server "$EDGE_MX" --tls --from a@example.org --to b@example.com \
 	--body "over tls" 2>&1) || true
 expect "a message over STARTTLS is accepted" grep -q "<~ *250 2.0.0 Ok: queued as" <<<"$out"
+tls_arrived() { grep -qx "over tls" "$WORK/sink/dump" && grep -q "(airlock) with ESMTPS" "$WORK/sink/dump"; }
+wait_for 30 "it reaches the sink, stamped ESMTPS in our Received:" tls_arrived
 out=$(ip netns exec al-inet swaks --server "$EDGE_MX" --from a@example.org --to b@example.net \
 	--quit-after RCPT 2>&1) || true
 expect "relaying for another domain is refused with 554 5.7.1" grep -q "<\*\* *554 5.7.1" <<<"$out"

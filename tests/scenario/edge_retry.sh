@@ -45,4 +45,6 @@ ip netns exec al-inet python3 "$PY/smtpclient.py" send "$EDGE_MX" --count 1 --se
 held_one() { [ "$(edge_ctl status 'd["queue"]["hold_area"]')" = 1 ]; }
 wait_for 20 "a 5xx from the next hop moves the message to hold" held_one
 held=$(ls "$WORK/spool/hold" 2>/dev/null | head -1)
-expect "the held message records the next hop's refusal" grep -q "^hold .*5[0-9][0-9]" "$WORK/spool/hold/$held"
+expect "the held message records the next hop's 5xx refusal" \
+	grep -Eq "^hold $SINK_ADDR said: 5[0-9]{2}[ -]5\.[0-9]+\.[0-9]+" "$WORK/spool/hold/$held"
+expect "a held message is not retried (queue empty)" queue_is 0

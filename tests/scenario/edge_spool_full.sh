@@ -38,3 +38,4 @@ fi
 out=$(ip netns exec al-inet swaks --server "$EDGE_MX" --from a@example.org --to b@example.com \
 	--body "after" 2>&1) || true
 expect "mail is accepted again" grep -q "<- *250 2.0.0 Ok: queued as" <<<"$out"
+wait_for 30 "and it reaches the next hop" grep -qx "after" "$WORK/sink/dump"

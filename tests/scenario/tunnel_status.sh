@@ -58,12 +58,12 @@ expect "check names what is missing ($out)" grep -q "no INSTALLED CHILD_SA airlo
 wait_for 10 "--watch shows OK again after initiate" last_check OK
 
 # --- charon restart: the same --watch reconnects --------------------------------------------
-before=$(wc -l <"$WORK/watch.jsonl")
 "$TESTBED" stop-charon edge >/dev/null
 unreachable() {
 	tail -n 1 "$WORK/watch.jsonl" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); sys.exit(0 if not d["vici"]["reachable"] else 1)'
 }
 wait_for 10 "--watch reports charon unreachable" unreachable
+before=$(wc -l <"$WORK/watch.jsonl")
 "$TESTBED" start-charon edge >/dev/null
 "$TESTBED" swanctl edge --initiate --child airlock --timeout 20 >/dev/null || true
 wait_for 20 "--watch reconnected by itself and shows the rebuilt SA" last_check OK
@@ -74,14 +74,15 @@ wait "$watch_pid" 2>/dev/null || true
 
 # --- clear errors ----------------------------------------------------------------------------
 err=$("$CTL" -s unix:///nonexistent/charon.vici status 2>&1) && rc=0 || rc=$?
-expect "missing socket: exit 1 and a clear message ($err)" \
-	grep -q "cannot connect to unix:///nonexistent/charon.vici: No such file or directory" <<<"$err"
+expect "missing socket: exit 1 and a clear message (exit $rc: $err)" test "$rc" -eq 1 -a -n \
+	"$(grep "cannot connect to unix:///nonexistent/charon.vici: No such file or directory" <<<"$err")"
 out=$("$CTL" -s unix:///nonexistent/charon.vici check) && rc=0 || rc=$?
 expect "missing socket: check is CRITICAL (exit $rc)" test "$rc" -eq 2
 # A copy the unprivileged user can surely execute, so that only the socket can deny it.
 chmod 755 "$WORK" && cp "$CTL" "$WORK/airlockctl" && chmod 755 "$WORK/airlockctl"
 err=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$WORK/airlockctl" -s "$AIRLOCK_EDGE_VICI" status 2>&1) && rc=0 || rc=$?
-expect "no permission: exit 1 and says so ($err)" grep -q "cannot connect to $AIRLOCK_EDGE_VICI: Permission denied" <<<"$err"
+expect "no permission: exit 1 and says so (exit $rc: $err)" test "$rc" -eq 1 -a -n \
+	"$(grep "cannot connect to $AIRLOCK_EDGE_VICI: Permission denied" <<<"$err")"
 printf 'tunnel = { refresh_interval = "10"; };\n' >"$WORK/bad.conf"
 err=$("$CTL" -c "$WORK/bad.conf" status 2>&1) && rc=0 || rc=$?
 expect "bad config: exit 3 with file:line and key ($err)" test "$rc" -eq 3 -a -n "$(grep -F "$WORK/bad.conf:1: tunnel.refresh_interval" <<<"$err")"
