@@ -50,6 +50,8 @@ struct airlock_config {
 		int refresh_interval;	 /* seconds between full SA listings */
 		int stale_after;	 /* seconds; > refresh_interval */
 		int cert_warn_days;	 /* days */
+		char backend[16];	 /* "auto", "xfrm" or "libipsec" */
+		char device[16];	 /* kernel-libipsec TUN device */
 	} tunnel;
 	struct {
 		char listen[CONFIG_MAX_LISTEN][64]; /* "192.0.2.1:25", "[::]:25" */

@@ -202,6 +202,21 @@ static int store_attach_action(const char *text, void *field, size_t size)
 	return store_one_of(text, field, size, v);
 }
 
+static int store_backend(const char *text, void *field, size_t size)
+{
+	static const char *const v[] = {"auto", "xfrm", "libipsec", NULL};
+	return store_one_of(text, field, size, v);
+}
+
+/* A network device name: 1 to IFNAMSIZ - 1 bytes, no '/', ':' or white space. */
+static int store_ifname(const char *text, void *field, size_t size)
+{
+	size_t len = strlen(text);
+	if (len == 0 || len > 15 || has_control_or_space(text, true) || strpbrk(text, "/:"))
+		return STORE_BAD;
+	return store_copy(text, field, size);
+}
+
 static const char *const default_listen[] = {"0.0.0.0:25", "[::]:25", NULL};
 
 _Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) == 108, "expect text below says 107");
@@ -230,6 +245,13 @@ const struct config_key config_keys[] = {
 		"`tunnel.refresh_interval`."),
 	INT_KEY(tunnel, cert_warn_days, 0, 3650, 30,
 		"Days before a certificate expires from which it is reported as expiring."),
+	STR_KEY(tunnel, backend, store_backend, "auto", "\"auto\", \"xfrm\" or \"libipsec\"",
+		"charon's IPsec backend, which decides how sockets are pinned to the tunnel: "
+		"`xfrm` (kernel IPsec: a per-socket policy requiring ESP), `libipsec` "
+		"(kernel-libipsec: sockets bound to `tunnel.device`), or `auto` (read from "
+		"charon's loaded plugins at start; refuses to start if it cannot tell)."),
+	STR_KEY(tunnel, device, store_ifname, "ipsec0", "a network device name of 1 to 15 bytes",
+		"The TUN device of the kernel-libipsec backend."),
 	LIST_KEY(edge, listen, nlisten, store_hostport, default_listen,
 		 "a list of \"address:port\" (IPv6 in brackets)",
 		 "Addresses the edge's SMTP server listens on (numeric, IPv6 in brackets)."),

@@ -16,6 +16,15 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 77
 fi
 
+# The testbed is one per machine (fixed namespace names): scenario tests, the
+# benchmarks and anyone bringing it up by hand take this lock first.
+TESTBED_LOCK=/var/tmp/airlock-testbed.lock
+exec 9>"$TESTBED_LOCK"
+if ! flock -w 1200 9; then
+	echo "FAIL $SCENARIO: the testbed stayed busy (lock $TESTBED_LOCK) for 20 minutes"
+	exit 1
+fi
+
 log() { printf '[%s] %s\n' "$SCENARIO" "$*"; }
 
 pass() {
