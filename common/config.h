@@ -75,6 +75,24 @@ struct airlock_config {
 		char state_dir[1024]; /* attestation key; created by the parent */
 	} edge;
 	struct {
+		char listen[CONFIG_MAX_LISTEN][64]; /* inner tunnel address(es) */
+		int nlisten;
+		char hostname[256]; /* "" = the system's host name */
+		char connections[CONFIG_MAX_LISTEN]
+				[256]; /* IKE connections; none = tunnel.connection */
+		int nconnections;
+		char internal_mta[64];	 /* "127.0.0.1:10025" */
+		int internal_timeout;	 /* seconds per internal MTA reply */
+		char trusted_keys[1024]; /* file or directory of edge attestation keys */
+		int attestation_max_age, attestation_max_skew; /* seconds */
+		bool accept_unscanned;
+		int max_message_size; /* octets */
+		int max_connections;
+		int command_timeout; /* seconds */
+		char user[64];	     /* "" = the smtp process keeps the parent's user */
+		char control_socket[108];
+	} hub;
+	struct {
 		bool enabled;
 		char database_dir[1024];
 		int max_scan_size, max_file_size; /* octets */

@@ -252,6 +252,52 @@ const struct config_key config_keys[] = {
 		"charon's loaded plugins at start; refuses to start if it cannot tell)."),
 	STR_KEY(tunnel, device, store_ifname, "ipsec0", "a network device name of 1 to 15 bytes",
 		"The TUN device of the kernel-libipsec backend."),
+	LIST_KEY(hub, listen, nlisten, store_hostport, NULL,
+		 "a list of \"address:port\" (IPv6 in brackets)",
+		 "Addresses the hub's gated acceptor listens on: the hub's inner tunnel address, "
+		 "e.g. `192.0.2.2:25`. `airlock-hub` refuses to start with none."),
+	STR_KEY(hub, hostname, store_hostname, NULL, "a host name",
+		"Name in the hub's greeting, EHLO reply and Received: header. Unset: the "
+		"system's host name."),
+	LIST_KEY(hub, connections, nconnections, store_name, NULL,
+		 "a list of names without spaces or control characters",
+		 "IKE connections whose CHILD_SAs may carry mail to the hub (one per paired edge). "
+		 "Empty: `tunnel.connection` alone."),
+	STR_KEY(hub, internal_mta, store_hostport, "127.0.0.1:10025",
+		"\"address:port\" (IPv6 in brackets)",
+		"The internal MTA the hub proxies each transaction to (SMTP, numeric "
+		"`address:port`)."),
+	INT_KEY(hub, internal_timeout, 1, 3600, 300,
+		"Seconds the hub waits for each reply of the internal MTA (its end-of-data reply "
+		"included) before it answers the edge 451 4.4.2. Keep it below the edge's own "
+		"end-of-data timeout (600)."),
+	STR_KEY(hub, trusted_keys, store_abs_path, "/var/lib/airlock/trusted-edges",
+		"an absolute path",
+		"Attestation public keys of the paired edges: a file of "
+		"`airlock-attest-ed25519 KEY [comment]` lines, or a directory whose `*.pub` "
+		"files are read. `airlock-cert bundle` writes one file per edge here."),
+	INT_KEY(hub, attestation_max_age, 60, 31536000, 864000,
+		"Seconds a scan attestation stays valid. Must exceed the edge's "
+		"`queue.max_lifetime`, or a message held back while the hub was unreachable is "
+		"refused when it arrives."),
+	INT_KEY(hub, attestation_max_skew, 0, 86400, 300,
+		"Seconds an attestation's time may lie in the future (clock skew)."),
+	BOOL_KEY(hub, accept_unscanned, 0,
+		 "Accept a message the edge stamped `unscanned` (its scanner failed and "
+		 "`scan.on_scanner_failure = accept`). Default: refused with 550 5.7.1."),
+	INT_KEY(hub, max_message_size, 1024, 2147483647, 36700160,
+		"Largest message in octets the hub accepts (552 5.3.4 over it)."),
+	INT_KEY(hub, max_connections, 1, 1000000, 100,
+		"Gated connections at once; more get 421 4.7.0."),
+	INT_KEY(hub, command_timeout, 1, 3600, 300,
+		"Seconds to wait for a command or for data before 421 4.4.2."),
+	STR_KEY(hub, user, store_name, NULL,
+		"a name of 1 to 63 characters without spaces or control characters",
+		"Unprivileged user the hub's `smtp` process runs as. Unset: it keeps the parent's "
+		"(root): only for tests."),
+	STR_KEY(hub, control_socket, store_abs_path, "/run/airlock/hub.sock",
+		"an absolute path of at most 107 bytes",
+		"Unix socket of the hub's control interface (`airlockctl status`)."),
 	LIST_KEY(edge, listen, nlisten, store_hostport, default_listen,
 		 "a list of \"address:port\" (IPv6 in brackets)",
 		 "Addresses the edge's SMTP server listens on (numeric, IPv6 in brackets)."),
