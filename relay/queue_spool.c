@@ -249,10 +249,16 @@ static int recover_hold_entry(struct queue_spool *q, enum queue_area area, const
 static int recover_queue_entry(struct queue_spool *q, enum queue_area area, const char *name,
 			       void *arg)
 {
-	char id[QUEUE_ID_MAX + 1];
+	char id[QUEUE_ID_MAX + 1], sidecar[QUEUE_ID_MAX + sizeof(SIDECAR_SUFFIX)];
 	(void)arg;
-	if (split_name(name, "", id) && exists(q, QUEUE_AREA_HOLD, id))
-		return unlink_entry(q, area, name, NULL);
+	if (!exists(q, area, name))
+		return 0; /* a sidecar removed earlier in this walk, still listed by readdir */
+	if (split_name(name, "", id) && exists(q, QUEUE_AREA_HOLD, id)) {
+		/* Its sidecar goes with it, whether the walk saw it already or not. */
+		snprintf(sidecar, sizeof(sidecar), "%s%s", id, SIDECAR_SUFFIX);
+		int n = exists(q, area, sidecar) ? unlink_entry(q, area, sidecar, NULL) : 0;
+		return n + unlink_entry(q, area, name, NULL);
+	}
 	if (split_name(name, SIDECAR_SUFFIX, id) && !exists(q, QUEUE_AREA_QUEUE, id))
 		return unlink_entry(q, area, name, NULL);
 	return 0;
@@ -261,16 +267,14 @@ static int recover_queue_entry(struct queue_spool *q, enum queue_area area, cons
 int queue_spool_recover(struct queue_spool *q)
 {
 	int h = each_entry(q, QUEUE_AREA_HOLD, recover_hold_entry, NULL);
-	/* A second pass removes sidecars whose message the first pass removed. */
 	int a = each_entry(q, QUEUE_AREA_QUEUE, recover_queue_entry, NULL);
-	int b = a < 0 ? 0 : each_entry(q, QUEUE_AREA_QUEUE, recover_queue_entry, NULL);
-	if (h < 0 || a < 0 || b < 0)
+	if (h < 0 || a < 0)
 		return -1;
 	if (h > 0)
 		fsync(q->dirfd[QUEUE_AREA_HOLD]);
-	if (a + b > 0)
+	if (a > 0)
 		fsync(q->dirfd[QUEUE_AREA_QUEUE]);
-	return h + a + b;
+	return h + a;
 }
 
 bool queue_spool_space_ok(struct queue_spool *q)
