@@ -11,8 +11,10 @@ usage: check_sink.py SINK_DIR --hostname EDGE_HOST [--acked RESULTS.jsonl]
   there; the content below the Received: headers must be exactly what the
   client sent (smtpclient.make_message). Messages stored twice are counted
   and listed as duplicates (the goal is none).
-- With --smtp-source: messages come from Postfix's smtp-source; their content
-  must match the first one's apart from Date and Message-Id.
+- With --smtp-source: messages come from Postfix's smtp-source; each must be
+  what smtp-source writes (From/To/Date/Message-Id, then numbered lines of X
+  adding up to --size octets with CRLF) and all must be identical apart from
+  Date and Message-Id.
 Prints a summary line "stored=... missing=... duplicates=... bad=..." and
 exits 1 on any missing or bad message or when --expect does not match.
 """
@@ -42,6 +44,24 @@ def split_message(text):
             i += 1
         received.append("\n".join(block))
     return lines[:i], received, "\n".join(lines[i:])
+
+
+def smtp_source_shape(norm, size):
+    """Why norm (Date and Message-Id values replaced by "x") is not an
+    smtp-source message of about size octets, or None."""
+    head, sep, body = norm.partition("\n\n")
+    if not sep:
+        return "no empty line after the header"
+    if not re.fullmatch(r"From: <[^>]+>\nTo: <[^>]+>\nDate: x\nMessage-Id: x", head):
+        return "unexpected header section"
+    lines = body.rstrip("\n").split("\n")
+    if not all(re.fullmatch(r"[0-9]?X*", line) for line in lines):
+        return "body lines other than smtp-source's numbered X lines"
+    octets = sum(len(line) + 2 for line in lines)
+    # smtp-source ends its content with a complete line: up to one line more.
+    if not size <= octets <= size + 82:
+        return f"body of {octets} octets for -l {size}"
+    return None
 
 
 def main():
@@ -79,6 +99,9 @@ def main():
             norm = re.sub(r"^(Date|Message-Id): .*$", r"\1: x", rest, flags=re.M | re.I)
             if reference is None:
                 reference = norm
+                why = smtp_source_shape(norm, a.size)
+                if why:
+                    bad.append(f"{name}: not what smtp-source sent: {why}")
             elif norm != reference:
                 bad.append(f"{name}: content differs from the first smtp-source message")
         elif a.acked:

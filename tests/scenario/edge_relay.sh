@@ -37,7 +37,7 @@ ip netns exec al-inet timeout 300 smtp-source -s 20 -m 2000 -l 4096 -f sender@ex
 expect "smtp-source finished without errors (exit $rc)" test "$rc" -eq 0 -a ! -s "$WORK/smtp-source.log"
 wait_for 120 "all 2,000 delivered to the sink" sink_has "$WORK/sink" 2000
 log "2,000 messages relayed in $((SECONDS - t0)) s"
-if python3 "$PY/check_sink.py" "$WORK/sink" --hostname "$EDGE_HOST" --smtp-source --expect 2000 \
+if python3 "$PY/check_sink.py" "$WORK/sink" --hostname "$EDGE_HOST" --smtp-source --size 4096 --expect 2000 \
 	>"$WORK/check2.txt"; then
 	pass "2,000 distinct messages, identical content ($(head -1 "$WORK/check2.txt"))"
 else
