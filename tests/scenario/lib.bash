@@ -94,17 +94,21 @@ finish() {
 WORK=$(mktemp -d)
 trap finish EXIT
 
-# ---- the edge daemon and its next hop ------------------------------------------------
+# ---- the edge daemon and its hubs ----------------------------------------------------
 
 EDGE_HOST=edge.example.com
 EDGE_MX=198.51.100.25:25
-SINK_ADDR=203.0.113.2:2526
+# The sink listens on the hub's inner address: the edge reaches it only through the SA
+# (its selectors cover every port between 192.0.2.1 and 192.0.2.2).
+SINK_ADDR=192.0.2.2:2526
+EDGE_INNER=192.0.2.1
 PY="$AIRLOCK_SRC/tests/scenario"
 
 # write_edge_conf FILE [extra libconfig lines for the edge section] : a config
-# relaying example.com to the sink in al-hub, children as "nobody".
+# relaying example.com through the SA to the sink in al-hub, children as "nobody".
+# EDGE_HUBS replaces the hub list (libconfig groups, default the sink alone).
 write_edge_conf() {
-	local file=$1
+	local file=$1 hubs=${EDGE_HUBS:-"{ address = \"$SINK_ADDR\"; }"}
 	shift
 	chmod 755 "$WORK"
 	mkdir -p "$WORK/spool"
@@ -113,7 +117,7 @@ edge = {
 	listen = ["$EDGE_MX"];
 	hostname = "$EDGE_HOST";
 	relay_domains = ["example.com"];
-	next_hop = "$SINK_ADDR";
+	hubs = ($hubs);
 	user = "nobody";
 	control_socket = "$WORK/edge.sock";
 	$*
@@ -126,7 +130,12 @@ queue = {
 	tls = "none";
 	${QUEUE_EXTRA:-}
 };
-tunnel = { vici = "${AIRLOCK_EDGE_VICI:-unix:///var/run/charon.vici}"; };
+tunnel = {
+	vici = "${AIRLOCK_EDGE_VICI:-unix:///var/run/charon.vici}";
+	local_address = "$EDGE_INNER";
+	connection = "${AIRLOCK_CONN:-airlock}";
+	child = "${AIRLOCK_CHILD:-airlock}";
+};
 log = { level = "info"; };
 EOT
 }
