@@ -80,6 +80,7 @@ void forward_choose(const struct forward_view *v, struct forward_choice *out)
 	for (size_t k = 0; k < hubs->n; k++) {
 		size_t i = order[k];
 		sa[i] = hub_has_sa(v, &hubs->hub[i]);
+		out->has_sa[i] = sa[i];
 		if (sa[i] && out->state[i] != FORWARD_HUB_FAILING)
 			out->state[i] = FORWARD_HUB_UP;
 	}
@@ -94,14 +95,15 @@ void forward_choose(const struct forward_view *v, struct forward_choice *out)
 	}
 	if (out->hub >= 0)
 		return;
-	/* Name the preferred hub that has an SA but is failing, else the preferred one. */
+	/*
+	 * Every hub with an SA is failing: use the preferred one anyway rather
+	 * than deferring all mail for a hold-down; each message keeps its own
+	 * back-off, as with a single hub.
+	 */
 	for (size_t k = 0; k < hubs->n; k++) {
 		size_t i = order[k];
 		if (sa[i]) {
-			const struct forward_health *h = &v->health[i];
-			snprintf(out->why, sizeof(out->why), "hub %s failing for %llds more: %s",
-				 hubs->hub[i].address, (long long)(h->failing_until - v->now),
-				 h->last_error);
+			out->hub = (int)i;
 			return;
 		}
 	}

@@ -7,8 +7,10 @@
  * of its connection covers TCP from the local inner address
  * (tunnel.local_address) to the hub's address and port, and the hub is not
  * in a failure hold-down. The usable hub with the lowest priority wins, ties
- * in configuration order. Fail closed: VICI not connected or a table that is
- * not fresh gives no hub at all.
+ * in configuration order; when every hub with an SA is held down, the
+ * preferred of them is used all the same (mail then follows each message's
+ * back-off, as with a single hub). Fail closed: VICI not connected or a
+ * table that is not fresh gives no hub at all.
  *
  * The caller records outcomes with forward_health_failed() and
  * forward_health_ok(): a hub that fails (connection, greeting) is held down
@@ -56,6 +58,7 @@ struct forward_choice {
 	int hub; /* index into hubs, or -1: defer with why */
 	char why[320];
 	enum forward_hub_state state[FORWARD_HUBS_MAX];
+	bool has_sa[FORWARD_HUBS_MAX]; /* a covering CHILD_SA (false when the table cannot tell) */
 	/*
 	 * Hubs whose SA should be initiated: every hub without an SA that is
 	 * preferred over the chosen one (all of them when none was chosen), so
@@ -68,7 +71,7 @@ struct forward_choice {
 /*
  * Fills *out. The reasons are fixed texts a user sees in `airlockctl queue`:
  * "VICI unreachable", "SA table stale (never-refreshed)", "no SA to hub
- * 192.0.2.2:25 (airlock/airlock)", "hub 192.0.2.2:25 failing: ...".
+ * 192.0.2.2:25 (airlock/airlock)".
  */
 void forward_choose(const struct forward_view *v, struct forward_choice *out);
 

@@ -620,6 +620,30 @@ size_t queue_runner_kick_all(struct queue_runner *r)
 	return n;
 }
 
+size_t queue_runner_abort_route(struct queue_runner *r, int tag, const char *reason)
+{
+	size_t n = 0;
+
+	for (struct runner_delivery *d = r->deliveries, *next; d; d = next) {
+		next = d->next;
+		if (d->route.tag != tag)
+			continue;
+		smtp_client_conn_free(d->conn);
+		d->conn = NULL;
+		runner_defer(r, d->msg, d->route.name, reason);
+		delivery_free(d);
+		n++;
+	}
+	for (unsigned i = 0; i < r->o.max_parallel; i++) {
+		if (r->idle[i].conn && r->idle[i].route.tag == tag) {
+			smtp_client_conn_free(r->idle[i].conn);
+			r->idle[i].conn = NULL;
+		}
+	}
+	runner_schedule_dispatch(r);
+	return n;
+}
+
 void queue_runner_get_stats(const struct queue_runner *r, struct queue_runner_stats *out)
 {
 	int64_t now = now_s(), oldest = 0;

@@ -187,6 +187,15 @@ void queue_runner_set_outcome_cb(struct queue_runner *r, queue_outcome_fn fn, vo
  */
 size_t queue_runner_kick_all(struct queue_runner *r);
 
+/*
+ * The route with this tag is gone (its SA went down): every delivery in
+ * flight over it is abandoned and deferred with reason, and its idle
+ * connections are closed, instead of waiting for their timeouts. A message
+ * whose content was already sent may then arrive twice. Returns the number
+ * of deliveries abandoned.
+ */
+size_t queue_runner_abort_route(struct queue_runner *r, int tag, const char *reason);
+
 /* Abandons deliveries in flight (they are retried at the next start) and frees r. NULL ok. */
 void queue_runner_free(struct queue_runner *r);
 

@@ -28,11 +28,12 @@ struct edge_forward {
 	struct forward_initiate *initiate;
 	struct queue_runner *runner;
 	enum tunnel_backend backend;
-	bool backend_fixed; /* configured, not detected */
-	bool stats_pending; /* a stats request is out */
-	int64_t stats_last; /* when the last one was sent */
-	int last_hub;	    /* the previous choice, -1 none */
-	char last_why[320]; /* the previous deferral reason, for logs */
+	bool backend_fixed;	       /* configured, not detected */
+	bool stats_pending;	       /* a stats request is out */
+	int64_t stats_last;	       /* when the last one was sent */
+	int last_hub;		       /* the previous choice, -1 none */
+	bool had_sa[FORWARD_HUBS_MAX]; /* per hub, at the last SA change */
+	char last_why[320];	       /* the previous deferral reason, for logs */
 };
 
 static int64_t now_s(void)
@@ -109,16 +110,38 @@ static void monitor_changed(struct sa_monitor *m, const char *what, void *arg)
 	struct forward_choice c;
 	forward_view(f, &v);
 	forward_choose(&v, &c);
+	/*
+	 * A hub's SA went away (the table is fresh, so this is charon's word):
+	 * its connections cannot carry anything any more, and waiting for
+	 * their timeouts would hold every delivery slot. Abandon them now.
+	 */
+	bool table_ok = v.vici_connected && v.freshness == SA_FRESH;
+	for (size_t i = 0; table_ok && i < f->hubs->n; i++) {
+		if (f->had_sa[i] && !c.has_sa[i] && f->runner) {
+			const struct forward_hub *h = &f->hubs->hub[i];
+			char why[600];
+			snprintf(why, sizeof(why), "no SA to hub %s (%s/%s)", h->address,
+				 h->connection, h->child);
+			size_t n = queue_runner_abort_route(f->runner, (int)i, why);
+			log_warning("event=hub-sa-down hub=%s abandoned=%zu", h->address, n);
+		}
+		f->had_sa[i] = c.has_sa[i];
+	}
 	if (c.hub >= 0 && c.hub != f->last_hub) {
 		size_t n = f->runner ? queue_runner_kick_all(f->runner) : 0;
 		log_info("event=hub-usable hub=%s deferred_kicked=%zu", f->hubs->hub[c.hub].address,
 			 n);
 	}
 	f->last_hub = c.hub;
+	/*
+	 * Messages that already failed wait for their back-off before the route
+	 * hook sees them again: initiate for them now. Otherwise the next due
+	 * message does it (edge_forward_route), deferred with the reason.
+	 */
 	struct queue_runner_stats rs;
 	if (f->runner) {
 		queue_runner_get_stats(f->runner, &rs);
-		if (rs.queued > 0)
+		if (rs.deferred > 0)
 			forward_initiate_wanted(f, &c);
 	}
 }

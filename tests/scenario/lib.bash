@@ -62,7 +62,7 @@ wait_for() {
 }
 
 testbed_up() {
-	"$TESTBED" up >"$WORK/testbed-up.log" 2>&1 || {
+	"$TESTBED" up "$@" >"$WORK/testbed-up.log" 2>&1 || {
 		cat "$WORK/testbed-up.log"
 		log "FAIL - testbed up"
 		exit 1
@@ -80,6 +80,11 @@ finish() {
 	if [ $FAILURES -gt 0 ] && [ -s "$WORK/edge.log" ]; then
 		log "last lines of the edge's log:"
 		tail -n 20 "$WORK/edge.log"
+	fi
+	# AIRLOCK_SCENARIO_LOGS=DIR keeps the work dir's logs and captures for a look afterwards.
+	if [ -n "${AIRLOCK_SCENARIO_LOGS:-}" ]; then
+		mkdir -p "$AIRLOCK_SCENARIO_LOGS/$SCENARIO"
+		cp "$WORK"/*.log "$WORK"/*.pcap "$AIRLOCK_SCENARIO_LOGS/$SCENARIO/" 2>/dev/null || true
 	fi
 	rm -rf "$WORK"
 	if [ $rc -ne 0 ] && [ $FAILURES -eq 0 ]; then

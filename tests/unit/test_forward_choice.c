@@ -260,18 +260,26 @@ static void test_failing_hub_held_down_then_back(void **state)
 	f.v.now = T0 + 20; /* the hold-down is over: mail comes back */
 	choose(&f);
 	assert_int_equal(f.c.hub, 1);
-	/* Both failing: defer, naming the preferred one. */
+	/* Both failing: the preferred one all the same (messages keep their back-off). */
 	f.v.now = T0 + 30;
 	forward_health_failed(&f.health[1], T0 + 30, 20, "421 4.3.2 busy");
 	forward_health_failed(&f.health[0], T0 + 30, 20, "timeout");
 	choose(&f);
-	assert_int_equal(f.c.hub, -1);
-	assert_string_equal(f.c.why, "hub 192.0.2.2:25 failing for 20s more: 421 4.3.2 busy");
-	assert_int_equal(f.health[1].failures, 2);
-	forward_health_ok(&f.health[1]);
-	assert_int_equal(f.health[1].failures, 0);
-	choose(&f);
 	assert_int_equal(f.c.hub, 1);
+	assert_int_equal(f.c.state[0], FORWARD_HUB_FAILING);
+	assert_int_equal(f.c.state[1], FORWARD_HUB_FAILING);
+	assert_int_equal(f.health[1].failures, 2);
+	/* Only hub2 has an SA, and it is failing: hub2, and hub is initiated. */
+	sa_table_free(f.t);
+	f.t = table_of(&HUB2, 1);
+	f.v.table = f.t;
+	choose(&f);
+	assert_int_equal(f.c.hub, 0);
+	assert_true(f.c.initiate[1]);
+	forward_health_ok(&f.health[0]);
+	assert_int_equal(f.health[0].failures, 0);
+	choose(&f);
+	assert_int_equal(f.c.state[0], FORWARD_HUB_UP);
 	sa_table_free(f.t);
 }
 

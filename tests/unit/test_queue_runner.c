@@ -467,6 +467,36 @@ static void test_kick_all(void **state)
 	assert_int_equal(queue_runner_kick_all(t->r), 0);
 }
 
+/* The route's SA went down: a delivery hanging on it is abandoned at once, with the reason. */
+static void test_abort_route(void **state)
+{
+	struct t *t = *state;
+	struct listing l = {0};
+	struct queue_runner_stats s;
+	struct smsg *a = add_msg(t, "MSGA", 1, 0);
+
+	t->o.retry_min_s = 60;
+	t->o.retry_max_s = 60;
+	t->f->rules[0] = (struct fake_rule){"MAIL", FAKE_SILENT};
+	runner_go(t);
+	RUN_UNTIL(t->base, t->f->accepted == 1, 2000);
+	fake_run_ms(t->base, 100);
+	stats(t, &s);
+	assert_int_equal(s.active, 1);
+	assert_int_equal(queue_runner_abort_route(t->r, 8, "other route"), 0);
+	assert_int_equal(queue_runner_abort_route(t->r, 7, "no SA to hub x"), 1);
+	stats(t, &s);
+	assert_int_equal(s.active, 0);
+	assert_int_equal(s.deferred, 1);
+	assert_int_equal(queue_runner_list(t->r, list_one, &l), 1);
+	assert_string_equal(l.reason, "no SA to hub x");
+	t->f->rules[0] = (struct fake_rule){NULL, NULL};
+	assert_int_equal(queue_runner_kick_all(t->r), 1);
+	RUN_UNTIL(t->base, a->removed, 2000);
+	assert_true(a->removed);
+	assert_int_equal(t->f->accepted, 2); /* a new connection, not the abandoned one */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -481,6 +511,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outcome_feedback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outcome_connect_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kick_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_route, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,89 @@
+#!/bin/bash
+# The tunnel-only path, edge side: Internet (al-inet) -> edge -> IPsec SA -> sink on the hub's
+# inner address 192.0.2.2:2526. Mail arrives from the edge's inner address; a capture on the DMZ
+# bridge shows no TCP between the edge and the hub, only UDP-encapsulated ESP (and IKE). The SA
+# is torn down during a bounded load of 2,000 messages: the edge defers with "no SA", initiates
+# the CHILD_SA again itself, and every message arrives, none in clear on the bridge.
+source "$(dirname "$0")/lib.bash"
+testbed_up
+
+EDGE_CONF="$WORK/edge.conf"
+write_edge_conf "$EDGE_CONF"
+PCAP="$WORK/dmz.pcap"
+ip netns exec al-dmz timeout 600 tcpdump -i br-dmz -n -U -s 128 -w "$PCAP" \
+	>"$WORK/tcpdump.log" 2>&1 &
+TCPDUMP_PID=$!
+wait_for 10 "tcpdump listens on the DMZ bridge" grep -q "listening on br-dmz" "$WORK/tcpdump.log"
+start_sink "$WORK/sink"
+start_edge "$EDGE_CONF"
+
+hub_state() { [ "$(edge_ctl status 'd["queue"]["hubs"][0]["state"]')" = "$1" ]; }
+wait_for 20 "status shows hub $SINK_ADDR up" hub_state up
+expect "the queue pins to the TUN device: backend libipsec detected over VICI" \
+	test "$(edge_ctl status 'd["queue"]["tunnel"]["backend"]')" = libipsec
+"$AIRLOCK_BIN/airlockctl" -c "$EDGE_CONF" status >"$WORK/status.txt" 2>&1 || true
+expect "airlockctl status lists the hub with its state" \
+	grep -q "^  hub    $SINK_ADDR priority 10 via airlock: up" "$WORK/status.txt"
+
+# --- mail through the SA -------------------------------------------------------------------
+ip netns exec al-inet python3 "$PY/smtpclient.py" send "$EDGE_MX" --count 20 --sessions 4 \
+	--size 3000 --tag sa --out "$WORK/sa.jsonl" >/dev/null
+wait_for 30 "20 messages delivered to the sink on 192.0.2.2" sink_has "$WORK/sink" 20
+if python3 "$PY/check_sink.py" "$WORK/sink" --hostname "$EDGE_HOST" --acked "$WORK/sa.jsonl" \
+	--size 3000 --expect 20 >"$WORK/check1.txt"; then
+	pass "content intact ($(head -1 "$WORK/check1.txt"))"
+else
+	cat "$WORK/check1.txt"
+	fail "content intact"
+fi
+clients=$(grep '^X-Client-Addr: ' "$WORK/sink/dump" | sort -u | tr '\n' ' ')
+expect "every message came from the edge's inner address 192.0.2.1 ($clients)" \
+	test "$clients" = "X-Client-Addr: 192.0.2.1 "
+
+# --- the SA goes away during a bounded load -----------------------------------------------
+stop_sink && start_sink "$WORK/sink2"
+ip netns exec al-inet timeout 300 smtp-source -s 10 -m 2000 -l 2048 -f sender@example.org \
+	-t rcpt@example.com "$EDGE_MX" >"$WORK/smtp-source.log" 2>&1 &
+SOURCE_PID=$!
+wait_for 60 "the load is flowing (200 at the sink)" sink_has "$WORK/sink2" 200
+before=$(sink_count "$WORK/sink2")
+"$TESTBED" swanctl edge --terminate --ike "$AIRLOCK_CONN" --timeout 10 >"$WORK/terminate.log" 2>&1 &&
+	pass "IKE_SA $AIRLOCK_CONN terminated from the edge after $before messages" ||
+	{ cat "$WORK/terminate.log"; fail "terminate the IKE_SA"; }
+no_sa_logged() {
+	grep -q "event=deferred .*reason=\"no SA to hub $SINK_ADDR ($AIRLOCK_CONN/$AIRLOCK_CHILD)\"" \
+		"$WORK/edge.log"
+}
+wait_for 20 "the edge defers with reason \"no SA to hub $SINK_ADDR ($AIRLOCK_CONN/$AIRLOCK_CHILD)\"" \
+	no_sa_logged
+wait_for 30 "the edge initiates the CHILD_SA itself" \
+	grep -q "event=sa-initiate ike=$AIRLOCK_CONN child=$AIRLOCK_CHILD" "$WORK/edge.log"
+wait_for 40 "and it comes up again (hub up in status)" hub_state up
+wait "$SOURCE_PID" && rc=0 || rc=$?
+expect "smtp-source finished without errors (exit $rc)" test "$rc" -eq 0 -a ! -s "$WORK/smtp-source.log"
+wait_for 180 "all 2,000 delivered to the sink" sink_has "$WORK/sink2" 2000
+if python3 "$PY/check_sink.py" "$WORK/sink2" --hostname "$EDGE_HOST" --smtp-source --expect 2000 \
+	>"$WORK/check2.txt"; then
+	pass "2,000 distinct messages, none lost ($(head -1 "$WORK/check2.txt"))"
+else
+	cat "$WORK/check2.txt"
+	fail "2,000 distinct messages, none lost"
+fi
+wait_for 20 "the queue is empty afterwards" queue_is 0
+kicked() { grep -q "event=hub-usable hub=$SINK_ADDR deferred_kicked=[1-9]" "$WORK/edge.log"; }
+expect "deferred messages were kicked when the SA came up (not left to their back-off)" kicked
+
+# --- what the DMZ bridge saw ---------------------------------------------------------------
+sleep 1
+kill "$TCPDUMP_PID" 2>/dev/null || true
+wait "$TCPDUMP_PID" 2>/dev/null || true
+count() { tcpdump -r "$PCAP" -n "$1" 2>/dev/null | wc -l; }
+esp=$(count "src host 203.0.113.1 and dst host 203.0.113.2 and udp port 4500")
+expect "the bridge carried UDP 4500 from the edge to the hub ($esp packets)" test "$esp" -ge 2000
+tcp=$(count "tcp and host 203.0.113.1 and host 203.0.113.2")
+expect "no TCP at all between 203.0.113.1 and 203.0.113.2 ($tcp packets)" test "$tcp" -eq 0
+inner=$(count "host 192.0.2.1 or host 192.0.2.2 or port 2526")
+expect "no packet with an inner address or the sink's port on the bridge ($inner)" test "$inner" -eq 0
+other=$(count "host 203.0.113.1 and host 203.0.113.2 and not arp and not (udp port 4500 or udp port 500)")
+[ "$other" -eq 0 ] || tcpdump -r "$PCAP" -n "host 203.0.113.1 and host 203.0.113.2 and not arp and not (udp port 4500 or udp port 500)" 2>/dev/null | head -5
+expect "between edge and hub only IKE and ESP-in-UDP ($other other packets)" test "$other" -eq 0
