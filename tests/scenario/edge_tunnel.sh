@@ -3,7 +3,8 @@
 # inner address 192.0.2.2:2526. Mail arrives from the edge's inner address; a capture on the DMZ
 # bridge shows no TCP between the edge and the hub, only UDP-encapsulated ESP (and IKE). The SA
 # is torn down during a bounded load of 2,000 messages: the edge defers with "no SA", initiates
-# the CHILD_SA again itself, and every message arrives, none in clear on the bridge.
+# the CHILD_SA again itself, and every message arrives, none in clear on the bridge. The edge's
+# charon stops: messages wait with "VICI unreachable" and go once it is back.
 source "$(dirname "$0")/lib.bash"
 testbed_up
 
@@ -72,6 +73,26 @@ fi
 wait_for 20 "the queue is empty afterwards" queue_is 0
 kicked() { grep -q "event=hub-usable hub=$SINK_ADDR deferred_kicked=[1-9]" "$WORK/edge.log"; }
 expect "deferred messages were kicked when the SA came up (not left to their back-off)" kicked
+
+# --- the edge's charon (VICI) goes away: fail closed ----------------------------------------
+"$TESTBED" stop-charon edge >"$WORK/stop-charon.log" 2>&1 || cat "$WORK/stop-charon.log"
+vici_down() { [ "$(edge_ctl status 'd["queue"]["tunnel"]["vici_connected"]')" = False ]; }
+wait_for 20 "status shows the queue's VICI session down" vici_down
+ip netns exec al-inet python3 "$PY/smtpclient.py" send "$EDGE_MX" --count 5 --sessions 1 \
+	--size 1000 --tag vici --out "$WORK/vici.jsonl" >/dev/null
+expect "the edge still accepts mail (5 acknowledged)" test "$(grep -c '"code": 250' "$WORK/vici.jsonl")" -eq 5
+vici_reason() {
+	"$AIRLOCK_BIN/airlockctl" -c "$EDGE_CONF" queue --json | python3 -c '
+import json, sys
+m = json.load(sys.stdin)["messages"]
+sys.exit(0 if len(m) == 5 and all(x["reason"] == "VICI unreachable" for x in m) else 1)'
+}
+wait_for 20 "airlockctl queue shows the 5 deferred with \"VICI unreachable\"" vici_reason
+expect "none of them left the edge" test "$(sink_count "$WORK/sink2")" -eq 2000
+"$TESTBED" start-charon edge >"$WORK/start-charon.log" 2>&1 || cat "$WORK/start-charon.log"
+wait_for 60 "charon is back: the edge initiates the SA itself and the 5 arrive" \
+	sink_has "$WORK/sink2" 2005
+wait_for 20 "the queue is empty again" queue_is 0
 
 # --- what the DMZ bridge saw ---------------------------------------------------------------
 sleep 1
