@@ -75,6 +75,9 @@ kicked() { grep -q "event=hub-usable hub=$SINK_ADDR deferred_kicked=[1-9]" "$WOR
 expect "deferred messages were kicked when the SA came up (not left to their back-off)" kicked
 
 # --- the edge's charon (VICI) goes away: fail closed ----------------------------------------
+# Connections abandoned when the SA went away may have delivered a message whose 250 was lost:
+# such duplicates are counted above (not lost mail); count from what is there now.
+n0=$(sink_count "$WORK/sink2")
 "$TESTBED" stop-charon edge >"$WORK/stop-charon.log" 2>&1 || cat "$WORK/stop-charon.log"
 vici_down() { [ "$(edge_ctl status 'd["queue"]["tunnel"]["vici_connected"]')" = False ]; }
 wait_for 20 "status shows the queue's VICI session down" vici_down
@@ -88,10 +91,10 @@ m = json.load(sys.stdin)["messages"]
 sys.exit(0 if len(m) == 5 and all(x["reason"] == "VICI unreachable" for x in m) else 1)'
 }
 wait_for 20 "airlockctl queue shows the 5 deferred with \"VICI unreachable\"" vici_reason
-expect "none of them left the edge" test "$(sink_count "$WORK/sink2")" -eq 2000
+expect "none of them left the edge" test "$(sink_count "$WORK/sink2")" -eq "$n0"
 "$TESTBED" start-charon edge >"$WORK/start-charon.log" 2>&1 || cat "$WORK/start-charon.log"
 wait_for 60 "charon is back: the edge initiates the SA itself and the 5 arrive" \
-	sink_has "$WORK/sink2" 2005
+	sink_has "$WORK/sink2" $((n0 + 5))
 wait_for 20 "the queue is empty again" queue_is 0
 
 # --- what the DMZ bridge saw ---------------------------------------------------------------
