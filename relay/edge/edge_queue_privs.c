@@ -10,6 +10,8 @@
  */
 #include "relay/edge/edge.h"
 
+#include "common/log.h"
+
 #include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -44,7 +46,12 @@ int edge_queue_drop_privileges(const char *user, const char *vici_uri, char *err
 	struct stat st;
 	gid_t groups[1];
 	size_t ngroups = 0;
-	if (stat(path, &st) == 0 && st.st_gid != gid)
+	if (stat(path, &st) != 0)
+		log_warning(
+			"event=vici-socket-missing path=%s error=\"%s\" msg=\"the queue process "
+			"keeps no VICI group: start charon before airlock-edge\"",
+			path, strerror(errno));
+	else if (st.st_gid != gid)
 		groups[ngroups++] = st.st_gid;
 	if (setgroups(ngroups, groups) != 0 || setresgid(gid, gid, gid) != 0 ||
 	    prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 || setresuid(uid, uid, uid) != 0 ||
