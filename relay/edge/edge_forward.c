@@ -28,12 +28,14 @@ struct edge_forward {
 	struct forward_initiate *initiate;
 	struct queue_runner *runner;
 	enum tunnel_backend backend;
-	bool backend_fixed;	       /* configured, not detected */
-	bool stats_pending;	       /* a stats request is out */
-	int64_t stats_last;	       /* when the last one was sent */
-	int last_hub;		       /* the previous choice, -1 none */
-	bool had_sa[FORWARD_HUBS_MAX]; /* per hub, at the last SA change */
-	char last_why[320];	       /* the previous deferral reason, for logs */
+	bool backend_fixed;		      /* configured, not detected */
+	bool stats_pending;		      /* a stats request is out */
+	int64_t stats_last;		      /* when the last one was sent */
+	int last_hub;			      /* the previous choice, -1 none */
+	bool had_sa[FORWARD_HUBS_MAX];	      /* per hub, at the last SA change */
+	int64_t sa_lost_at[FORWARD_HUBS_MAX]; /* when its SA went away; 0 = not lost */
+	struct event *abort_timer;
+	char last_why[320]; /* the previous deferral reason, for logs */
 };
 
 static int64_t now_s(void)
@@ -111,20 +113,31 @@ static void monitor_changed(struct sa_monitor *m, const char *what, void *arg)
 	forward_view(f, &v);
 	forward_choose(&v, &c);
 	/*
-	 * A hub's SA went away (the table is fresh, so this is charon's word):
-	 * its connections cannot carry anything any more, and waiting for
-	 * their timeouts would hold every delivery slot. Abandon them now.
+	 * A hub's SA went away (the table is fresh, so this is charon's word).
+	 * Bring it back at once if mail is waiting or in flight: connections
+	 * over it resume if the new SA comes within EDGE_FORWARD_ABORT_AFTER_S
+	 * (a break-before-make reauthentication, an SA torn down by hand);
+	 * otherwise they are abandoned then (abort_cb), as they hold every
+	 * delivery slot until their timeouts.
 	 */
 	bool table_ok = v.vici_connected && v.freshness == SA_FRESH;
 	for (size_t i = 0; table_ok && i < f->hubs->n; i++) {
-		if (f->had_sa[i] && !c.has_sa[i] && f->runner) {
-			const struct forward_hub *h = &f->hubs->hub[i];
-			char why[600];
-			snprintf(why, sizeof(why), "no SA to hub %s (%s/%s)", h->address,
-				 h->connection, h->child);
-			size_t n = queue_runner_abort_route(f->runner, (int)i, why);
-			log_warning("event=hub-sa-down hub=%s abandoned=%zu", h->address, n);
+		const struct forward_hub *h = &f->hubs->hub[i];
+		if (f->had_sa[i] && !c.has_sa[i]) {
+			struct queue_runner_stats rs = {0};
+			if (f->runner)
+				queue_runner_get_stats(f->runner, &rs);
+			log_warning("event=hub-sa-down hub=%s queued=%zu active=%zu", h->address,
+				    rs.queued, rs.active);
+			if (rs.queued > 0)
+				forward_initiate_request(f->initiate, i, h->connection, h->child,
+							 now_s());
+			f->sa_lost_at[i] = now_s();
+			struct timeval tv = {EDGE_FORWARD_ABORT_AFTER_S, 0};
+			evtimer_add(f->abort_timer, &tv);
 		}
+		if (c.has_sa[i])
+			f->sa_lost_at[i] = 0;
 		f->had_sa[i] = c.has_sa[i];
 	}
 	if (c.hub >= 0 && c.hub != f->last_hub) {
@@ -143,6 +156,37 @@ static void monitor_changed(struct sa_monitor *m, const char *what, void *arg)
 		queue_runner_get_stats(f->runner, &rs);
 		if (rs.deferred > 0)
 			forward_initiate_wanted(f, &c);
+	}
+}
+
+/* Connections over a hub whose SA stayed away are abandoned (their messages are retried). */
+static void abort_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct edge_forward *f = arg;
+	struct forward_view v;
+	struct forward_choice c;
+	(void)fd;
+	(void)what;
+
+	forward_view(f, &v);
+	forward_choose(&v, &c);
+	for (size_t i = 0; i < f->hubs->n; i++) {
+		if (!f->sa_lost_at[i] || c.has_sa[i])
+			continue;
+		if (v.now - f->sa_lost_at[i] < EDGE_FORWARD_ABORT_AFTER_S) {
+			struct timeval tv = {1, 0};
+			evtimer_add(f->abort_timer, &tv);
+			continue;
+		}
+		f->sa_lost_at[i] = 0;
+		if (!f->runner)
+			continue;
+		const struct forward_hub *h = &f->hubs->hub[i];
+		char why[600];
+		snprintf(why, sizeof(why), "no SA to hub %s (%s/%s)", h->address, h->connection,
+			 h->child);
+		size_t n = queue_runner_abort_route(f->runner, (int)i, why);
+		log_warning("event=hub-connections-abandoned hub=%s abandoned=%zu", h->address, n);
 	}
 }
 
@@ -305,6 +349,9 @@ struct edge_forward *edge_forward_new(struct event_base *base, const struct airl
 		edge_forward_free(f);
 		return NULL;
 	}
+	f->abort_timer = evtimer_new(base, abort_cb, f);
+	if (!f->abort_timer)
+		fatal("out of memory");
 	sa_monitor_set_cb(f->monitor, monitor_changed, f);
 	forward_initiate_set_done_cb(f->initiate, initiate_done, f);
 	if (sa_monitor_start(f->monitor) != 0)
@@ -326,5 +373,7 @@ void edge_forward_free(struct edge_forward *f)
 		return;
 	sa_monitor_free(f->monitor);
 	forward_initiate_free(f->initiate);
+	if (f->abort_timer)
+		event_free(f->abort_timer);
 	free(f);
 }

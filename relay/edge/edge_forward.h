@@ -11,7 +11,10 @@
  *    "tunnel backend unknown");
  *  - a missing SA is initiated on a second VICI connection
  *    (forward_initiate: one in flight per hub, one per EDGE_FORWARD_INITIATE_EVERY_S);
- *    when an SA comes up, deferred messages are kicked at once;
+ *    when an SA comes up, deferred messages are kicked at once; when a hub's
+ *    SA goes away with mail in flight it is initiated at once, and the
+ *    connections over it are abandoned if it is not back within
+ *    EDGE_FORWARD_ABORT_AFTER_S (they resume if it is: no duplicates);
  *  - the connection leaves from tunnel.local_address and is pinned to the
  *    tunnel: kernel XFRM → a per-socket OUT policy requiring ESP,
  *    kernel-libipsec → bound to tunnel.device; tunnel.backend "auto" asks
@@ -31,6 +34,7 @@
 #define EDGE_FORWARD_HOLD_S	      20 /* a failing hub is avoided this long */
 #define EDGE_FORWARD_INITIATE_EVERY_S 5	 /* at most one initiate per hub this often */
 #define EDGE_FORWARD_INITIATE_TIMEOUT 15 /* seconds charon gets per initiate */
+#define EDGE_FORWARD_ABORT_AFTER_S    5	 /* connections over a lost SA are abandoned then */
 
 struct edge_forward;
 

@@ -2,9 +2,10 @@
 # The tunnel-only path, edge side: Internet (al-inet) -> edge -> IPsec SA -> sink on the hub's
 # inner address 192.0.2.2:2526. Mail arrives from the edge's inner address; a capture on the DMZ
 # bridge shows no TCP between the edge and the hub, only UDP-encapsulated ESP (and IKE). The SA
-# is torn down during a bounded load of 2,000 messages: the edge defers with "no SA", initiates
-# the CHILD_SA again itself, and every message arrives, none in clear on the bridge. The edge's
-# charon stops: messages wait with "VICI unreachable" and go once it is back.
+# is torn down from the hub during a bounded load of 2,000 messages: the edge defers with "no
+# SA", initiates the CHILD_SA itself, and every message arrives, none in clear on the bridge.
+# The SA terminated from the edge comes back for the next message. The edge's charon stops:
+# messages wait with "VICI unreachable" and go once it is back.
 source "$(dirname "$0")/lib.bash"
 testbed_up
 
@@ -41,25 +42,37 @@ clients=$(grep '^X-Client-Addr: ' "$WORK/sink/dump" | sort -u | tr '\n' ' ')
 expect "every message came from the edge's inner address 192.0.2.1 ($clients)" \
 	test "$clients" = "X-Client-Addr: 192.0.2.1 "
 
-# --- the SA goes away during a bounded load -----------------------------------------------
+# --- the SA goes away during a bounded load ------------------------------------------------
+# The hub's charon stops (its DELETE tears the SA down) after 200 messages and stays away for
+# 10 s: the edge defers with "no SA", keeps asking charon to initiate, abandons the connections
+# that hang on the lost SA, and once the hub is back every message arrives.
 stop_sink && start_sink "$WORK/sink2"
 ip netns exec al-inet timeout 300 smtp-source -s 10 -m 2000 -l 2048 -f sender@example.org \
 	-t rcpt@example.com "$EDGE_MX" >"$WORK/smtp-source.log" 2>&1 &
 SOURCE_PID=$!
 wait_for 60 "the load is flowing (200 at the sink)" sink_has "$WORK/sink2" 200
-before=$(sink_count "$WORK/sink2")
-"$TESTBED" swanctl edge --terminate --ike "$AIRLOCK_CONN" --timeout 10 >"$WORK/terminate.log" 2>&1 &&
-	pass "IKE_SA $AIRLOCK_CONN terminated from the edge after $before messages" ||
-	{ cat "$WORK/terminate.log"; fail "terminate the IKE_SA"; }
-no_sa_logged() {
-	grep -q "event=deferred .*reason=\"no SA to hub $SINK_ADDR ($AIRLOCK_CONN/$AIRLOCK_CHILD)\"" \
-		"$WORK/edge.log"
+"$TESTBED" stop-charon hub >"$WORK/stop-charon-hub.log" 2>&1 &&
+	pass "hub's charon stopped (SA torn down from the hub) after $(sink_count "$WORK/sink2") messages" ||
+	{ cat "$WORK/stop-charon-hub.log"; fail "stop the hub's charon"; }
+t_down=$SECONDS
+NO_SA="no SA to hub $SINK_ADDR ($AIRLOCK_CONN/$AIRLOCK_CHILD)"
+no_sa_listed() {
+	"$AIRLOCK_BIN/airlockctl" -c "$EDGE_CONF" queue --json | NO_SA="$NO_SA" python3 -c '
+import json, os, sys
+m = json.load(sys.stdin)["messages"]
+sys.exit(0 if any(x["reason"] == os.environ["NO_SA"] for x in m) else 1)'
 }
-wait_for 20 "the edge defers with reason \"no SA to hub $SINK_ADDR ($AIRLOCK_CONN/$AIRLOCK_CHILD)\"" \
-	no_sa_logged
-wait_for 30 "the edge initiates the CHILD_SA itself" \
+wait_for 20 "airlockctl queue shows messages deferred with \"$NO_SA\"" no_sa_listed
+wait_for 20 "the edge asks charon to initiate $AIRLOCK_CONN/$AIRLOCK_CHILD" \
 	grep -q "event=sa-initiate ike=$AIRLOCK_CONN child=$AIRLOCK_CHILD" "$WORK/edge.log"
-wait_for 40 "and it comes up again (hub up in status)" hub_state up
+wait_for 20 "connections hanging on the lost SA are abandoned" \
+	grep -q "event=hub-connections-abandoned hub=$SINK_ADDR" "$WORK/edge.log"
+stuck=$(sink_count "$WORK/sink2")
+sleep $((t_down + 10 - SECONDS > 0 ? t_down + 10 - SECONDS : 0))
+expect "nothing reached the hub while its SA was down ($stuck, now $(sink_count "$WORK/sink2"))" \
+	test "$(sink_count "$WORK/sink2")" -eq "$stuck"
+"$TESTBED" start-charon hub >"$WORK/start-charon-hub.log" 2>&1 || cat "$WORK/start-charon-hub.log"
+wait_for 40 "the edge brings the SA up again (hub up in status)" hub_state up
 wait "$SOURCE_PID" && rc=0 || rc=$?
 expect "smtp-source finished without errors (exit $rc)" test "$rc" -eq 0 -a ! -s "$WORK/smtp-source.log"
 wait_for 180 "all 2,000 delivered to the sink" sink_has "$WORK/sink2" 2000
@@ -74,10 +87,20 @@ wait_for 20 "the queue is empty afterwards" queue_is 0
 kicked() { grep -q "event=hub-usable hub=$SINK_ADDR deferred_kicked=[1-9]" "$WORK/edge.log"; }
 expect "deferred messages were kicked when the SA came up (not left to their back-off)" kicked
 
-# --- the edge's charon (VICI) goes away: fail closed ----------------------------------------
-# Connections abandoned when the SA went away may have delivered a message whose 250 was lost:
-# such duplicates are counted above (not lost mail); count from what is there now.
+# --- the SA terminated from the edge: the next message brings it back ----------------------
+# Connections abandoned above may have delivered a message whose 250 was lost: such
+# duplicates are counted above (not lost mail); count from what is there now.
 n0=$(sink_count "$WORK/sink2")
+"$TESTBED" swanctl edge --terminate --ike "$AIRLOCK_CONN" --timeout 10 >"$WORK/terminate.log" 2>&1 &&
+	pass "IKE_SA $AIRLOCK_CONN terminated from the edge" ||
+	{ cat "$WORK/terminate.log"; fail "terminate the IKE_SA"; }
+wait_for 20 "status shows hub $SINK_ADDR without SA" hub_state no-sa
+ip netns exec al-inet python3 "$PY/smtpclient.py" send "$EDGE_MX" --count 10 --sessions 2 \
+	--size 1000 --tag term --out "$WORK/term.jsonl" >/dev/null
+wait_for 30 "the edge initiates the SA for them and the 10 arrive" sink_has "$WORK/sink2" $((n0 + 10))
+n0=$(sink_count "$WORK/sink2")
+
+# --- the edge's charon (VICI) goes away: fail closed ----------------------------------------
 "$TESTBED" stop-charon edge >"$WORK/stop-charon.log" 2>&1 || cat "$WORK/stop-charon.log"
 vici_down() { [ "$(edge_ctl status 'd["queue"]["tunnel"]["vici_connected"]')" = False ]; }
 wait_for 20 "status shows the queue's VICI session down" vici_down
@@ -108,6 +131,7 @@ tcp=$(count "tcp and host 203.0.113.1 and host 203.0.113.2")
 expect "no TCP at all between 203.0.113.1 and 203.0.113.2 ($tcp packets)" test "$tcp" -eq 0
 inner=$(count "host 192.0.2.1 or host 192.0.2.2 or port 2526")
 expect "no packet with an inner address or the sink's port on the bridge ($inner)" test "$inner" -eq 0
-other=$(count "host 203.0.113.1 and host 203.0.113.2 and not arp and not (udp port 4500 or udp port 500)")
-[ "$other" -eq 0 ] || tcpdump -r "$PCAP" -n "host 203.0.113.1 and host 203.0.113.2 and not arp and not (udp port 4500 or udp port 500)" 2>/dev/null | head -5
-expect "between edge and hub only IKE and ESP-in-UDP ($other other packets)" test "$other" -eq 0
+other=$(count "host 203.0.113.1 and host 203.0.113.2 and not arp and not icmp and not (udp port 4500 or udp port 500)")
+[ "$other" -eq 0 ] || tcpdump -r "$PCAP" -n "host 203.0.113.1 and host 203.0.113.2 and not arp and not icmp and not (udp port 4500 or udp port 500)" 2>/dev/null | head -5
+# ICMP: port unreachable for IKE while the hub's charon is stopped.
+expect "between edge and hub only IKE and ESP-in-UDP (and ICMP) ($other other packets)" test "$other" -eq 0
