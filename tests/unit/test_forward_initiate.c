@@ -150,7 +150,8 @@ static int setup(void **state)
 	snprintf(t->path, sizeof(t->path), "%s/vici", t->dir);
 	snprintf(t->uri, sizeof(t->uri), "unix://%s", t->path);
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", t->path);
+	assert_true(strlen(t->path) < sizeof(sun.sun_path));
+	memcpy(sun.sun_path, t->path, strlen(t->path) + 1);
 	t->f.lis = evconnlistener_new_bind(t->base, fake_accept, &t->f,
 					   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 8,
 					   (struct sockaddr *)&sun, sizeof(sun));
