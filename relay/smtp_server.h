@@ -68,6 +68,11 @@ struct smtp_server_opts {
 	unsigned data_rate_grace_s; /* 0: 10 */
 	SSL_CTX *tls;		    /* STARTTLS offered when not NULL; not owned, must outlive */
 	unsigned max_errors;	    /* bad commands before 421 4.7.0 and close; 0: 20 */
+	/*
+	 * Accept every RCPT domain (relay_domains is not consulted): for a
+	 * proxy whose next hop decides about recipients, such as the hub.
+	 */
+	bool accept_any_domain;
 };
 
 /*
@@ -89,6 +94,7 @@ struct smtp_txn_info {
 	bool smtputf8;		  /* MAIL carried SMTPUTF8 */
 	enum smtp_body_type body; /* MAIL BODY= (NONE when absent) */
 	uint64_t declared_size;	  /* MAIL SIZE=, 0 when absent */
+	const char *note;	  /* smtp_server_serve_fd_note()'s note, or NULL */
 };
 
 /*
@@ -148,6 +154,9 @@ struct smtp_server_stats {
 
 struct smtp_server;
 
+/* Longest note of smtp_server_serve_fd_note(), in octets. */
+#define SMTP_SERVER_NOTE_MAX 1000
+
 /*
  * Creates a server on base with a copy of opts and hooks (the strings in
  * opts are copied; opts->tls is borrowed). txn_begin, txn_write, txn_end
@@ -172,6 +181,18 @@ int smtp_server_add_listener(struct smtp_server *s, int listen_fd);
  * no session could be set up (memory), fd closed.
  */
 int smtp_server_serve_fd(struct smtp_server *s, int fd, const struct sockaddr *peer, socklen_t len);
+
+/*
+ * smtp_server_serve_fd() with a note about the connection that the caller
+ * established before (the hub: the authenticated IKE identity). note (copied;
+ * NULL or "" for none) must be an RFC 5322 comment, "(...)", of printable
+ * ASCII without CR or LF, at most 1000 octets; anything else is refused (fd
+ * closed, -1). It is written into every Received: field of the session, as
+ * a line of its own after the "from" clause, and handed to the hooks in
+ * smtp_txn_info.note.
+ */
+int smtp_server_serve_fd_note(struct smtp_server *s, int fd, const struct sockaddr *peer,
+			      socklen_t len, const char *note);
 
 /*
  * Stops accepting (listeners are closed), answers idle sessions (no

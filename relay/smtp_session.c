@@ -95,6 +95,7 @@ static void session_destroy(struct smtp_session *s)
 		s->gone = true;
 		return;
 	}
+	free(s->note);
 	free(s);
 }
 
@@ -167,6 +168,7 @@ void smtp_session_txn_info(const struct smtp_session *s, struct smtp_txn_info *i
 	info->tls = s->tls;
 	info->tls_version = s->tls_version;
 	info->tls_cipher = s->tls_cipher;
+	info->note = s->note;
 	if (s->txn) {
 		info->from = &s->txn->from;
 		info->rcpts = s->txn->rcpts;
@@ -327,7 +329,7 @@ static void proceed_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 	const struct smtp_server *srv = s->server;
 	struct smtp_txn *t = s->txn;
 
-	if (!cmd->path.postmaster &&
+	if (!cmd->path.postmaster && !srv->opts.accept_any_domain &&
 	    (cmd->path.literal || !domain_is_relayed(srv, cmd->path.domain))) {
 		smtp_session_error(s, "554 5.7.1 Relay access denied");
 		return;
@@ -709,7 +711,7 @@ void smtp_session_resume(struct smtp_session *s)
 }
 
 int smtp_session_new(struct smtp_server *srv, int fd, const char *addr, bool addr_ip, bool addr_ip6,
-		     struct smtp_client_count *client)
+		     struct smtp_client_count *client, const char *note)
 {
 	struct smtp_session *s = calloc(1, sizeof(*s));
 	unsigned char rnd[8];
@@ -717,6 +719,11 @@ int smtp_session_new(struct smtp_server *srv, int fd, const char *addr, bool add
 
 	if (!s) {
 		close(fd);
+		return -1;
+	}
+	if (note && note[0] && !(s->note = strdup(note))) {
+		close(fd);
+		free(s);
 		return -1;
 	}
 	s->server = srv;
@@ -730,6 +737,7 @@ int smtp_session_new(struct smtp_server *srv, int fd, const char *addr, bool add
 	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!s->bev) {
 		close(fd);
+		free(s->note);
 		free(s);
 		return -1;
 	}

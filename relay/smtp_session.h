@@ -132,6 +132,7 @@ struct smtp_session {
 	bool gone;	   /* connection closed while committing */
 	const char *close_reason;
 	uint64_t messages, accepted, commands;
+	char *note; /* smtp_server_serve_fd_note(), owned; NULL for none */
 };
 
 /*
@@ -142,7 +143,7 @@ struct smtp_session {
  * smtp_server_session_closed(). Returns 0, or -1 when memory is exhausted.
  */
 int smtp_session_new(struct smtp_server *srv, int fd, const char *addr, bool addr_ip, bool addr_ip6,
-		     struct smtp_client_count *client);
+		     struct smtp_client_count *client, const char *note);
 
 /* Server shutdown: idle sessions get 421 4.7.0 now, the rest at their next command. */
 void smtp_session_shutdown(struct smtp_session *s);
