@@ -193,15 +193,15 @@ static bool note_ok(const char *note)
 		unsigned char ch = (unsigned char)note[i];
 		if (ch < 0x20 || ch > 0x7e)
 			return false;
+		if (depth == 0 && i > 0)
+			return false; /* text after the comment closed */
 		if (ch == '\\') {
 			if (++i >= n || note[i] < 0x20 || note[i] > 0x7e)
 				return false;
 		} else if (ch == '(') {
 			depth++;
-		} else if (ch == ')' && --depth < 0) {
-			return false;
-		} else if (depth == 0) {
-			return false; /* text after the comment closed */
+		} else if (ch == ')') {
+			depth--;
 		}
 	}
 	return depth == 0;

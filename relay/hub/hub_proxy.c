@@ -168,7 +168,10 @@ enum hub_proxy_outcome hub_reply_map(const struct smtp_client_result *r, char *o
 void hub_reply_attest(enum attest_result a, const char *detail, char *out, size_t outsz)
 {
 	char line[512];
-	if (detail && detail[0])
+	size_t nlen = strlen(attest_result_name(a));
+	if (detail && strncmp(detail, attest_result_name(a), nlen) == 0)
+		snprintf(line, sizeof(line), "550 5.7.1 Scan attestation refused: %s", detail);
+	else if (detail && detail[0])
 		snprintf(line, sizeof(line), "550 5.7.1 Scan attestation refused: %s (%s)",
 			 attest_result_name(a), detail);
 	else

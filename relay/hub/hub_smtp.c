@@ -104,13 +104,6 @@ static int parent_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd
 	}
 }
 
-static void on_term(evutil_socket_t sig, short what, void *arg)
-{
-	(void)sig;
-	(void)what;
-	event_base_loopbreak(arg);
-}
-
 int hub_smtp_main(void *arg, int parent_fd)
 {
 	struct hub_ctx *ctx = arg;
@@ -152,8 +145,11 @@ int hub_smtp_main(void *arg, int parent_fd)
 	if (!hs.server || !hs.chan)
 		fatal("hub smtp: cannot set up (out of memory)");
 	ipc_chan_set_name(hs.chan, "parent");
-	struct event *term = evsignal_new(hs.base, SIGTERM, on_term, hs.base);
-	evsignal_add(term, NULL);
+	/*
+	 * SIGTERM keeps its default action (proc.h resets dispositions): the
+	 * parent stops the child only on shutdown, and a message in flight then
+	 * simply gets no reply, so the edge keeps it (nothing was acknowledged).
+	 */
 	log_info("event=smtp-ready internal_mta=%s", cfg->hub.internal_mta);
 
 	event_base_dispatch(hs.base);
@@ -161,7 +157,6 @@ int hub_smtp_main(void *arg, int parent_fd)
 	smtp_server_free(hs.server);
 	hub_proxy_free(hs.proxy);
 	ipc_chan_free(hs.chan);
-	event_free(term);
 	event_base_free(hs.base);
 	return 0;
 }
