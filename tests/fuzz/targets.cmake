@@ -34,3 +34,8 @@ airlock_fuzz(fuzz_gate ${CMAKE_SOURCE_DIR}/policy/gate.c ${CMAKE_SOURCE_DIR}/tun
 	${CMAKE_SOURCE_DIR}/tunnel/sa_parse.c ${CMAKE_SOURCE_DIR}/tunnel/vici_msg.c)
 airlock_fuzz(fuzz_scan_rewrite ${CMAKE_SOURCE_DIR}/relay/scan_rewrite.c
 	${CMAKE_SOURCE_DIR}/relay/scan_reply.c ${CMAKE_SOURCE_DIR}/relay/ipc.c)
+airlock_fuzz(fuzz_hub_msg ${CMAKE_SOURCE_DIR}/relay/hub/hub_msg.c ${CMAKE_SOURCE_DIR}/relay/ipc.c
+	${CMAKE_SOURCE_DIR}/relay/attest.c ${CMAKE_SOURCE_DIR}/relay/attest_keys.c
+	${CMAKE_SOURCE_DIR}/policy/gate.c ${CMAKE_SOURCE_DIR}/tunnel/sa_table.c
+	${CMAKE_SOURCE_DIR}/tunnel/ts.c ${CMAKE_SOURCE_DIR}/tunnel/sa_parse.c
+	${CMAKE_SOURCE_DIR}/tunnel/vici_msg.c)
