@@ -237,6 +237,20 @@ cp "$WORK/edgekey/attest.pub" "$WORK/trusted"
 kill -HUP "$HUB_PID"
 sleep 1
 
+# The smtp process killed: the parent restarts it and hands it the keys again.
+child=$(ps -o pid= --ppid "$HUB_PID" | tr -d ' ' | head -n1)
+kill -KILL "$child"
+new_child() {
+	local c
+	c=$(ps -o pid= --ppid "$HUB_PID" | tr -d ' ' | head -n1)
+	[ -n "$c" ] && [ "$c" != "$child" ]
+}
+wait_for 10 "the parent restarted the killed smtp process" new_child
+sleep 0.5
+out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
+expect "after the restart a stamped message is delivered again ($out)" \
+	test "$(code_of "$out")" = "end 250"
+
 # ---- the internal MTA's answers -----------------------------------------------------------
 stop_mta
 start_mta "$WORK/mta4" -r .
@@ -257,8 +271,8 @@ expect "internal MTA hanging: 451 after hub.internal_timeout (5 s; took ${dt}s: 
 stop_mta
 out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
 expect "internal MTA down: 451 ($out)" test "$(code_of "$out")" = "end 451"
-expect "status counts the proxy outcomes (delivered 2, tempfailed 3, rejected 1)" \
-	test "$(hub_ctl "$SOCK" '[h["proxy"][k] for k in ("delivered","tempfailed","rejected")]')" = "[2, 3, 1]"
+expect "status counts the proxy outcomes (delivered 3, tempfailed 3, rejected 1)" \
+	test "$(hub_ctl "$SOCK" '[h["proxy"][k] for k in ("delivered","tempfailed","rejected")]')" = "[3, 3, 1]"
 start_mta "$WORK/mtab"
 
 # ---- sources that must never reach SMTP -------------------------------------------------
