@@ -51,7 +51,6 @@ struct hub_parent {
 	struct gate_counters gate;
 	uint64_t attest_verified, attest_refused, by_result[ATTEST_UNSCANNED + 1];
 	uint64_t proxy[HUB_PROXY_OUTCOME_COUNT];
-	uint64_t handoff_failed;
 };
 
 static void usage(FILE *out)
@@ -132,7 +131,6 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		rc = ipc_send_writer(p->chan, HUB_MSG_CONN, &w, fd);
 	ipc_writer_free(&w);
 	if (rc < 0) {
-		p->handoff_failed++;
 		log_warning(
 			"event=hub-handoff-failed peer=%s reason=\"smtp process not available\"",
 			g.peer);

@@ -37,18 +37,11 @@ int hub_msg_put_conn(struct ipc_writer *w, const struct hub_conn *c)
 int hub_msg_put_keys(struct ipc_writer *w, const struct attest_trust *t)
 {
 	size_t n = attest_trust_count(t);
-	size_t seen = 0;
 
 	ipc_put_u32(w, (uint32_t)n);
-	/* attest_trust_find walks by id; collect every key in insertion order. */
-	for (size_t i = 0; seen < n && i < n; i++) {
-		const struct attest_key *k = attest_trust_get(t, i);
-		if (!k)
-			break;
-		ipc_put_bytes(w, k->pk, ATTEST_PK_LEN);
-		seen++;
-	}
-	return w->failed || seen != n ? -1 : 0;
+	for (size_t i = 0; i < n; i++)
+		ipc_put_bytes(w, attest_trust_get(t, i)->pk, ATTEST_PK_LEN);
+	return w->failed ? -1 : 0;
 }
 
 int hub_msg_put_result(struct ipc_writer *w, const struct hub_result *r)
