@@ -139,6 +139,31 @@ struct smtp_server_hooks {
 	/* Content refused or the session gone before txn_end: discard txn. */
 	void (*txn_abort)(void *txn);
 	void *ctx; /* first argument of check_mail and txn_begin */
+	/*
+	 * Optional, for a proxy that relays the envelope live (the hub):
+	 * MAIL and RCPT decided later. mail_async, when set, replaces
+	 * check_mail: it is called for a MAIL that passed the engine's own
+	 * checks, and the session reads no further command until
+	 * reply(cookie, line) was called exactly once, from a later
+	 * event-loop turn or inside the call. line is a full reply without
+	 * CRLF (copied; 2xx, 4xx or 5xx, else fatal()): it is sent as it is,
+	 * a 2xx accepts the sender, anything else ends the transaction, and a
+	 * 421 also closes the session. rcpt_async does the same for each RCPT
+	 * that passed the engine's checks (rcpt is internal data, valid during
+	 * the call; a 2xx adds the recipient). The session stays allocated
+	 * until reply() even when its client has gone.
+	 */
+	void (*mail_async)(void *ctx, const struct smtp_txn_info *info, smtp_txn_done_fn reply,
+			   void *cookie);
+	void (*rcpt_async)(void *ctx, const struct smtp_txn_info *info,
+			   const struct smtp_addr *rcpt, smtp_txn_done_fn reply, void *cookie);
+	/*
+	 * Optional: the transaction of session_id that mail_async was asked
+	 * about has ended, whatever its outcome (refused MAIL, RSET, a new
+	 * MAIL, QUIT, the connection gone, or after the end-of-data reply or
+	 * txn_abort). Called once per mail_async call, after its reply.
+	 */
+	void (*envelope_end)(void *ctx, const char *session_id);
 };
 
 struct smtp_server_stats {

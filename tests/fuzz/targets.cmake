@@ -17,6 +17,7 @@ airlock_fuzz(fuzz_ipc ${CMAKE_SOURCE_DIR}/relay/ipc.c)
 airlock_fuzz(fuzz_control ${CMAKE_SOURCE_DIR}/relay/control.c)
 airlock_fuzz(fuzz_smtp_session ${CMAKE_SOURCE_DIR}/relay/smtp_server.c
 	${CMAKE_SOURCE_DIR}/relay/smtp_session.c ${CMAKE_SOURCE_DIR}/relay/smtp_session_data.c
+	${CMAKE_SOURCE_DIR}/relay/smtp_session_envelope.c
 	${CMAKE_SOURCE_DIR}/relay/smtp_tls.c ${CMAKE_SOURCE_DIR}/relay/smtp_cmd.c
 	${CMAKE_SOURCE_DIR}/relay/smtp_addr.c ${CMAKE_SOURCE_DIR}/relay/smtp_body.c
 	${CMAKE_SOURCE_DIR}/relay/smtp_cmd_reply.c)

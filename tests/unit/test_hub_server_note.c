@@ -41,8 +41,12 @@ static void start_hooked(struct harness *h, bool any_domain)
 	o.accept_any_domain = any_domain;
 	h_start(h, &o);
 	smtp_server_free(h->srv);
-	struct smtp_server_hooks hooks = {fake_check_mail, note_begin, fake_write,
-					  fake_end,	   fake_abort, &h->sink};
+	struct smtp_server_hooks hooks = {.check_mail = fake_check_mail,
+					  .txn_begin = note_begin,
+					  .txn_write = fake_write,
+					  .txn_end = fake_end,
+					  .txn_abort = fake_abort,
+					  .ctx = &h->sink};
 	h->srv = smtp_server_new(h->base, &h->opts, &hooks);
 	assert_non_null(h->srv);
 }
