@@ -1,6 +1,8 @@
 /*
- * The hub's transaction sink: memfd + attestation stream, then the internal
- * MTA over the SMTP client engine. See hub_proxy.h.
+ * The hub's live proxy to the internal MTA: one internal session per
+ * transaction (opened at MAIL, ended with QUIT when the transaction ends),
+ * the message held in a memfd and its attestation checked before the
+ * content goes on. See hub_proxy.h.
  */
 #include "relay/hub/hub_proxy.h"
 
@@ -16,6 +18,8 @@
 
 #include <event2/event.h>
 
+struct hub_env;
+
 struct hub_proxy {
 	struct event_base *base;
 	struct sockaddr_storage mta;
@@ -25,23 +29,36 @@ struct hub_proxy {
 	struct attest_trust *trust;
 	hub_proxy_result_fn cb;
 	void *cb_arg;
-	unsigned ntxn; /* transactions alive; the proxy is freed after the last */
+	struct hub_env *envs; /* open transactions, one per session at most */
+	unsigned refs;	      /* envelopes and transactions alive; freed after the last */
 	bool dead;
 };
 
+/* One transaction's internal session, from MAIL to envelope_end. */
+struct hub_env {
+	struct hub_proxy *p;
+	struct hub_env *next;
+	char session[32];
+	struct smtp_client_conn *conn;
+	/* The edge's MAIL or RCPT waiting for the internal MTA. */
+	smtp_txn_done_fn reply;
+	void *cookie;
+	char *from;
+	uint64_t size;
+	bool smtputf8, eightbit;
+	struct hub_txn *txn;
+	bool ended; /* envelope_end came while something was pending */
+};
+
+/* The content of one transaction. */
 struct hub_txn {
 	struct hub_proxy *p;
+	struct hub_env *env;
 	char session[32];
 	char peer[64];
 	int fd; /* memfd holding the message as the engine wrote it */
 	uint64_t size;
-	bool write_failed;
 	struct attest_stream as;
-	char *from;
-	char **rcpts;
-	size_t nrcpts;
-	bool smtputf8, eightbit;
-	struct smtp_client_conn *conn;
 	smtp_txn_done_fn done;
 	void *cookie;
 };
@@ -65,9 +82,10 @@ struct hub_proxy *hub_proxy_new(struct event_base *base, const struct hub_proxy_
 	return p;
 }
 
-static void proxy_release(struct hub_proxy *p)
+static void proxy_unref(struct hub_proxy *p)
 {
-	if (!p->dead || p->ntxn > 0)
+	p->refs--;
+	if (!p->dead || p->refs > 0)
 		return;
 	attest_trust_free(p->trust);
 	free(p->helo_name);
@@ -79,7 +97,8 @@ void hub_proxy_free(struct hub_proxy *p)
 	if (!p)
 		return;
 	p->dead = true;
-	proxy_release(p);
+	p->refs++;
+	proxy_unref(p);
 }
 
 void hub_proxy_set_trust(struct hub_proxy *p, struct attest_trust *t)
@@ -94,140 +113,192 @@ size_t hub_proxy_trust_count(const struct hub_proxy *p)
 	return p->trust ? attest_trust_count(p->trust) : 0;
 }
 
-/* ---- replies --------------------------------------------------------------------- */
+/* ---- the envelope -------------------------------------------------------------------- */
 
-/* Copies text into out, replacing anything but printable ASCII by '?'. */
-static void copy_printable(char *out, size_t outsz, const char *text)
+static struct hub_env *env_find(struct hub_proxy *p, const char *session)
 {
-	size_t i = 0;
-	for (; text[i] && i + 1 < outsz; i++) {
-		unsigned char ch = (unsigned char)text[i];
-		out[i] = ch >= 0x20 && ch <= 0x7e ? (char)ch : '?';
-	}
-	if (outsz)
-		out[i] = '\0';
-}
-
-/* A reply line "NXX ..." (N the wanted class) from the peer, or NULL. */
-static const char *reply_of_class(const char *reply, char cls)
-{
-	if (reply && reply[0] == cls && reply[1] >= '0' && reply[1] <= '9' && reply[2] >= '0' &&
-	    reply[2] <= '9' && (reply[3] == ' ' || reply[3] == '\0'))
-		return reply;
+	for (struct hub_env *e = p->envs; e; e = e->next)
+		if (strcmp(e->session, session) == 0)
+			return e;
 	return NULL;
 }
 
-enum hub_proxy_outcome hub_reply_map(const struct smtp_client_result *r, char *out, size_t outsz)
+/* Ends the internal session (QUIT when it is idle) and frees e. */
+static void env_free(struct hub_env *e)
 {
-	char text[SMTP_CLIENT_REPLY_MAX];
-	char line[SMTP_CLIENT_REPLY_MAX + 64];
-	size_t ok = 0, perm = 0;
-	const char *first_perm = NULL;
-
-	copy_printable(text, sizeof(text), r->reply);
-	for (size_t i = 0; i < r->nrcpts; i++) {
-		int cls = r->rcpt_code ? r->rcpt_code[i] / 100 : 0;
-		if (cls == 2)
-			ok++;
-		else if (cls == 5) {
-			perm++;
-			if (!first_perm && r->rcpt_reply)
-				first_perm = r->rcpt_reply[i];
+	struct hub_proxy *p = e->p;
+	for (struct hub_env **pp = &p->envs; *pp; pp = &(*pp)->next) {
+		if (*pp == e) {
+			*pp = e->next;
+			break;
 		}
 	}
-	if (r->delivered && r->nrcpts > 0 && ok == r->nrcpts) {
-		snprintf(line, sizeof(line), "250 2.0.0 Ok: delivered by the internal MTA (%s)",
-			 text);
-		copy_printable(out, outsz, line);
-		return HUB_PROXY_DELIVERED;
+	if (e->conn) {
+		smtp_client_conn_abandon(e->conn);
+		smtp_client_conn_quit(e->conn); /* frees a busy or dead one at once */
 	}
-	if (!r->temporary && r->nrcpts > 0 && ok + perm == r->nrcpts) {
-		const char *five = reply_of_class(first_perm, '5');
-		if (!five)
-			five = reply_of_class(r->reply, '5');
-		if (ok > 0)
-			snprintf(line, sizeof(line),
-				 "550 5.0.0 The internal MTA refused some recipients: %s",
-				 five ? five : text);
-		else if (five)
-			snprintf(line, sizeof(line), "%s", five);
-		else
-			snprintf(line, sizeof(line), "554 5.0.0 The internal MTA refused it: %s",
-				 text);
-		copy_printable(out, outsz, line);
-		return HUB_PROXY_REJECTED;
-	}
-	if (r->code == 0)
-		snprintf(line, sizeof(line), "451 4.4.1 Internal MTA unavailable: %s", text);
-	else
-		snprintf(line, sizeof(line), "451 4.3.0 Internal MTA deferred it: %s", text);
-	copy_printable(out, outsz, line);
-	return HUB_PROXY_TEMPFAILED;
+	if (e->txn)
+		e->txn->env = NULL;
+	free(e->from);
+	free(e);
+	proxy_unref(p);
 }
 
-void hub_reply_attest(enum attest_result a, const char *detail, char *out, size_t outsz)
+/* Answers the edge's waiting MAIL or RCPT. */
+static void env_answer(struct hub_env *e, int code, const char *line)
 {
-	char line[512];
-	size_t nlen = strlen(attest_result_name(a));
-	if (detail && strncmp(detail, attest_result_name(a), nlen) == 0)
-		snprintf(line, sizeof(line), "550 5.7.1 Scan attestation refused: %s", detail);
-	else if (detail && detail[0])
-		snprintf(line, sizeof(line), "550 5.7.1 Scan attestation refused: %s (%s)",
-			 attest_result_name(a), detail);
-	else
-		snprintf(line, sizeof(line), "550 5.7.1 Scan attestation refused: %s",
-			 attest_result_name(a));
-	copy_printable(out, outsz, line);
+	char reply[SMTP_CLIENT_REPLY_MAX + 64], q[SMTP_CLIENT_REPLY_MAX + 80];
+	smtp_txn_done_fn fn = e->reply;
+
+	hub_reply_step(code, line, reply, sizeof(reply));
+	if (code == 0 || code == 421) {
+		log_warning("event=hub-internal-failed session=%s reply=%s", e->session,
+			    log_quote(q, sizeof(q), reply));
+		if (e->conn) {
+			smtp_client_conn_free(e->conn); /* unusable now */
+			e->conn = NULL;
+		}
+	}
+	e->reply = NULL;
+	if (e->ended) {
+		env_free(e);
+		return;
+	}
+	fn(e->cookie, reply);
 }
 
-/* ---- transactions ------------------------------------------------------------------ */
+static void env_step(void *arg, struct smtp_client_conn *conn, int code, const char *line)
+{
+	(void)conn;
+	env_answer(arg, code, line);
+}
+
+static void env_ready(void *arg, struct smtp_client_conn *conn, const struct smtp_client_result *r)
+{
+	struct hub_env *e = arg;
+
+	if (r) {
+		env_answer(e, 0, r->reply);
+		return;
+	}
+	if (smtp_client_conn_mail(conn, e->from, e->size, e->smtputf8, e->eightbit, env_step, e) <
+	    0)
+		env_answer(e, 0, "cannot start the transaction");
+}
+
+void hub_mail_async(void *ctx, const struct smtp_txn_info *info, smtp_txn_done_fn reply,
+		    void *cookie)
+{
+	struct hub_proxy *p = ctx;
+	struct hub_env *e = calloc(1, sizeof(*e));
+
+	if (!e || !(e->from = strdup(info->from->null_path ? "" : info->from->mailbox))) {
+		free(e);
+		reply(cookie, "451 4.3.0 Out of memory");
+		return;
+	}
+	e->p = p;
+	p->refs++;
+	snprintf(e->session, sizeof(e->session), "%s", info->session_id);
+	e->next = p->envs;
+	p->envs = e;
+	e->reply = reply;
+	e->cookie = cookie;
+	e->size = info->declared_size;
+	e->smtputf8 = info->smtputf8;
+	e->eightbit = info->body == SMTP_BODY_TYPE_8BITMIME;
+	struct smtp_client_opts co = {
+		.helo_name = p->helo_name,
+		.tls_mode = SMTP_CLIENT_TLS_NEVER,
+		.connect_timeout_s = p->o.timeout_s,
+		.greeting_timeout_s = p->o.timeout_s,
+		.helo_timeout_s = p->o.timeout_s,
+		.mail_timeout_s = p->o.timeout_s,
+		.rcpt_timeout_s = p->o.timeout_s,
+		.data_init_timeout_s = p->o.timeout_s,
+		.data_block_timeout_s = p->o.timeout_s,
+		.data_end_timeout_s = p->o.timeout_s,
+	};
+	e->conn = smtp_client_conn_new(p->base, (struct sockaddr *)&p->mta, p->mta_len, &co,
+				       env_ready, e);
+	if (!e->conn)
+		env_answer(e, 0, strerror(errno));
+}
+
+void hub_rcpt_async(void *ctx, const struct smtp_txn_info *info, const struct smtp_addr *rcpt,
+		    smtp_txn_done_fn reply, void *cookie)
+{
+	struct hub_env *e = env_find(ctx, info->session_id);
+
+	if (!e || !e->conn) {
+		reply(cookie, "451 4.4.1 Internal MTA unavailable");
+		return;
+	}
+	e->reply = reply;
+	e->cookie = cookie;
+	if (smtp_client_conn_rcpt(e->conn, rcpt->mailbox, env_step, e) < 0)
+		env_answer(e, 0, "the internal session is not usable");
+}
+
+void hub_envelope_end(void *ctx, const char *session_id)
+{
+	struct hub_env *e = env_find(ctx, session_id);
+
+	if (!e)
+		return;
+	if (e->reply || e->txn) {
+		e->ended = true; /* freed when what is pending completes */
+		return;
+	}
+	env_free(e);
+}
+
+/* ---- the content --------------------------------------------------------------------- */
 
 static void txn_free(struct hub_txn *t)
 {
 	struct hub_proxy *p = t->p;
-	if (t->conn)
-		smtp_client_conn_free(t->conn);
+	struct hub_env *e = t->env;
+
 	if (t->fd >= 0)
 		close(t->fd);
-	free(t->from);
-	for (size_t i = 0; i < t->nrcpts; i++)
-		free(t->rcpts[i]);
-	free(t->rcpts);
 	free(t);
-	p->ntxn--;
-	proxy_release(p);
+	if (e) {
+		e->txn = NULL;
+		if (e->ended)
+			env_free(e);
+	}
+	proxy_unref(p);
 }
 
 void *hub_txn_begin(void *ctx, const struct smtp_txn_info *info, const char **reply)
 {
 	struct hub_proxy *p = ctx;
-	struct hub_txn *t = calloc(1, sizeof(*t));
+	struct hub_env *e = env_find(p, info->session_id);
+	struct hub_txn *t;
 
-	if (!t) {
+	if (!e || !e->conn || e->txn) {
+		*reply = "451 4.4.1 Internal MTA unavailable";
+		return NULL;
+	}
+	if (!(t = calloc(1, sizeof(*t)))) {
 		*reply = "451 4.3.0 Out of memory";
 		return NULL;
 	}
 	t->p = p;
-	p->ntxn++;
-	t->fd = memfd_create("airlock-hub-message", MFD_CLOEXEC);
+	p->refs++;
+	t->env = e;
+	e->txn = t;
 	snprintf(t->session, sizeof(t->session), "%s", info->session_id);
 	snprintf(t->peer, sizeof(t->peer), "%s", info->client_addr);
-	t->from = strdup(info->from->null_path ? "" : info->from->mailbox);
-	t->rcpts = calloc(info->nrcpts ? info->nrcpts : 1, sizeof(char *));
-	bool ok = t->fd >= 0 && t->from && t->rcpts;
-	for (size_t i = 0; ok && i < info->nrcpts; i++) {
-		ok = (t->rcpts[i] = strdup(info->rcpts[i].mailbox)) != NULL;
-		t->nrcpts += ok;
-	}
-	if (!ok) {
-		log_error("event=hub-txn-error session=%s reason=\"%s\"", t->session,
-			  t->fd < 0 ? strerror(errno) : "out of memory");
+	t->fd = memfd_create("airlock-hub-message", MFD_CLOEXEC);
+	if (t->fd < 0) {
+		log_error("event=hub-txn-error session=%s reason=\"memfd: %s\"", t->session,
+			  strerror(errno));
 		txn_free(t);
 		*reply = "451 4.3.0 Cannot hold the message";
 		return NULL;
 	}
-	t->smtputf8 = info->smtputf8;
-	t->eightbit = info->body == SMTP_BODY_TYPE_8BITMIME;
 	attest_stream_init(&t->as);
 	return t;
 }
@@ -244,7 +315,6 @@ int hub_txn_write(void *txn, const char *data, size_t len)
 		if (n <= 0) {
 			log_error("event=hub-txn-error session=%s reason=\"memfd: %s\"", t->session,
 				  strerror(errno));
-			t->write_failed = true;
 			return -1;
 		}
 		data += n;
@@ -278,47 +348,18 @@ static void txn_finish(struct hub_txn *t, enum attest_result a, enum hub_proxy_o
 	done(cookie, reply);
 }
 
-static void client_done(void *arg, struct smtp_client_conn *conn,
-			const struct smtp_client_result *r)
+static void content_done(void *arg, struct smtp_client_conn *conn,
+			 const struct smtp_client_result *r)
 {
 	struct hub_txn *t = arg;
 	char reply[SMTP_CLIENT_REPLY_MAX + 64];
 	enum hub_proxy_outcome o = hub_reply_map(r, reply, sizeof(reply));
 
-	t->conn = NULL;
-	smtp_client_conn_quit(conn);
+	if (!smtp_client_conn_usable(conn) && t->env) {
+		smtp_client_conn_free(conn);
+		t->env->conn = NULL;
+	}
 	txn_finish(t, ATTEST_OK, o, reply);
-}
-
-static void client_ready(void *arg, struct smtp_client_conn *conn,
-			 const struct smtp_client_result *r)
-{
-	struct hub_txn *t = arg;
-	char reply[SMTP_CLIENT_REPLY_MAX + 64];
-
-	if (r) {
-		enum hub_proxy_outcome o = hub_reply_map(r, reply, sizeof(reply));
-		t->conn = NULL;
-		smtp_client_conn_free(conn);
-		txn_finish(t, ATTEST_OK, o, reply);
-		return;
-	}
-	struct smtp_client_msg m = {
-		.from = t->from,
-		.rcpts = (const char *const *)t->rcpts,
-		.nrcpts = t->nrcpts,
-		.fd = t->fd,
-		.offset = 0,
-		.length = t->size,
-		.smtputf8 = t->smtputf8,
-		.eightbit = t->eightbit,
-	};
-	if (smtp_client_conn_send(conn, &m, client_done, t) < 0) {
-		t->conn = NULL;
-		smtp_client_conn_free(conn);
-		txn_finish(t, ATTEST_OK, HUB_PROXY_TEMPFAILED,
-			   "451 4.4.1 Internal MTA unavailable: session not usable");
-	}
 }
 
 void hub_txn_end(void *txn, smtp_txn_done_fn done, void *cookie)
@@ -342,27 +383,17 @@ void hub_txn_end(void *txn, smtp_txn_done_fn done, void *cookie)
 	else
 		snprintf(err, sizeof(err), "no trusted keys loaded");
 	if (a != ATTEST_OK) {
+		/* The internal transaction is abandoned: RSET or QUIT, never the content. */
+		if (t->env && t->env->conn)
+			smtp_client_conn_abandon(t->env->conn);
 		hub_reply_attest(a, err, reply, sizeof(reply));
 		txn_finish(t, a, HUB_PROXY_NONE, reply);
 		return;
 	}
 	log_info("event=hub-attestation session=%s result=ok id=%s key=%s verdict=%s", t->session,
 		 st.id, st.key_id, attest_verdict_name(st.verdict));
-	struct smtp_client_opts co = {
-		.helo_name = p->helo_name,
-		.tls_mode = SMTP_CLIENT_TLS_NEVER,
-		.connect_timeout_s = p->o.timeout_s,
-		.greeting_timeout_s = p->o.timeout_s,
-		.helo_timeout_s = p->o.timeout_s,
-		.mail_timeout_s = p->o.timeout_s,
-		.rcpt_timeout_s = p->o.timeout_s,
-		.data_init_timeout_s = p->o.timeout_s,
-		.data_block_timeout_s = p->o.timeout_s,
-		.data_end_timeout_s = p->o.timeout_s,
-	};
-	t->conn = smtp_client_conn_new(p->base, (struct sockaddr *)&p->mta, p->mta_len, &co,
-				       client_ready, t);
-	if (!t->conn)
+	if (!t->env || !t->env->conn ||
+	    smtp_client_conn_content(t->env->conn, t->fd, 0, t->size, content_done, t) < 0)
 		txn_finish(t, ATTEST_OK, HUB_PROXY_TEMPFAILED,
-			   "451 4.4.1 Internal MTA unavailable: cannot open a connection");
+			   "451 4.4.1 Internal MTA unavailable: the internal session was lost");
 }

@@ -139,6 +139,9 @@ int hub_smtp_main(void *arg, int parent_fd)
 		.txn_end = hub_txn_end,
 		.txn_abort = hub_txn_abort,
 		.ctx = hs.proxy,
+		.mail_async = hub_mail_async,
+		.rcpt_async = hub_rcpt_async,
+		.envelope_end = hub_envelope_end,
 	};
 	hs.server = hs.proxy ? smtp_server_new(hs.base, &so, &hooks) : NULL;
 	hs.chan = ipc_chan_new(hs.base, parent_fd, parent_handler, &hs);

@@ -6,8 +6,9 @@
 #    after the sink stored it, byte for byte apart from the added headers, with the
 #    edge's IKE identity in the hub's Received: header;
 #  - missing / tampered / foreign-key / unscanned stamps get 550 5.7.1 and reach nothing;
-#  - the internal MTA answering 4xx / 5xx / hanging / absent: 451 / 5xx / 451 after
-#    hub.internal_timeout / 451;
+#  - the internal MTA's MAIL and RCPT replies reach the edge live (4xx sender, 5xx
+#    recipient); its answers to the content: 4xx / 5xx / hanging -> 451 / 5xx / 451 after
+#    hub.internal_timeout; absent -> 451 4.4.1 at MAIL;
 #  - SIGHUP reloads the trusted keys;
 #  - clear text to the outer address, al-dmz routing to the inner address, a
 #    connection on a CHILD_SA of a connection the hub does not trust (554, no-sa),
@@ -269,10 +270,23 @@ dt=$((SECONDS - t0))
 expect "internal MTA hanging: 451 after hub.internal_timeout (5 s; took ${dt}s: $out)" \
 	test "$(code_of "$out")" = "end 451" -a "$dt" -ge 4 -a "$dt" -le 15
 stop_mta
+start_mta "$WORK/mtar" -f RCPT
 out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
-expect "internal MTA down: 451 ($out)" test "$(code_of "$out")" = "end 451"
-expect "status counts the proxy outcomes (delivered 3, tempfailed 3, rejected 1)" \
-	test "$(hub_ctl "$SOCK" '[h["proxy"][k] for k in ("delivered","tempfailed","rejected")]')" = "[3, 3, 1]"
+expect "internal MTA refusing the recipient: the edge's RCPT gets its 5xx live ($out)" \
+	grep -Eq "^rcpt 5[0-9][0-9] " <<<"$out"
+stop_mta
+start_mta "$WORK/mtam" -r MAIL
+out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
+expect "internal MTA deferring the sender: the edge's MAIL gets its 4xx live ($out)" \
+	grep -Eq "^mail 4[0-9][0-9] " <<<"$out"
+expect "neither reached the internal MTA's store" \
+	test "$(mta_count "$WORK/mtar")" -eq 0 -a "$(mta_count "$WORK/mtam")" -eq 0
+stop_mta
+out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
+expect "internal MTA down: the edge's MAIL gets 451 4.4.1 ($out)" \
+	grep -q "^mail 451 4.4.1 " <<<"$out"
+expect "status counts the content outcomes (delivered 3, tempfailed 2, rejected 1)" \
+	test "$(hub_ctl "$SOCK" '[h["proxy"][k] for k in ("delivered","tempfailed","rejected")]')" = "[3, 2, 1]"
 start_mta "$WORK/mtab"
 
 # ---- sources that must never reach SMTP -------------------------------------------------

@@ -1,8 +1,9 @@
 /*
- * The hub's transaction sink: attestation verified before anything reaches
- * the internal MTA, the edge's end-of-data reply only after the internal
- * MTA's (a scripted fake on loopback, tests/unit/test_smtp_client_fake.h),
- * the reply mapping, and trust replacement. Every loop run is bounded.
+ * The hub's live proxy against a scripted internal MTA on loopback
+ * (tests/unit/test_smtp_client_fake.h): MAIL and each RCPT relayed with the
+ * internal MTA's replies, the attestation verified before any content goes
+ * on, the edge's end-of-data reply only after the internal MTA's, the reply
+ * mapping, and trust replacement. Every loop run is bounded.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -26,6 +27,8 @@ struct t {
 	int results;
 	int done;
 	char reply[1024];
+	int steps;
+	char step_reply[1024];
 	char stamped[4096];
 	size_t stamped_len;
 };
@@ -35,6 +38,13 @@ static void on_result(void *arg, const struct hub_result *r)
 	struct t *t = arg;
 	t->res = *r;
 	t->results++;
+}
+
+static void on_step(void *cookie, const char *reply)
+{
+	struct t *t = cookie;
+	snprintf(t->step_reply, sizeof(t->step_reply), "%s", reply);
+	t->steps++;
 }
 
 static void on_done(void *cookie, const char *reply)
@@ -114,23 +124,53 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* One transaction of data[0..len) for two recipients; runs until the edge's reply. */
-static void run_txn(struct t *t, const char *data, size_t len)
+static bool wire_has(struct t *t, const char *what)
 {
-	struct smtp_addr from, rcpts[2];
+	char *w = fake_wire(t->f);
+	bool has = strstr(w, what) != NULL;
+	free(w);
+	return has;
+}
+
+static struct smtp_addr from, rcpts[2];
+static struct smtp_txn_info info;
+
+/* MAIL from a@example.org through the proxy; returns the edge's reply. */
+static const char *mail(struct t *t)
+{
 	memset(&from, 0, sizeof(from));
 	memset(rcpts, 0, sizeof(rcpts));
 	snprintf(from.mailbox, sizeof(from.mailbox), "a@example.org");
 	snprintf(rcpts[0].mailbox, sizeof(rcpts[0].mailbox), "b@example.com");
 	snprintf(rcpts[1].mailbox, sizeof(rcpts[1].mailbox), "c@example.com");
-	struct smtp_txn_info info = {
+	info = (struct smtp_txn_info){
 		.session_id = "s1",
 		.client_addr = "192.0.2.1",
 		.from = &from,
 		.rcpts = rcpts,
-		.nrcpts = 2,
 	};
+	int before = t->steps;
+	hub_mail_async(t->p, &info, on_step, t);
+	RUN_UNTIL(t->base, t->steps > before, 8000);
+	assert_int_equal(t->steps, before + 1);
+	return t->step_reply;
+}
+
+/* RCPT i through the proxy; returns the edge's reply. */
+static const char *rcpt(struct t *t, int i)
+{
+	int before = t->steps;
+	hub_rcpt_async(t->p, &info, &rcpts[i], on_step, t);
+	RUN_UNTIL(t->base, t->steps > before, 8000);
+	assert_int_equal(t->steps, before + 1);
+	return t->step_reply;
+}
+
+/* The content data[0..len) of the open transaction; runs until the edge's reply. */
+static void content(struct t *t, const char *data, size_t len, size_t naccepted)
+{
 	const char *refusal = NULL;
+	info.nrcpts = naccepted;
 	void *txn = hub_txn_begin(t->p, &info, &refusal);
 	assert_non_null(txn);
 	/* In pieces, as the engine writes them. */
@@ -140,6 +180,17 @@ static void run_txn(struct t *t, const char *data, size_t len)
 	hub_txn_end(txn, on_done, t);
 	RUN_UNTIL(t->base, t->done, 8000);
 	assert_int_equal(t->done, 1);
+}
+
+/* A whole transaction for both recipients (both must be accepted), then its end. */
+static void run_txn(struct t *t, const char *data, size_t len)
+{
+	assert_memory_equal(mail(t), "250", 3);
+	assert_memory_equal(rcpt(t, 0), "250", 3);
+	assert_memory_equal(rcpt(t, 1), "250", 3);
+	content(t, data, len, 2);
+	hub_envelope_end(t->p, "s1");
+	fake_run_ms(t->base, 20);
 }
 
 static void test_valid_stamp_is_proxied(void **state)
@@ -172,7 +223,12 @@ static void check_refused(struct t *t, const char *data, size_t len, enum attest
 	assert_memory_equal(t->reply, prefix, strlen(prefix));
 	assert_int_equal(t->res.attest, want);
 	assert_int_equal(t->res.proxy, HUB_PROXY_NONE);
-	assert_int_equal(t->f->accepted, 0); /* the internal MTA never heard of it */
+	/* The internal MTA got the envelope, never the content: RSET, then QUIT. */
+	char *wire = fake_wire(t->f);
+	assert_null(strstr(wire, "DATA"));
+	assert_null(strstr(wire, "body line"));
+	assert_non_null(strstr(wire, "QUIT"));
+	free(wire);
 }
 
 static void test_refused_stamps_never_reach_the_mta(void **state)
@@ -224,20 +280,45 @@ static void test_mta_answers(void **state)
 	run_txn(t, t->stamped, t->stamped_len);
 	assert_string_equal(t->reply, "554 5.6.0 Content refused");
 	assert_int_equal(t->res.proxy, HUB_PROXY_REJECTED);
+}
 
-	/* Every recipient refused at RCPT: the first one's reply. */
-	t->f->rules[0] = (struct fake_rule){"RCPT", "550 5.1.1 No such user\r\n"};
-	run_txn(t, t->stamped, t->stamped_len);
-	assert_string_equal(t->reply, "550 5.1.1 No such user");
-	assert_int_equal(t->res.proxy, HUB_PROXY_REJECTED);
+static void test_envelope_relayed_live(void **state)
+{
+	struct t *t = *state;
+	stamp(t, t->signer, ATTEST_VERDICT_CLEAN);
 
-	/* One recipient refused, one delivered: not a 250 (it would hide the refusal). */
-	t->f->rules[0] = (struct fake_rule){"RCPT TO:<c@", "550 5.1.1 No such user\r\n"};
-	t->f->rules[1] = (struct fake_rule){".", "250 2.0.0 Ok\r\n"};
-	run_txn(t, t->stamped, t->stamped_len);
-	assert_string_equal(t->reply, "550 5.0.0 The internal MTA refused some recipients: 550 "
-				      "5.1.1 No such user");
-	assert_int_equal(t->res.proxy, HUB_PROXY_REJECTED);
+	/* Each recipient gets the internal MTA's own verdict, as it comes. */
+	t->f->rules[0] =
+		(struct fake_rule){"RCPT TO:<c@", "550 5.1.1 <c@example.com>: unknown\r\n"};
+	t->f->rules[1] = (struct fake_rule){".", "250 2.0.0 Ok: queued as I2\r\n"};
+	assert_memory_equal(mail(t), "250 ", 4);
+	assert_memory_equal(rcpt(t, 0), "250 ", 4);
+	assert_string_equal(rcpt(t, 1), "550 5.1.1 <c@example.com>: unknown");
+	content(t, t->stamped, t->stamped_len, 1);
+	assert_string_equal(t->reply, "250 2.0.0 Ok: delivered by the internal MTA (250 2.0.0 Ok: "
+				      "queued as I2)");
+	hub_envelope_end(t->p, "s1");
+	RUN_UNTIL(t->base, wire_has(t, "QUIT"), 2000);
+	char *wire = fake_wire(t->f);
+	const char *m = strstr(wire, "MAIL FROM:<a@example.org>");
+	assert_non_null(m);
+	assert_true(strstr(m, "RCPT TO:<b@") < strstr(m, "RCPT TO:<c@"));
+	assert_true(strstr(m, "RCPT TO:<c@") < strstr(m, "DATA\r\n"));
+	assert_non_null(strstr(m, "\r\n.\r\nQUIT\r\n"));
+	free(wire);
+
+	/* A sender the internal MTA refuses: its reply, and the session is ended. */
+	t->f->rules[0] = (struct fake_rule){"MAIL", "553 5.7.1 Sender rejected\r\n"};
+	t->f->rules[1] = (struct fake_rule){NULL, NULL};
+	assert_string_equal(mail(t), "553 5.7.1 Sender rejected");
+	hub_envelope_end(t->p, "s1");
+	/* A 421 from the internal MTA does not close the edge's session. */
+	t->f->rules[0] = (struct fake_rule){"RCPT", "421 4.3.2 Shutting down\r\n"};
+	assert_memory_equal(mail(t), "250", 3);
+	assert_string_equal(rcpt(t, 0), "451 4.3.0 Internal MTA closing: 421 4.3.2 Shutting down");
+	/* Nothing usable is left for this transaction. */
+	assert_string_equal(rcpt(t, 1), "451 4.4.1 Internal MTA unavailable");
+	hub_envelope_end(t->p, "s1");
 }
 
 static void test_mta_hangs(void **state)
@@ -279,32 +360,48 @@ static void test_mta_down(void **state)
 	hub_proxy_free(t->p);
 	t->p = hub_proxy_new(t->base, &o, on_result, t);
 	hub_proxy_set_trust(t->p, trust_of(t->signer));
-	stamp(t, t->signer, ATTEST_VERDICT_CLEAN);
-	run_txn(t, t->stamped, t->stamped_len);
-	assert_memory_equal(t->reply, "451 4.4.1 Internal MTA unavailable: ", 36);
-	assert_int_equal(t->res.proxy, HUB_PROXY_TEMPFAILED);
+	assert_memory_equal(mail(t), "451 4.4.1 Internal MTA unavailable: ", 36);
+	hub_envelope_end(t->p, "s1");
 }
 
-static void test_reply_map_sanitises(void **state)
+static void test_reply_mapping(void **state)
 {
-	int code[1] = {250};
-	char *rep[1] = {"250 ok"};
-	struct smtp_client_result r = {
-		.code = 250, .delivered = true, .nrcpts = 1, .rcpt_code = code, .rcpt_reply = rep};
+	struct smtp_client_result r = {.code = 250, .stage = SMTP_CLIENT_STAGE_DOT};
 	char out[64];
 	(void)state;
+
 	snprintf(r.reply, sizeof(r.reply), "250 ok\r\nINJECTED");
 	assert_int_equal(hub_reply_map(&r, out, sizeof(out)), HUB_PROXY_DELIVERED);
 	assert_null(strchr(out, '\r'));
 	assert_null(strchr(out, '\n'));
 	assert_true(strlen(out) < sizeof(out));
+	/* A 2xx that is not the content's (cannot happen, but is not delivery). */
+	r.stage = SMTP_CLIENT_STAGE_DATA;
+	assert_int_equal(hub_reply_map(&r, out, sizeof(out)), HUB_PROXY_TEMPFAILED);
 	/* A local failure (no reply at all) is temporary. */
-	code[0] = 0;
-	r = (struct smtp_client_result){
-		.code = 0, .temporary = true, .nrcpts = 1, .rcpt_code = code, .rcpt_reply = rep};
+	r = (struct smtp_client_result){.code = 0, .temporary = true};
 	snprintf(r.reply, sizeof(r.reply), "connect: refused");
 	assert_int_equal(hub_reply_map(&r, out, sizeof(out)), HUB_PROXY_TEMPFAILED);
 	assert_string_equal(out, "451 4.4.1 Internal MTA unavailable: connect: refused");
+	/* A 5xx whose text does not start with its code is not passed on as it is. */
+	r = (struct smtp_client_result){.code = 550, .stage = SMTP_CLIENT_STAGE_DOT};
+	snprintf(r.reply, sizeof(r.reply), "local: 552 too big");
+	assert_int_equal(hub_reply_map(&r, out, sizeof(out)), HUB_PROXY_REJECTED);
+	assert_memory_equal(out, "554 5.0.0 ", 10);
+
+	hub_reply_step(250, "250 2.1.5 Ok", out, sizeof(out));
+	assert_string_equal(out, "250 2.1.5 Ok");
+	hub_reply_step(550, "550 5.1.1 No such user", out, sizeof(out));
+	assert_string_equal(out, "550 5.1.1 No such user");
+	hub_reply_step(452, "452 4.5.3 Too many", out, sizeof(out));
+	assert_string_equal(out, "452 4.5.3 Too many");
+	hub_reply_step(0, "timeout", out, sizeof(out));
+	assert_string_equal(out, "451 4.4.1 Internal MTA unavailable: timeout");
+	hub_reply_step(421, "421 4.3.2 Bye", out, sizeof(out));
+	assert_string_equal(out, "451 4.3.0 Internal MTA closing: 421 4.3.2 Bye");
+	hub_reply_step(553, "553 x\x01y", out, sizeof(out));
+	assert_string_equal(out, "553 x?y");
+
 	hub_reply_attest(ATTEST_STALE, "stale (key k, t=1)", out, sizeof(out));
 	assert_string_equal(out, "550 5.7.1 Scan attestation refused: stale (key k, t=1)");
 	hub_reply_attest(ATTEST_MISSING, "", out, sizeof(out));
@@ -319,9 +416,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_trust_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mta_answers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_envelope_relayed_live, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mta_hangs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mta_down, setup, teardown),
-		cmocka_unit_test(test_reply_map_sanitises),
+		cmocka_unit_test(test_reply_mapping),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
