@@ -193,8 +193,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.command_timeout_s = 300,
 		.max_errors = (opt & 16) ? 3 : 0,
 	};
-	struct smtp_server_hooks hooks = {NULL,	    sink_begin, sink_write,
-					  sink_end, sink_abort, &sink};
+	struct smtp_server_hooks hooks = {.txn_begin = sink_begin,
+					  .txn_write = sink_write,
+					  .txn_end = sink_end,
+					  .txn_abort = sink_abort,
+					  .ctx = &sink};
 	struct smtp_server *srv = smtp_server_new(base, &o, &hooks);
 	CHECK(srv != NULL);
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
