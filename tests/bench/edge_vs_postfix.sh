@@ -368,7 +368,8 @@ log = {
 };
 EOF
 	# Scanning as the edge does it by default, on the test database: libclamav with
-	# airlock.conf's default limits, the built-in attachment block list (reject), 4 threads.
+	# airlock.conf's default limits, the built-in attachment block list (reject), one
+	# scanning thread per CPU.
 	if [[ $SCAN == 1 ]]; then
 		cat >>"$dir/airlock.conf" <<EOF
 scan = {
