@@ -19,6 +19,14 @@
 
 set -uo pipefail
 
+# The testbed lock (COMMON.md, tests/scenario/lib.bash) for the whole run: no scenario test
+# can use the testbed meanwhile. flock -o: the daemons started below do not inherit it.
+# BENCH_LOCK_HELD=1: the caller already holds it.
+if [[ ${BENCH_LOCK_HELD:-0} != 1 ]]; then
+	exec env BENCH_LOCK_HELD=1 flock -o -w "${BENCH_LOCK_WAIT:-900}" \
+		/var/tmp/airlock-testbed.lock "${BASH_SOURCE[0]}" "$@"
+fi
+
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${AIRLOCK_BIN:-$SRC/build/bin}
 TOOLS=$SRC/tests/bench/bench_tools.py
@@ -367,7 +375,8 @@ log = {
 };
 EOF
 	# Scanning as the edge does it by default, on the test database: libclamav with
-	# airlock.conf's default limits, the built-in attachment block list (reject), 4 threads.
+	# airlock.conf's default limits, the built-in attachment block list (reject), one
+	# scanning thread per CPU.
 	if [[ $SCAN == 1 ]]; then
 		cat >>"$dir/airlock.conf" <<EOF
 scan = {
@@ -569,9 +578,20 @@ T_START=$SECONDS
 log "testbed up"
 timeout 300 "$TESTBED" up >"$WORK/testbed-up.log" 2>&1 || die "testbed up failed: $(tail -5 "$WORK/testbed-up.log")"
 EDGE_VICI=$("$TESTBED" env | sed -n 's/^AIRLOCK_EDGE_VICI=//p')
+TESTBED_MINE=1 # we hold the lock: brought down on every exit, unless KEEP_TESTBED
 # The testbed is shared: a scenario test may be using the MX or the sink port right now, or
 # be between two of its steps (and send its mail to our relay a moment later).
-others_running() { pgrep -f 'tests/scenario/' >/dev/null; }
+# Scenario tests take the testbed lock before anything else (tests/scenario/lib.bash) and
+# this script holds it: one that runs now did not take it (waiting for it is harmless).
+others_running() {
+	local pid
+	for pid in $(pgrep -f 'tests/scenario/'); do
+		# a wrapper (timeout, ctest) of a scenario script, or one waiting in flock
+		pgrep -P "$pid" -f 'tests/scenario/' >/dev/null && continue
+		pgrep -P "$pid" -x flock >/dev/null || return 0
+	done
+	return 1
+}
 testbed_free() {
 	! others_running && ! listening al-edge "$MX_ADDR" "$MX_PORT" &&
 		! listening al-hub "$SINK_ADDR" "$SINK_PORT"
