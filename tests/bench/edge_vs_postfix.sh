@@ -16,6 +16,13 @@
 # to leave out), KEEP_TESTBED=1 (leave the testbed up), AIRLOCK_BIN (build/bin),
 # BENCH_SCAN=1 (airlock scans every message: scan.enabled with the test signature database of
 # tests/scan/make-test-db.sh and the built-in attachment policy; Postfix still scans nothing).
+#
+# BENCH_HUB=1 (implies BENCH_SCAN=1): the tunnel-only path. airlock-hub in al-hub on
+# 192.0.2.2:25 proxies to an smtp-sink on 127.0.0.1:10025 (the internal MTA), trusting the
+# edge's attestation key; the edge forwards to the hub through the SA. Also measured, in the
+# same run: the tunnel's raw TCP throughput al-edge 192.0.2.1 -> al-hub 192.0.2.2
+# (tcp_throughput.py, BENCH_RAW_MB, 200, before the relays and again after them), and
+# BENCH_BIG_MESSAGES (50) messages of 1 MiB through both relays, as MB/s against that ceiling.
 
 set -uo pipefail
 
@@ -45,6 +52,10 @@ STALL=${BENCH_STALL:-60}
 WORK=${BENCH_DIR:-/var/tmp/airlock-bench}
 SKIP=${BENCH_SKIP:-}
 SCAN=${BENCH_SCAN:-0}
+HUB=${BENCH_HUB:-0}
+BIG_N=${BENCH_BIG_MESSAGES:-50}
+BIG_SIZE=1048576
+RAW_MB=${BENCH_RAW_MB:-200}
 
 # Testbed addresses (DESIGN.md); nothing else is ever targeted.
 MX_ADDR=198.51.100.25
@@ -54,6 +65,13 @@ MX_PORT=25
 SINK_ADDR=192.0.2.2
 EDGE_INNER=192.0.2.1
 SINK_PORT=${BENCH_SINK_PORT:-2526}
+# BENCH_HUB=1: airlock-hub on the hub's inner address, the internal MTA behind it, and the
+# raw throughput listener (all in al-hub).
+HUB_ADDR=192.0.2.2
+HUB_PORT=25
+MTA_ADDR=127.0.0.1
+MTA_PORT=10025
+RAW_PORT=5201
 MARKER=.airlock-bench
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -65,6 +83,8 @@ die() {
 now() { echo "$EPOCHREALTIME"; }
 # fsub A B: A - B with three decimals.
 fsub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
+# isub A B: A - B for two counts, "-" unless both are integers.
+isub() { if [[ $1 =~ ^[0-9]+$ && $2 =~ ^[0-9]+$ ]]; then echo $(($1 - $2)); else echo -; fi; }
 
 # --- preconditions ----------------------------------------------------------------------
 
@@ -74,6 +94,14 @@ for n in "$N" "$SESSIONS" "$SIZE" "$LAT_N" "$IDLE_N" "$TIMEOUT" "$STALL"; do
 done
 ((N >= 1 && N <= 1000000)) || die "BENCH_MESSAGES must be 1..1000000"
 [[ $SCAN == 0 || $SCAN == 1 ]] || die "BENCH_SCAN must be 0 or 1"
+[[ $HUB == 0 || $HUB == 1 ]] || die "BENCH_HUB must be 0 or 1"
+[[ $BIG_N =~ ^[0-9]+$ ]] && ((BIG_N >= 1 && BIG_N <= 1000)) || die "BENCH_BIG_MESSAGES must be 1..1000"
+[[ $RAW_MB =~ ^[0-9]+$ ]] && ((RAW_MB >= 1 && RAW_MB <= 2000)) || die "BENCH_RAW_MB must be 1..2000"
+# The hub refuses mail without the edge's signed scan stamp: the hub path needs scanning.
+if [[ $HUB == 1 && $SCAN != 1 ]]; then
+	log "BENCH_HUB=1: scanning on (the hub accepts only attested mail)"
+	SCAN=1
+fi
 ((TIMEOUT >= 10 && TIMEOUT <= 3600)) || die "BENCH_TIMEOUT must be 10..3600"
 [[ $WORK =~ ^/[A-Za-z0-9._/-]+$ && $WORK != *..* && ${#WORK} -le 60 ]] ||
 	die "BENCH_DIR must be a short absolute path of [A-Za-z0-9._/-]"
@@ -82,6 +110,7 @@ for t in smtp-source smtp-sink postfix postconf ip ss timeout awk; do
 	command -v "$t" >/dev/null || die "'$t' not found"
 done
 [[ -x $BIN/airlock-edge ]] || die "$BIN/airlock-edge not built (cmake --build build)"
+[[ $HUB == 0 || -x $BIN/airlock-hub ]] || die "$BIN/airlock-hub not built (cmake --build build)"
 [[ -x $PY ]] || die "python3 not found"
 
 # 1000 idle connections need fds on both ends; children inherit this.
@@ -107,25 +136,37 @@ fi
 
 BG_PIDS=()  # helpers and clients we started (kill by pid)
 EDGE_PID=   # airlock-edge parent
+HUB_PID=    # airlock-hub parent (BENCH_HUB=1)
 SINK_PID=
 PF_CONF=    # Postfix instance config dir while it runs
 PF_MASTER=
 TESTBED_MINE=0 # 1 once we know no other test is using the testbed: "down" is ours to do
 
-stop_edge() {
-	[[ -n $EDGE_PID ]] || return 0
-	kill -TERM "$EDGE_PID" 2>/dev/null
-	local i
+# stop_daemon NAME PID: SIGTERM, 10 s grace, SIGKILL.
+stop_daemon() {
+	local name=$1 pid=$2 i
+	kill -TERM "$pid" 2>/dev/null
 	for i in $(seq 100); do
-		kill -0 "$EDGE_PID" 2>/dev/null || break
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	if kill -0 "$EDGE_PID" 2>/dev/null; then
-		log "airlock-edge $EDGE_PID did not stop in 10 s: SIGKILL"
-		kill -KILL "$EDGE_PID" 2>/dev/null
+	if kill -0 "$pid" 2>/dev/null; then
+		log "$name $pid did not stop in 10 s: SIGKILL"
+		kill -KILL "$pid" 2>/dev/null
 	fi
-	wait "$EDGE_PID" 2>/dev/null
+	wait "$pid" 2>/dev/null
+}
+
+stop_edge() {
+	[[ -n $EDGE_PID ]] || return 0
+	stop_daemon airlock-edge "$EDGE_PID"
 	EDGE_PID=
+}
+
+stop_hub() {
+	[[ -n $HUB_PID ]] || return 0
+	stop_daemon airlock-hub "$HUB_PID"
+	HUB_PID=
 }
 
 pids_of_tree() { # pids_of_tree ROOT: ROOT and its descendants
@@ -180,6 +221,7 @@ cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	stop_edge
+	stop_hub
 	stop_postfix
 	((${#BG_PIDS[@]} == 0)) || stop_bg "${BG_PIDS[@]}"
 	# Spools may hold undelivered copies of the test mail; logs stay for reading.
@@ -215,9 +257,9 @@ listening() { # listening NS ADDR PORT
 	ip netns exec "$1" ss -Hltn "src $2 and sport = :$3" | grep -q LISTEN
 }
 
-# The sink's message counter: "mesg=N" in the last update smtp-sink -c wrote.
-sink_count() {
-	tail -c 256 "$WORK/sink.out" 2>/dev/null | tr '\r' '\n' | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' |
+# The sink's message counter: "mesg=N" in the last update smtp-sink -c wrote to FILE.
+sink_count() { # sink_count FILE
+	tail -c 256 "$1" 2>/dev/null | tr '\r' '\n' | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' |
 		tail -n 1 | grep . || echo 0
 }
 
@@ -240,53 +282,61 @@ print("-" if v is None else v)' "$1" "$2"
 
 vmrss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-start_sink() {
+start_sink() { # start_sink ADDR PORT NAME: smtp-sink in al-hub, counters in WORK/NAME.out
 	# -c: counters on stdout (one update per ".", session end and QUIT); no -d: nothing stored.
-	ip netns exec al-hub timeout $((TIMEOUT * 4 + 600)) \
-		smtp-sink -c -u postfix "$SINK_ADDR:$SINK_PORT" 256 >"$WORK/sink.out" 2>"$WORK/sink.err" &
+	ip netns exec al-hub timeout $((TIMEOUT * 8 + 900)) \
+		smtp-sink -c -u postfix "$1:$2" 256 >"$WORK/$3.out" 2>"$WORK/$3.err" &
 	SINK_PID=$!
 	BG_PIDS+=("$SINK_PID")
-	wait_for 10 "smtp-sink to listen" listening al-hub "$SINK_ADDR" "$SINK_PORT" ||
-		die "smtp-sink did not start: $(cat "$WORK/sink.err")"
+	wait_for 10 "smtp-sink to listen on $1:$2" listening al-hub "$1" "$2" ||
+		die "smtp-sink did not start: $(cat "$WORK/$3.err")"
 }
 
 # Results, by run: R[airlock.wall] etc.
 declare -A R
 
-# run_load NAME: smtp-source (main load) + the latency probe from al-inet against the MX,
-# then wait until the sink has everything that was accepted. Sets R[NAME.*].
+# run_load NAME SINKOUT [N SIZE PROBE_N]: smtp-source (main load: N messages of SIZE octets,
+# default BENCH_MESSAGES and BENCH_SIZE) + the latency probe (PROBE_N messages, default
+# BENCH_LATENCY_MESSAGES; 0: none) from al-inet against the MX, then wait until the sink whose
+# counters go to SINKOUT has everything that was accepted. Sets R[NAME.*].
 run_load() {
-	local name=$1 dir=$WORK/$1
-	local base t0 t_src src_rc lat_rc lat_ok target t_end last_change last_count count
-	base=$(sink_count)
-	"$PY" "$TOOLS" sinkpoll "$WORK/sink.out" "$dir/sink-progress" --timeout $((TIMEOUT + STALL + 60)) &
+	local name=$1 dir=$WORK/$1 sinkout=$2 n=${3:-$N} size=${4:-$SIZE} probe_n=${5:-$LAT_N}
+	local base t0 t_src src_rc lat_rc=0 lat_ok=0 target t_end last_change last_count count
+	mkdir -p "$dir"
+	base=$(sink_count "$sinkout")
+	"$PY" "$TOOLS" sinkpoll "$sinkout" "$dir/sink-progress" --timeout $((TIMEOUT + STALL + 60)) &
 	local poll_pid=$!
 	BG_PIDS+=("$poll_pid")
-	log "$name: smtp-source -s $SESSIONS -l $SIZE -m $N, latency probe $LAT_N messages in $LAT_SESSIONS sessions"
+	log "$name: smtp-source -s $SESSIONS -l $size -m $n, latency probe $probe_n messages in $LAT_SESSIONS sessions"
 	t0=$(now)
-	ip netns exec al-inet timeout "$TIMEOUT" smtp-source -s "$SESSIONS" -l "$SIZE" -m "$N" \
+	ip netns exec al-inet timeout "$TIMEOUT" smtp-source -s "$SESSIONS" -l "$size" -m "$n" \
 		-f s@example.org -t r@example.com "$MX_ADDR:$MX_PORT" \
 		>"$dir/smtp-source.out" 2>"$dir/smtp-source.err" &
-	local src_pid=$!
-	ip netns exec al-inet timeout "$TIMEOUT" "$PY" "$TOOLS" latency "$MX_ADDR" "$MX_PORT" \
-		"$dir/latency.txt" --sessions "$LAT_SESSIONS" --messages "$LAT_N" --size "$SIZE" \
-		--timeout $((TIMEOUT - 5)) >"$dir/latency.json" 2>"$dir/latency.err" &
-	local lat_pid=$!
-	BG_PIDS+=("$src_pid" "$lat_pid")
+	local src_pid=$! lat_pid=
+	BG_PIDS+=("$src_pid")
+	if ((probe_n > 0)); then
+		ip netns exec al-inet timeout "$TIMEOUT" "$PY" "$TOOLS" latency "$MX_ADDR" "$MX_PORT" \
+			"$dir/latency.txt" --sessions "$LAT_SESSIONS" --messages "$probe_n" --size "$size" \
+			--timeout $((TIMEOUT - 5)) >"$dir/latency.json" 2>"$dir/latency.err" &
+		lat_pid=$!
+		BG_PIDS+=("$lat_pid")
+	fi
 	wait "$src_pid"
 	src_rc=$?
 	t_src=$(now)
 	forget "$src_pid"
-	wait "$lat_pid"
-	lat_rc=$?
-	forget "$lat_pid"
-	lat_ok=$(json_get "$dir/latency.json" 'd["accepted"]')
-	[[ $lat_ok =~ ^[0-9]+$ ]] || lat_ok=0
+	if [[ -n $lat_pid ]]; then
+		wait "$lat_pid"
+		lat_rc=$?
+		forget "$lat_pid"
+		lat_ok=$(json_get "$dir/latency.json" 'd["accepted"]')
+		[[ $lat_ok =~ ^[0-9]+$ ]] || lat_ok=0
+	fi
 	log "$name: smtp-source exit $src_rc after $(fsub "$t_src" "$t0") s; probe exit $lat_rc, $lat_ok accepted"
 
 	# Everything accepted must reach the sink: N from smtp-source (when it succeeded) plus
 	# the probe's. Give up at the run's deadline, or when nothing moved for $STALL s.
-	target=$((base + N + lat_ok))
+	target=$((base + n + lat_ok))
 	last_count=-1
 	last_change=$SECONDS
 	local elapsed=$((EPOCHSECONDS - ${t0%.*}))
@@ -320,11 +370,15 @@ run_load() {
 	R[$name.src_errors]=$(grep -c . "$dir/smtp-source.err")
 	if [[ $t_end != none ]]; then
 		R[$name.wall]=$(fsub "$t_end" "$t0")
-		R[$name.rate]=$(awk -v n="$N" -v t="${R[$name.wall]}" 'BEGIN { printf "%.0f", n / t }')
+		R[$name.rate]=$(awk -v n="$n" -v t="${R[$name.wall]}" 'BEGIN { printf "%.0f", n / t }')
+		# Message bodies (smtp-source -l) in MB (10^6 octets) per second, end to end.
+		R[$name.mbps]=$(awk -v n="$n" -v s="$size" -v t="${R[$name.wall]}" 'BEGIN { printf "%.1f", n * s / t / 1e6 }')
 	else
 		R[$name.wall]="incomplete"
 		R[$name.rate]="-"
 	fi
+	R[$name.n]=$n
+	((probe_n > 0)) || return 0
 	"$PY" "$TOOLS" latstats "$dir/latency.txt" "$t_src" >"$dir/latency-stats.json"
 	R[$name.p50]=$(json_get "$dir/latency-stats.json" 'round(d["p50"], 1)')
 	R[$name.p99]=$(json_get "$dir/latency-stats.json" 'round(d["p99"], 1)')
@@ -335,14 +389,22 @@ run_load() {
 	log "$name: sink got ${R[$name.sink_got]} of ${R[$name.sink_want]}, wall ${R[$name.wall]} s"
 }
 
-start_rss() { # start_rss ROOTPID OUT
+RSS_PIDS=()
+start_rss() { # start_rss ROOTPID OUT (several samplers may run; stop_rss stops them all)
 	"$PY" "$TOOLS" rss "$1" "$2" --interval 0.1 --timeout $((TIMEOUT + STALL + 120)) &
-	RSS_PID=$!
-	BG_PIDS+=("$RSS_PID")
+	RSS_PIDS+=($!)
+	BG_PIDS+=($!)
 }
 
 stop_rss() {
-	stop_bg "$RSS_PID"
+	((${#RSS_PIDS[@]} == 0)) || stop_bg "${RSS_PIDS[@]}"
+	RSS_PIDS=()
+}
+
+rss_of() { # rss_of NAME RSSJSON: R[NAME.rss/pss/procs]
+	R[$1.rss]=$(json_get "$2" 'round(d["rss_kib"] / 1024, 1)')
+	R[$1.pss]=$(json_get "$2" 'round(d["pss_kib"] / 1024, 1)')
+	R[$1.procs]=$(json_get "$2" 'd["procs"]')
 }
 
 # --- airlock ------------------------------------------------------------------------------
@@ -356,7 +418,7 @@ edge = {
 	listen = ["$MX_ADDR:$MX_PORT"];
 	hostname = "edge.example.com";
 	relay_domains = ["example.com"];
-	hubs = ( { address = "$SINK_ADDR:$SINK_PORT"; } );
+	hubs = ( { address = "$EDGE_HUB"; } );
 	max_connections = $3;
 	max_connections_per_client = $2;
 	control_socket = "$dir/edge.sock";$state
@@ -417,30 +479,128 @@ edge_status() { # edge_status DIR OUT
 	"$PY" "$TOOLS" status "$1/edge.sock" >"$2"
 }
 
+# --- airlock-hub (BENCH_HUB=1) ---------------------------------------------------------------
+
+# start_hub DIR KEYFILE: airlock-hub in al-hub on the hub's inner address, trusting KEYFILE
+# (the edge's attest.pub), proxying to the internal MTA (smtp-sink on 127.0.0.1:10025).
+start_hub() {
+	local dir=$1
+	mkdir -p "$dir"
+	install -m 644 "$2" "$dir/trusted.pub" || die "no edge attestation key at $2"
+	cat >"$dir/hub.conf" <<EOF2
+hub = {
+	listen = ["$HUB_ADDR:$HUB_PORT"];
+	hostname = "hub.example.com";
+	trusted_keys = "$dir/trusted.pub";
+	internal_mta = "$MTA_ADDR:$MTA_PORT";
+	user = "nobody";
+	control_socket = "$dir/hub.sock";
+};
+tunnel = {
+	vici = "$HUB_VICI";
+	connection = "$TB_CONN";
+	child = "$TB_CHILD";
+	device = "$TB_TUN";
+};
+log = {
+	level = "warning";
+};
+EOF2
+	"$BIN/airlock-hub" -n -c "$dir/hub.conf" >"$dir/hub.log" 2>&1 ||
+		die "airlock-hub rejected its configuration: $(cat "$dir/hub.log")"
+	ip netns exec al-hub "$BIN/airlock-hub" -c "$dir/hub.conf" >>"$dir/hub.log" 2>&1 &
+	HUB_PID=$!
+	wait_for 10 "airlock-hub's control socket" test -S "$dir/hub.sock" ||
+		die "airlock-hub did not start: $(tail -5 "$dir/hub.log")"
+	wait_for 10 "airlock-hub to listen" listening al-hub "$HUB_ADDR" "$HUB_PORT" ||
+		die "airlock-hub is not listening"
+}
+
+hub_detail() { # hub_detail STATUSJSON: the hub's counters on one line
+	json_get "$1" '"gate accepted=%s rejected=%s tempfailed=%s backend=%s; attestation verified=%s refused=%s %s; proxy delivered=%s tempfailed=%s rejected=%s" % (d["hub"]["gate"]["accepted"], d["hub"]["gate"]["rejected"], d["hub"]["gate"]["tempfailed"], d["hub"]["gate"]["backend"], d["hub"]["attestation"]["verified"], d["hub"]["attestation"]["refused"], d["hub"]["attestation"]["by_result"], d["hub"]["proxy"]["delivered"], d["hub"]["proxy"]["tempfailed"], d["hub"]["proxy"]["rejected"])'
+}
+
+# --- the tunnel's raw TCP throughput (BENCH_HUB=1) --------------------------------------------
+
+# run_raw NAME: BENCH_RAW_MB MB over one TCP connection from al-edge (bound to the edge's
+# inner address) to al-hub's inner address, i.e. through the SA; R[NAME.mbps].
+run_raw() {
+	local name=$1 out=$WORK/$1.json bytes=$((RAW_MB * 1000000))
+	rm -f "$out"
+	# kernel-libipsec's user-space ESP may be slow (a few MB/s): 300 s for the whole transfer.
+	ip netns exec al-hub timeout 330 "$PY" "$RAW_TOOL" serve "$HUB_ADDR" "$RAW_PORT" "$out" \
+		--timeout 300 2>"$WORK/$name-serve.err" &
+	local srv=$!
+	BG_PIDS+=("$srv")
+	if wait_for 10 "the throughput listener" listening al-hub "$HUB_ADDR" "$RAW_PORT"; then
+		log "$name: $RAW_MB MB $EDGE_INNER -> $HUB_ADDR:$RAW_PORT through the tunnel"
+		ip netns exec al-edge timeout 330 "$PY" "$RAW_TOOL" send "$HUB_ADDR" "$RAW_PORT" \
+			--bytes "$bytes" --source "$EDGE_INNER" --timeout 300 \
+			>"$WORK/$name-send.json" 2>"$WORK/$name-send.err" ||
+			log "$name: the sender failed: $(tail -2 "$WORK/$name-send.err")"
+	fi
+	wait "$srv"
+	forget "$srv"
+	R[$name.mbps]=$(json_get "$out" 'round(d["bytes"] / d["seconds"] / 1e6, 1) if d["bytes"] == '"$bytes"' else None')
+	R[$name.seconds]=$(json_get "$out" 'd["seconds"]')
+	log "$name: ${R[$name.mbps]} MB/s (${R[$name.seconds]} s)"
+}
+
+# --- airlock ----------------------------------------------------------------------------------
+
 run_airlock() {
-	local dir=$WORK/airlock
+	local dir=$WORK/airlock before
 	mkdir -p "$dir"
 	write_edge_conf "$dir" 100 1000
 	start_edge "$dir"
+	local sinkout=$WORK/sink.out
+	if [[ $HUB == 1 ]]; then
+		# The edge has created its attestation key on start (scan.enabled).
+		start_hub "$WORK/hub" "$dir/state/attest.pub"
+		sinkout=$WORK/mta.out
+		start_rss "$HUB_PID" "$dir/rss-hub.json"
+	fi
 	start_rss "$EDGE_PID" "$dir/rss.json"
-	run_load airlock
+	run_load airlock "$sinkout"
 	stop_rss
 	edge_status "$dir" "$dir/status.json"
+	if [[ $HUB == 1 ]]; then
+		rss_of hub "$dir/rss-hub.json"
+		before=$(json_get "$dir/status.json" 'd["smtp"]["messages_accepted"]')
+		# 1 MiB messages through the same edge and hub, no probe.
+		mkdir -p "$WORK/airlock-1m"
+		start_rss "$EDGE_PID" "$WORK/airlock-1m/rss.json"
+		start_rss "$HUB_PID" "$WORK/airlock-1m/rss-hub.json"
+		run_load airlock-1m "$sinkout" "$BIG_N" "$BIG_SIZE" 0
+		stop_rss
+		rss_of airlock-1m "$WORK/airlock-1m/rss.json"
+		rss_of hub-1m "$WORK/airlock-1m/rss-hub.json"
+		edge_status "$dir" "$WORK/airlock-1m/status.json"
+		R[airlock-1m.accepted]=$(isub "$(json_get "$WORK/airlock-1m/status.json" 'd["smtp"]["messages_accepted"]')" "$before")
+		"$PY" "$TOOLS" status "$WORK/hub/hub.sock" >"$WORK/hub/status.json"
+		R[hub.detail]=$(hub_detail "$WORK/hub/status.json")
+		kill -0 "$HUB_PID" 2>/dev/null || log "airlock: the hub parent is gone"
+		R[hub.log_lines]=$(grep -c . "$WORK/hub/hub.log")
+	fi
 	kill -0 "$EDGE_PID" 2>/dev/null || log "airlock: the edge parent is gone"
 	if [[ ${R[airlock.wall]} == incomplete ]]; then
 		"$PY" "$TOOLS" status "$dir/edge.sock" queue >"$dir/queue.json"
 		log "airlock: still queued: $(json_get "$dir/queue.json" '"; ".join("%s attempts=%s active=%s age=%ss reason=%s" % (m["id"], m["attempts"], m["active"], m["age_s"], m["reason"]) for m in d["messages"][:5])')"
 	fi
-	R[airlock.rss]=$(json_get "$dir/rss.json" 'round(d["rss_kib"] / 1024, 1)')
-	R[airlock.pss]=$(json_get "$dir/rss.json" 'round(d["pss_kib"] / 1024, 1)')
-	R[airlock.procs]=$(json_get "$dir/rss.json" 'd["procs"]')
+	rss_of airlock "$dir/rss.json"
 	R[airlock.detail]=$(json_get "$dir/status.json" '"accepted=%s tempfailed=%s rejected=%s refused_by_cap=%s protocol_errors=%s queue_write_errors=%s commits=%s commit_batches=%s delivered=%s queued=%s deferred=%s held=%s restarts=%s" % (d["smtp"]["messages_accepted"], d["smtp"]["messages_tempfailed"], d["smtp"]["messages_rejected"], d["smtp"]["refused_by_cap"], d["smtp"]["protocol_errors"], d["smtp"]["queue_write_errors"], d["smtp"]["commits"], d["smtp"]["commit_batches"], d["queue"]["delivered"], d["queue"]["queued"], d["queue"]["deferred"], d["queue"]["held_since_start"], sum(p["restarts"] for p in d["processes"]))')
 	if [[ $SCAN == 1 ]]; then
 		R[airlock.scan]=$(json_get "$dir/status.json" '"scans=%s clean=%s infected=%s rejected=%s limits=%s errors=%s signatures=%s engine=%s" % (d["scan"]["scans"], d["scan"]["clean"], d["scan"]["infected"], d["scan"]["rejected"], d["scan"]["limits"], d["scan"]["errors"], d["scan"]["signatures"], d["scan"]["engine_version"])')
 	fi
 	R[airlock.log_lines]=$(grep -c . "$dir/edge.log")
 	R[airlock.accepted]=$(json_get "$dir/status.json" 'd["smtp"]["messages_accepted"]')
+	if [[ $HUB == 1 ]]; then
+		edge_status "$dir" "$dir/status-end.json"
+		R[airlock.detail]=$(json_get "$dir/status-end.json" '"after both loads: accepted=%s delivered=%s queued=%s deferred=%s restarts=%s" % (d["smtp"]["messages_accepted"], d["queue"]["delivered"], d["queue"]["queued"], d["queue"]["deferred"], sum(p["restarts"] for p in d["processes"]))')
+		R[airlock.scan]=$(json_get "$dir/status-end.json" '"after both loads: scans=%s clean=%s infected=%s rejected=%s limits=%s errors=%s signatures=%s engine=%s" % (d["scan"]["scans"], d["scan"]["clean"], d["scan"]["infected"], d["scan"]["rejected"], d["scan"]["limits"], d["scan"]["errors"], d["scan"]["signatures"], d["scan"]["engine_version"])')
+	fi
 	stop_edge
+	stop_hub
 }
 
 run_airlock_idle() {
@@ -558,17 +718,33 @@ EOF
 		return 1
 	}
 	start_rss "$PF_MASTER" "$dir/rss.json"
-	run_load postfix
+	run_load postfix "$WORK/sink.out"
+	if [[ $HUB == 1 ]]; then
+		stop_rss
+		rss_of postfix "$dir/rss.json"
+		# What smtpd accepted so far (the 1 MiB run's come on top).
+		sleep 1
+		R[postfix.accepted]=$(grep -c 'postfix/smtpd.*: client=' "$dir/maillog")
+		mkdir -p "$WORK/postfix-1m"
+		start_rss "$PF_MASTER" "$WORK/postfix-1m/rss.json"
+		run_load postfix-1m "$WORK/sink.out" "$BIG_N" "$BIG_SIZE" 0
+		stop_rss
+		rss_of postfix-1m "$WORK/postfix-1m/rss.json"
+	fi
 	# The queue must be empty once the sink has everything; record what it holds.
 	R[postfix.queue_left]=$(find "$dir/spool/incoming" "$dir/spool/active" "$dir/spool/deferred" \
 		"$dir/spool/maildrop" "$dir/spool/hold" -type f 2>/dev/null | wc -l)
-	stop_rss
-	R[postfix.rss]=$(json_get "$dir/rss.json" 'round(d["rss_kib"] / 1024, 1)')
-	R[postfix.pss]=$(json_get "$dir/rss.json" 'round(d["pss_kib"] / 1024, 1)')
-	R[postfix.procs]=$(json_get "$dir/rss.json" 'd["procs"]')
+	if [[ $HUB != 1 ]]; then
+		stop_rss
+		rss_of postfix "$dir/rss.json"
+	fi
 	stop_postfix
 	local ml=$dir/maillog
-	R[postfix.accepted]=$(grep -c 'postfix/smtpd.*: client=' "$ml")
+	if [[ $HUB == 1 ]]; then
+		R[postfix-1m.accepted]=$(isub "$(grep -c 'postfix/smtpd.*: client=' "$ml")" "${R[postfix.accepted]}")
+	else
+		R[postfix.accepted]=$(grep -c 'postfix/smtpd.*: client=' "$ml")
+	fi
 	R[postfix.detail]="queued=$(grep -c ': client=' "$ml") sent=$(grep -c 'status=sent' "$ml") deferred=$(grep -c 'status=deferred' "$ml") bounced=$(grep -c 'status=bounced' "$ml") rejects=$(grep -c 'NOQUEUE: reject' "$ml") warnings=$(grep -c 'warning:' "$ml") queue_files_left=${R[postfix.queue_left]}"
 }
 
@@ -577,7 +753,16 @@ EOF
 T_START=$SECONDS
 log "testbed up"
 timeout 300 "$TESTBED" up >"$WORK/testbed-up.log" 2>&1 || die "testbed up failed: $(tail -5 "$WORK/testbed-up.log")"
-EDGE_VICI=$("$TESTBED" env | sed -n 's/^AIRLOCK_EDGE_VICI=//p')
+TB_ENV=$("$TESTBED" env)
+tb_env() { sed -n "s/^$1=//p" <<<"$TB_ENV"; }
+EDGE_VICI=$(tb_env AIRLOCK_EDGE_VICI)
+HUB_VICI=$(tb_env AIRLOCK_HUB_VICI)
+TB_CONN=$(tb_env AIRLOCK_CONN)
+TB_CHILD=$(tb_env AIRLOCK_CHILD)
+TB_TUN=$(tb_env AIRLOCK_TUN_DEVICE)
+RAW_TOOL=$SRC/tests/bench/tcp_throughput.py
+# Where the edge forwards: the hub (BENCH_HUB=1), else the sink itself, through the SA.
+if [[ $HUB == 1 ]]; then EDGE_HUB=$HUB_ADDR:$HUB_PORT; else EDGE_HUB=$SINK_ADDR:$SINK_PORT; fi
 TESTBED_MINE=1 # we hold the lock: brought down on every exit, unless KEEP_TESTBED
 # The testbed is shared: a scenario test may be using the MX or the sink port right now, or
 # be between two of its steps (and send its mail to our relay a moment later).
@@ -594,7 +779,9 @@ others_running() {
 }
 testbed_free() {
 	! others_running && ! listening al-edge "$MX_ADDR" "$MX_PORT" &&
-		! listening al-hub "$SINK_ADDR" "$SINK_PORT"
+		! listening al-hub "$SINK_ADDR" "$SINK_PORT" &&
+		{ [[ $HUB == 0 ]] || { ! listening al-hub "$HUB_ADDR" "$HUB_PORT" &&
+			! listening al-hub "$MTA_ADDR" "$MTA_PORT" && ! listening al-hub "$HUB_ADDR" "$RAW_PORT"; }; }
 }
 if ! testbed_free; then
 	log "the testbed is in use (a scenario test runs, or $MX_ADDR:$MX_PORT or $SINK_ADDR:$SINK_PORT is taken); waiting up to ${BENCH_BUSY_WAIT:-300}s"
@@ -608,7 +795,12 @@ if ! testbed_free; then
 	timeout 300 "$TESTBED" up >>"$WORK/testbed-up.log" 2>&1 || die "testbed up failed"
 fi
 TESTBED_MINE=1
-start_sink
+start_sink "$SINK_ADDR" "$SINK_PORT" sink
+# BENCH_HUB=1: the internal MTA behind airlock-hub, and the tunnel's ceiling first.
+if [[ $HUB == 1 ]]; then
+	start_sink "$MTA_ADDR" "$MTA_PORT" mta
+	run_raw raw-before
+fi
 
 # A scenario test started while we measure shares the MX and the CPUs: say so in the report.
 note_others() {
@@ -629,6 +821,10 @@ if [[ ,$SKIP, != *,postfix,* ]]; then
 	run_postfix
 	note_others postfix
 fi
+if [[ $HUB == 1 ]]; then
+	run_raw raw-after
+	note_others raw
+fi
 
 # --- report --------------------------------------------------------------------------------
 
@@ -641,6 +837,10 @@ echo
 if [[ $SCAN == 1 ]]; then
 	echo "scanning: airlock scan.enabled = true (libclamav, test database of ${SCAN_SIGS:-?} signatures, attachment policy on); postfix: no scanning"
 fi
+if [[ $HUB == 1 ]]; then
+	echo "paths: airlock = al-inet -> airlock-edge $MX_ADDR:$MX_PORT -> SA -> airlock-hub $HUB_ADDR:$HUB_PORT -> smtp-sink $MTA_ADDR:$MTA_PORT (al-hub);"
+	echo "       postfix = al-inet -> Postfix $MX_ADDR:$MX_PORT (al-edge) -> SA -> smtp-sink $SINK_ADDR:$SINK_PORT (al-hub)"
+fi
 row "" airlock postfix
 row messages "$N" "$N"
 row "wall seconds" "$(v airlock.wall)" "$(v postfix.wall)"
@@ -649,6 +849,27 @@ row "eod->250 p50 ms" "$(v airlock.p50)" "$(v postfix.p50)"
 row "eod->250 p99 ms" "$(v airlock.p99)" "$(v postfix.p99)"
 row "peak RSS MiB" "$(v airlock.rss)" "$(v postfix.rss)"
 row "idle conn KiB/conn" "$(v idle.kib)" "-"
+# pct A B: A as a percentage of B ("-" if either is missing).
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
+if [[ $HUB == 1 ]]; then
+	# The ceiling: the better of the two raw measurements (before and after the relays).
+	RAW_CEIL=$(awk -v a="${R[raw-before.mbps]:-0}" -v b="${R[raw-after.mbps]:-0}" \
+		'BEGIN { m = (a + 0 > b + 0) ? a : b; if (m + 0 > 0) print m; else print "-" }')
+	row "hub peak RSS MiB" "$(v hub.rss)" "-"
+	row "1 MiB messages" "$BIG_N" "$BIG_N"
+	row "1 MiB wall seconds" "$(v airlock-1m.wall)" "$(v postfix-1m.wall)"
+	row "1 MiB messages/s" "$(v airlock-1m.rate)" "$(v postfix-1m.rate)"
+	row "1 MiB MB/s" "$(v airlock-1m.mbps)" "$(v postfix-1m.mbps)"
+	row "1 MiB % of raw tunnel" "$(pct "${R[airlock-1m.mbps]:-}" "$RAW_CEIL")" "$(pct "${R[postfix-1m.mbps]:-}" "$RAW_CEIL")"
+	row "1 MiB peak RSS MiB" "$(v airlock-1m.rss)+$(v hub-1m.rss)" "$(v postfix-1m.rss)"
+	row "raw tunnel MB/s" "$RAW_CEIL" "(before $(v raw-before.mbps), after $(v raw-after.mbps))"
+	echo
+	RATIO=$(awk -v a="${R[airlock.rate]:-}" -v b="${R[postfix.rate]:-}" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }')
+	verdict() { awk -v x="$1" -v t="$2" 'BEGIN { if (x == "-" || x == "") print "not measured"; else if (x + 0 >= t) print "met"; else print "MISSED" }'; }
+	echo "target: airlock/postfix messages/s (10 KB) >= 2x: ${RATIO}x, $(verdict "$RATIO" 2)"
+	BIG_PCT=$(pct "${R[airlock-1m.mbps]:-}" "$RAW_CEIL")
+	echo "target: airlock 1 MiB MB/s >= 50% of the raw tunnel: $BIG_PCT, $(verdict "${BIG_PCT%\%}" 50)"
+fi
 echo
 row "peak PSS MiB" "$(v airlock.pss)" "$(v postfix.pss)"
 row "processes (peak)" "$(v airlock.procs)" "$(v postfix.procs)"
@@ -658,8 +879,16 @@ row "smtp-source errors" "$(v airlock.src_errors)" "$(v postfix.src_errors)"
 row "probe under load" "$(v airlock.lat_samples)" "$(v postfix.lat_samples)"
 row "relay accepted" "$(v airlock.accepted)/$(v airlock.sink_want)" "$(v postfix.accepted)/$(v postfix.sink_want)"
 row "sink received" "$(v airlock.sink_got)/$(v airlock.sink_want)" "$(v postfix.sink_got)/$(v postfix.sink_want)"
+if [[ $HUB == 1 ]]; then
+	row "1 MiB smtp-source s" "$(v airlock-1m.src_seconds)" "$(v postfix-1m.src_seconds)"
+	row "1 MiB smtp-source exit" "$(v airlock-1m.src_rc)/$(v airlock-1m.src_errors) err" "$(v postfix-1m.src_rc)/$(v postfix-1m.src_errors) err"
+	row "1 MiB relay accepted" "$(v airlock-1m.accepted)/$(v airlock-1m.sink_want)" "$(v postfix-1m.accepted)/$(v postfix-1m.sink_want)"
+	row "1 MiB sink received" "$(v airlock-1m.sink_got)/$(v airlock-1m.sink_want)" "$(v postfix-1m.sink_got)/$(v postfix-1m.sink_want)"
+	row "hub peak PSS MiB" "$(v hub.pss)" "-"
+fi
 echo
 echo "airlock: $(v airlock.detail); log lines at level warning: $(v airlock.log_lines)"
+if [[ $HUB == 1 ]]; then echo "hub:     $(v hub.detail); log lines at level warning: $(v hub.log_lines)"; fi
 if [[ $SCAN == 1 ]]; then echo "scan:    $(v airlock.scan)"; fi
 echo "postfix: $(v postfix.detail)"
 echo "probe:   airlock $(v airlock.lat_detail); $(v airlock.lat_all)"
@@ -671,16 +900,21 @@ echo "versions: airlock $airlock_version (${build_type:-unknown build type}, $BI
 	"Linux $(uname -r), $(nproc) CPUs, python $("$PY" -c 'import platform; print(platform.python_version())')"
 echo "load: smtp-source -s $SESSIONS -l $SIZE -m $N from al-inet (one connection per message)," \
 	"plus $LAT_N probe messages in $LAT_SESSIONS sessions; next hop smtp-sink $SINK_ADDR:$SINK_PORT (stores nothing)"
+if [[ $HUB == 1 ]]; then
+	echo "hub mode: airlock's next hop is airlock-hub $HUB_ADDR:$HUB_PORT, its internal MTA smtp-sink $MTA_ADDR:$MTA_PORT (stores nothing);" \
+		"then smtp-source -s $SESSIONS -l $BIG_SIZE -m $BIG_N through both (no probe);" \
+		"raw: tcp_throughput.py, $RAW_MB MB $EDGE_INNER -> $HUB_ADDR:$RAW_PORT in one connection, before and after the relays"
+fi
 echo "durability: both answer 250 only after the message is on disk: airlock fdatasyncs each" \
 	"spool file, renames it into queue/ and fsyncs that directory (group commit) before the 250;" \
 	"Postfix's cleanup fsyncs the queue file before smtpd's 250 (default). Spools on" \
 	"$(df -P "$WORK" | awk 'NR == 2 { print $1 }') ($(stat -f -c %T "$WORK")), under $WORK."
-for run in airlock idle postfix; do
+for run in airlock idle postfix raw; do
 	if [[ ${R[$run.others]:-} == yes ]]; then
 		echo "WARNING: a scenario test ran on the testbed during the $run run; do not trust its numbers"
 	fi
 done
-for run in airlock postfix; do
+for run in airlock postfix airlock-1m postfix-1m; do
 	if [[ -n ${R[$run.accepted]:-} && ${R[$run.accepted]} != "${R[$run.sink_want]:-}" ]]; then
 		echo "WARNING: $run accepted ${R[$run.accepted]} messages but ${R[$run.sink_want]:-?} were sent: another client used the MX during the run, or the relay lost or duplicated some"
 	fi
