@@ -45,6 +45,10 @@ STALL=${BENCH_STALL:-60}
 WORK=${BENCH_DIR:-/var/tmp/airlock-bench}
 SKIP=${BENCH_SKIP:-}
 SCAN=${BENCH_SCAN:-0}
+# libclamav writes the decoded parts of every message it scans to temporary files in $TMPDIR
+# (else /tmp). BENCH_SCAN_TMPDIR=tmpfs gives the edge a fresh directory on /dev/shm as
+# TMPDIR; empty (the default): the edge's environment, here /tmp on disk.
+SCAN_TMP=
 
 # Testbed addresses (DESIGN.md); nothing else is ever targeted.
 MX_ADDR=198.51.100.25
@@ -183,12 +187,19 @@ cleanup() {
 	rm -rf "$WORK/airlock/spool" "$WORK/airlock-idle/spool" "$WORK/postfix/spool"
 	# BENCH_SCAN=1: the attestation keys generated for this run are of no further use.
 	rm -rf "$WORK/airlock/state" "$WORK/airlock-idle/state"
+	[[ -n $SCAN_TMP ]] && rm -rf "$SCAN_TMP"
 	if [[ ${KEEP_TESTBED:-0} != 1 && $TESTBED_MINE == 1 ]]; then
 		timeout 120 "$TESTBED" down >"$WORK/testbed-down.log" 2>&1 || log "testbed down failed (see $WORK/testbed-down.log)"
 	fi
 	exit "$rc"
 }
 trap cleanup EXIT
+case ${BENCH_SCAN_TMPDIR:-} in
+'') ;;
+tmpfs) SCAN_TMP=$(mktemp -d /dev/shm/airlock-bench-clamtmp.XXXXXX) ||
+	die "cannot create a directory on /dev/shm" ;;
+*) die "BENCH_SCAN_TMPDIR: \"tmpfs\" or empty" ;;
+esac
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -394,7 +405,8 @@ start_edge() { # start_edge DIR
 	local dir=$1
 	"$BIN/airlock-edge" -n -c "$dir/airlock.conf" >"$dir/edge.log" 2>&1 ||
 		die "airlock-edge rejected its configuration: $(cat "$dir/edge.log")"
-	ip netns exec al-edge "$BIN/airlock-edge" -c "$dir/airlock.conf" >>"$dir/edge.log" 2>&1 &
+	ip netns exec al-edge env ${SCAN_TMP:+TMPDIR="$SCAN_TMP"} "$BIN/airlock-edge" \
+		-c "$dir/airlock.conf" >>"$dir/edge.log" 2>&1 &
 	EDGE_PID=$!
 	wait_for 10 "airlock-edge's control socket" test -S "$dir/edge.sock" ||
 		die "airlock-edge did not start: $(tail -5 "$dir/edge.log")"
@@ -631,7 +643,7 @@ build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$(dirname "$BIN")/CMakeCac
 
 echo
 if [[ $SCAN == 1 ]]; then
-	echo "scanning: airlock scan.enabled = true (libclamav, test database of ${SCAN_SIGS:-?} signatures, attachment policy on); postfix: no scanning"
+	echo "scanning: airlock scan.enabled = true (libclamav, test database of ${SCAN_SIGS:-?} signatures, attachment policy on, its temporary files in ${SCAN_TMP:-${TMPDIR:-/tmp}} ($(stat -f -c %T "${SCAN_TMP:-${TMPDIR:-/tmp}}"))); postfix: no scanning"
 fi
 row "" airlock postfix
 row messages "$N" "$N"
