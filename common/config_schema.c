@@ -395,7 +395,8 @@ const struct config_key config_keys[] = {
 		"Header field telling the recipient the scan result, e.g. `X-Virus-Status: clean "
 		"(ClamAV 1.4.6, db 27000)`, or `unscanned` when the scan did not complete. "
 		"Copies arriving with the message are removed first. Empty: no such field."),
-	INT_KEY(scan, threads, 1, 64, 4, "Scanning threads of the scan process."),
+	INT_KEY(scan, threads, 0, 64, 0,
+		"Scanning threads of the scan process; 0: one per online CPU (at most 64)."),
 	STR_KEY(policy, attachment_action, store_attach_action, "reject", "\"reject\" or \"strip\"",
 		"What the built-in attachment block list does: `reject` the message "
 		"(550 5.7.1) or `strip` the part (replaced by a short text part)."),

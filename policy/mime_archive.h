@@ -38,10 +38,18 @@ size_t mime_walk_append(struct mime_walk_ctx *ctx);
 
 /*
  * The libmagic MIME type of data[0..len) (only the first
- * MIME_WALK_SNIFF_BYTES are looked at), as a new string, or NULL if libmagic
- * fails or memory runs out. Defined in mime_walk.c.
+ * mime_walk_sniff_want() octets are looked at), as a new string, or NULL if
+ * libmagic fails or memory runs out. Defined in mime_walk.c.
  */
 char *mime_walk_sniff(struct mime_walk_ctx *ctx, const uint8_t *data, size_t len);
+
+/*
+ * How many octets of content starting with data[0..len) libmagic needs (see
+ * "True types" in mime_walk.h): MIME_WALK_SNIFF_DEEP_BYTES for content
+ * starting with "MZ" or an OLE signature, else MIME_WALK_SNIFF_BYTES.
+ * Defined in mime_walk.c.
+ */
+size_t mime_walk_sniff_want(const uint8_t *data, size_t len);
 
 /*
  * True if a part with this true type (may be NULL) or file name (may be NULL)

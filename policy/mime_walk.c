@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ void mime_walk_limits_default(struct mime_walk_limits *limits)
 	limits->max_archive_depth = 3;
 	limits->max_archive_entries = 2000;
 	limits->max_archive_bytes = 128u << 20;
+	limits->sniff_text_bodies = false;
 }
 
 struct mime_walker *mime_walker_new(const struct mime_walk_limits *limits)
@@ -77,10 +79,19 @@ size_t mime_walk_append(struct mime_walk_ctx *ctx)
 	return w->nparts++;
 }
 
+size_t mime_walk_sniff_want(const uint8_t *data, size_t len)
+{
+	static const uint8_t ole[] = {0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1};
+	if ((len >= 2 && data[0] == 'M' && data[1] == 'Z') ||
+	    (len >= sizeof(ole) && memcmp(data, ole, sizeof(ole)) == 0))
+		return MIME_WALK_SNIFF_DEEP_BYTES;
+	return MIME_WALK_SNIFF_BYTES;
+}
+
 char *mime_walk_sniff(struct mime_walk_ctx *ctx, const uint8_t *data, size_t len)
 {
-	const char *type = magic_buffer(ctx->magic, data,
-					len < MIME_WALK_SNIFF_BYTES ? len : MIME_WALK_SNIFF_BYTES);
+	size_t want = mime_walk_sniff_want(data, len);
+	const char *type = magic_buffer(ctx->magic, data, len < want ? len : want);
 	if (type == NULL)
 		return NULL;
 	char *copy = strdup(type);
@@ -181,23 +192,98 @@ static void walk_body(struct mime_walk_ctx *ctx, GMimeObject *body, const char *
 		walk_node(ctx, body, path, depth);
 }
 
+/* Whether the policy can use the true type of a MIME part (see mime_walk.h). */
+static bool wants_sniff(const struct mime_walk_ctx *ctx, const struct mime_part *p)
+{
+	if (ctx->limits->sniff_text_bodies || p->filename != NULL)
+		return true;
+	if (p->disposition != NULL && strcmp(p->disposition, "attachment") == 0)
+		return true;
+	return p->content_type == NULL || strncmp(p->content_type, "text/", 5) != 0;
+}
+
+/* The decoded content of a part as a stream (unref it), as GMime decodes it. */
+static GMimeStream *decoded_stream(GMimeDataWrapper *content)
+{
+	GMimeStream *src = g_mime_data_wrapper_get_stream(content);
+	if (src == NULL || g_mime_stream_reset(src) == -1)
+		return NULL;
+	GMimeStream *filtered = g_mime_stream_filter_new(src);
+	switch (g_mime_data_wrapper_get_encoding(content)) {
+	case GMIME_CONTENT_ENCODING_BASE64:
+	case GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE:
+	case GMIME_CONTENT_ENCODING_UUENCODE: {
+		GMimeFilter *dec =
+			g_mime_filter_basic_new(g_mime_data_wrapper_get_encoding(content), FALSE);
+		g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), dec);
+		g_object_unref(dec);
+		break;
+	}
+	default:
+		break;
+	}
+	return filtered;
+}
+
+/* Appends decoded octets to b until it holds max of them or the content ends. */
+static void read_decoded(GMimeStream *s, GByteArray *b, size_t max, uint64_t *total)
+{
+	guint8 chunk[16384];
+	while (b->len < max && !g_mime_stream_eos(s)) {
+		size_t room = max - b->len;
+		ssize_t n = g_mime_stream_read(s, (char *)chunk,
+					       room < sizeof(chunk) ? room : sizeof(chunk));
+		if (n < 0)
+			break;
+		g_byte_array_append(b, chunk, (guint)n);
+		*total += (uint64_t)n;
+	}
+}
+
+/*
+ * Sizes the decoded content of a leaf part and, where the policy can use it,
+ * sniffs its true type and lists it as an archive. Content is streamed: held
+ * whole only for an archive, else only as much as libmagic needs.
+ */
 static void walk_leaf(struct mime_walk_ctx *ctx, size_t idx, GMimePart *part)
 {
 	GMimeDataWrapper *content = g_mime_part_get_content(part);
 	if (content == NULL)
 		return;
-	/* Decoded content is never larger than the encoded one, which is capped. */
-	GMimeStream *mem = g_mime_stream_mem_new();
-	g_mime_data_wrapper_write_to_stream(content, mem);
-	GByteArray *bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+	GMimeStream *s = decoded_stream(content);
+	if (s == NULL)
+		return;
 	struct mime_part *p = &ctx->walk->parts[idx];
-	p->size = bytes->len;
-	if (bytes->len > 0) {
-		p->true_type = mime_walk_sniff(ctx, bytes->data, bytes->len);
-		if (!ctx->nomem && mime_archive_is_candidate(p->true_type, p->filename))
+	uint64_t total = 0;
+	/* Decoded content is never larger than the encoded one, which is capped. */
+	GByteArray *bytes = g_byte_array_new();
+	if (wants_sniff(ctx, p)) {
+		read_decoded(s, bytes, MIME_WALK_SNIFF_BYTES, &total);
+		size_t want = mime_walk_sniff_want(bytes->data, bytes->len);
+		bool by_name = mime_archive_is_candidate(NULL, p->filename);
+		if (by_name || want > bytes->len)
+			read_decoded(s, bytes, by_name ? SIZE_MAX : want, &total);
+		if (bytes->len > 0)
+			p->true_type = mime_walk_sniff(ctx, bytes->data, bytes->len);
+		if (!ctx->nomem && bytes->len > 0 &&
+		    mime_archive_is_candidate(p->true_type, p->filename)) {
+			read_decoded(s, bytes, SIZE_MAX, &total);
+			/* (the listing appends parts: p is not used after it) */
 			mime_archive_list(ctx, idx, bytes->data, bytes->len);
+		}
 	}
-	g_object_unref(mem);
+	/* The rest is only counted. */
+	guint8 chunk[16384];
+	while (!g_mime_stream_eos(s)) {
+		ssize_t n = g_mime_stream_read(s, (char *)chunk, sizeof(chunk));
+		if (n < 0)
+			break;
+		total += (uint64_t)n;
+	}
+	ctx->walk->parts[idx].size = total;
+	g_byte_array_free(bytes, TRUE);
+	g_object_unref(s);
+	g_mime_stream_reset(g_mime_data_wrapper_get_stream(content));
 }
 
 static void walk_node(struct mime_walk_ctx *ctx, GMimeObject *obj, const char *path, unsigned depth)
@@ -250,18 +336,13 @@ static void walk_node(struct mime_walk_ctx *ctx, GMimeObject *obj, const char *p
 		walk_leaf(ctx, idx, GMIME_PART(obj));
 }
 
-struct mime_walk *mime_walk_mem(struct mime_walker *walker, const void *data, size_t len)
+/* Walks the message in stream (a reference is taken by the parser). */
+static struct mime_walk *walk_stream(struct mime_walker *walker, GMimeStream *stream)
 {
 	struct mime_walk *walk = calloc(1, sizeof(*walk));
 	if (walk == NULL)
 		return NULL;
-	if (len > walker->limits.max_message_bytes) {
-		walk->flags |= MIME_WALK_LIMIT_MESSAGE_BYTES;
-		return walk;
-	}
-	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(data, len);
 	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-	g_object_unref(stream);
 	GMimeParserOptions *options = g_mime_parser_options_new();
 	g_mime_parser_options_set_warning_callback(options, on_parser_warning, walk);
 	walk->message = g_mime_parser_construct_message(parser, options);
@@ -279,6 +360,44 @@ struct mime_walk *mime_walk_mem(struct mime_walker *walker, const void *data, si
 		mime_walk_free(walk);
 		return NULL;
 	}
+	return walk;
+}
+
+static struct mime_walk *too_big(void)
+{
+	struct mime_walk *walk = calloc(1, sizeof(*walk));
+	if (walk != NULL)
+		walk->flags |= MIME_WALK_LIMIT_MESSAGE_BYTES;
+	return walk;
+}
+
+struct mime_walk *mime_walk_mem(struct mime_walker *walker, const void *data, size_t len)
+{
+	if (len > walker->limits.max_message_bytes)
+		return too_big();
+	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(data, len);
+	struct mime_walk *walk = walk_stream(walker, stream);
+	g_object_unref(stream);
+	return walk;
+}
+
+struct mime_walk *mime_walk_fd_range(struct mime_walker *walker, int fd, uint64_t offset,
+				     uint64_t len)
+{
+	if (len > walker->limits.max_message_bytes)
+		return too_big();
+	if (offset > INT64_MAX - len) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* GMime seeks before every read, so sharing the file offset with fd is harmless. */
+	int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (own < 0)
+		return NULL;
+	GMimeStream *stream =
+		g_mime_stream_fs_new_with_bounds(own, (gint64)offset, (gint64)(offset + len));
+	struct mime_walk *walk = walk_stream(walker, stream);
+	g_object_unref(stream);
 	return walk;
 }
 

@@ -7,7 +7,7 @@
  * is "3.1", or "3.1", "3.2"... when it is a multipart), its declared content
  * type and disposition, its file name decoded by GMime (RFC 2047 words,
  * RFC 2231 charsets and continuations), the size of its decoded content and
- * the true type libmagic finds in the first MIME_WALK_SNIFF_BYTES of it. An
+ * the true type libmagic finds at its start (see "True types" below). An
  * attached message/rfc822 part is listed too (kind MIME_PART_MESSAGE), then
  * walked. A part that is an archive (zip, tar, gzip'd tar, 7z, rar, cab, iso,
  * cpio, bzip2, xz... recognised by true type or by name) is listed with
@@ -18,6 +18,21 @@
  * stopped and the walk itself carry a MIME_WALK_LIMIT_* flag, and problems
  * GMime or libarchive noticed are flags as well. Malformed input never makes
  * the walk fail; only running out of memory or an unreadable fd does.
+ *
+ * True types are sniffed only where the attachment policy can use them: on
+ * every archive entry and on every MIME part except an unnamed, inline text
+ * part (declared type text/anything: a message body, shown as text, never
+ * saved or run as a file; its true_type stays NULL unless
+ * limits.sniff_text_bodies). libmagic gets the
+ * first MIME_WALK_SNIFF_BYTES of the decoded content: every type of the
+ * built-in block list and of the archive list is told by its first bytes
+ * (ELF, Mach-O, shortcuts, scripts' "#!", zip, gzip, 7z, rar, cab, xz, bzip2
+ * at offset 0; tar's "ustar" at 257) with two exceptions, which get up to
+ * MIME_WALK_SNIFF_DEEP_BYTES: content starting with "MZ" (a PE's own header
+ * sits at the offset stored at 0x3c, anywhere in the file) and OLE compound
+ * files (an MSI is told from a Word file by the directory, anywhere in the
+ * file). Decoded content is streamed: only parts listed as archives are held
+ * in memory whole.
  *
  * Threads: a walker is used by one thread at a time (it owns a magic_t);
  * give each scanner thread its own. Create and free walkers from one thread
@@ -34,7 +49,9 @@
 #include <gmime/gmime.h>
 
 /* Bytes of decoded content given to libmagic to find the true type. */
-#define MIME_WALK_SNIFF_BYTES 8192
+#define MIME_WALK_SNIFF_BYTES 1024
+/* The same for content starting with "MZ" or an OLE compound file's signature. */
+#define MIME_WALK_SNIFF_DEEP_BYTES (1024u * 1024u)
 /* Longest MIME path kept ("1.2.3..."); deeper paths are a depth limit. */
 #define MIME_PATH_MAX 128
 
@@ -73,6 +90,8 @@ struct mime_walk_limits {
 	unsigned max_archive_entries; /* entries of all archives of one message; default 2000 */
 	uint64_t max_archive_bytes;   /* bytes unpacked from all archives of one message;
 					 default 128 MiB */
+	bool sniff_text_bodies;	      /* sniff unnamed inline text parts too (for
+					 rules on their true type); default false */
 };
 
 enum mime_part_kind {
@@ -134,6 +153,17 @@ struct mime_walk *mime_walk_mem(struct mime_walker *walker, const void *data, si
  * errno) or when memory runs out.
  */
 struct mime_walk *mime_walk_fd(struct mime_walker *walker, int fd);
+
+/*
+ * Same, on the octets [offset, offset + len) of the regular file open on fd,
+ * without copying them: GMime reads them from a duplicate of fd that the walk
+ * holds until mime_walk_free() (parts of walk->message are read from it, e.g.
+ * by attach_policy_strip()), so the caller may close fd at once. The file
+ * must not change while the walk lives. fd's file offset is moved. Returns
+ * NULL when fd cannot be duplicated (errno) or memory runs out.
+ */
+struct mime_walk *mime_walk_fd_range(struct mime_walker *walker, int fd, uint64_t offset,
+				     uint64_t len);
 
 void mime_walk_free(struct mime_walk *walk);
 

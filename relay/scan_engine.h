@@ -109,6 +109,16 @@ void scan_engine_free(struct scan_engine *e);
  */
 int scan_engine_scan_fd(struct scan_engine *e, int fd, struct scan_verdict *out);
 
+/*
+ * Same, on the octets [offset, offset + len) of the regular file open on fd
+ * (a spool file's content after its envelope), as if they were a file of
+ * their own: libclamav reads them with pread through a map of the range, no
+ * copy is made, and fd's offset is not used. A range outside the file is
+ * SCAN_ERROR. Thread-safe.
+ */
+int scan_engine_scan_range(struct scan_engine *e, int fd, uint64_t offset, uint64_t len,
+			   struct scan_verdict *out);
+
 /* Fills out with the current engine's versions and the reload history. */
 void scan_engine_info(struct scan_engine *e, struct scan_engine_info *out);
 

@@ -16,7 +16,8 @@
 #include "relay/queue_file.h"
 #include "relay/scan_rewrite.h"
 
-#define JOB_MAX_ATTACH 256 /* attachment names given to the rules */
+#define JOB_MAX_ATTACH	  256 /* attachment names given to the rules */
+#define JOB_STACK_ACTIONS 64  /* rule actions kept on the stack */
 
 int scan_job_memfd(const char *name, const void *data, size_t len)
 {
@@ -53,32 +54,67 @@ static void appendf(char *buf, size_t size, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Reads the whole file; NULL on error or when over max (errno EFBIG). */
-static char *read_all(int fd, size_t max, size_t *len)
+/* Octets of a spool file read at first for its envelope: most envelopes fit. */
+#define JOB_ENVELOPE_GUESS 8192
+
+/* Reads len octets at off of fd into buf; 0, or -1 (errno; EIO for a short file). */
+static int pread_all(int fd, char *buf, size_t len, uint64_t off)
 {
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return NULL;
-	if ((uint64_t)st.st_size > max) {
-		errno = EFBIG;
-		return NULL;
-	}
-	size_t size = (size_t)st.st_size;
-	char *buf = malloc(size + 1);
-	if (!buf)
-		return NULL;
-	size_t off = 0;
-	while (off < size) {
-		ssize_t n = pread(fd, buf + off, size - off, (off_t)off);
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + got));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			free(buf);
-			return NULL;
+			if (n == 0)
+				errno = EIO;
+			return -1;
 		}
-		off += (size_t)n;
+		got += (size_t)n;
 	}
-	*len = size;
+	return 0;
+}
+
+/*
+ * Parses the envelope of the spool file open on fd (size octets) into *env
+ * and sets *off to the first octet of the content. Reads only the envelope's
+ * neighbourhood: JOB_ENVELOPE_GUESS octets, or up to QUEUE_ENVELOPE_MAX when
+ * that was not enough. Returns 0, or -1 with a reason in err.
+ */
+static int read_envelope(int fd, uint64_t size, struct queue_envelope *env, size_t *off, char *err,
+			 size_t errlen)
+{
+	char guess[JOB_ENVELOPE_GUESS];
+	size_t n = size < sizeof(guess) ? (size_t)size : sizeof(guess);
+	if (pread_all(fd, guess, n, 0) < 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	if (queue_envelope_parse(guess, n, env, off, err, errlen) == 0)
+		return 0;
+	if (n == size)
+		return -1;
+	/* A long envelope (many recipients): read as much as one may take. */
+	size_t big = size < QUEUE_ENVELOPE_MAX ? (size_t)size : QUEUE_ENVELOPE_MAX;
+	char *buf = malloc(big);
+	if (!buf || pread_all(fd, buf, big, 0) < 0) {
+		snprintf(err, errlen, "%s", buf ? strerror(errno) : "out of memory");
+		free(buf);
+		return -1;
+	}
+	int rc = queue_envelope_parse(buf, big, env, off, err, errlen);
+	free(buf);
+	return rc;
+}
+
+/* The content, [off, off + len) of fd, in a new buffer; NULL on error. */
+static char *read_content(int fd, size_t off, size_t len)
+{
+	char *buf = malloc(len ? len : 1);
+	if (buf && pread_all(fd, buf, len, off) < 0) {
+		free(buf);
+		return NULL;
+	}
 	return buf;
 }
 
@@ -110,19 +146,12 @@ static void limits_verdict(enum attach_action on_limits, const char *which, stru
 	}
 }
 
-/* libclamav on the content; returns 1 when the decision is made. */
-static int run_clamav(const struct scan_job_opts *o, const char *content, size_t clen,
+/* libclamav on the content, read in place from fd; returns 1 when the decision is made. */
+static int run_clamav(const struct scan_job_opts *o, int fd, size_t off, size_t clen,
 		      struct scan_reply *out)
 {
-	int mfd = scan_job_memfd("airlock-scan", content, clen);
 	struct scan_verdict v;
-	if (mfd < 0) {
-		out->action = SCAN_REPLY_FAILED;
-		appendf(out->log, sizeof(out->log), " verdict=error reason=memfd");
-		return 1;
-	}
-	int rc = scan_engine_scan_fd(o->engine, mfd, &v);
-	close(mfd);
+	int rc = scan_engine_scan_range(o->engine, fd, off, clen, &v);
 	if (rc < 0 || v.result == SCAN_ERROR) {
 		out->action = SCAN_REPLY_FAILED;
 		appendf(out->log, sizeof(out->log), " verdict=error reason=\"%s\"", v.detail);
@@ -193,7 +222,10 @@ static int run_rules(const struct scan_job_opts *o, const struct queue_envelope 
 		.verdict = out->action == SCAN_REPLY_ACCEPT_UNSCANNED ? "limits" : "clean",
 	};
 	size_t max = transport_rules_max_actions(o->rules);
-	const struct rules_action **acts = calloc(max ? max : 1, sizeof(*acts));
+	/* The usual rule set fits on the stack: no allocation per message. */
+	const struct rules_action *few[JOB_STACK_ACTIONS];
+	const struct rules_action **acts =
+		max <= JOB_STACK_ACTIONS ? few : calloc(max, sizeof(*acts));
 	if (!acts) {
 		scan_headers_free(&h);
 		out->action = SCAN_REPLY_FAILED;
@@ -258,7 +290,8 @@ static int run_rules(const struct scan_job_opts *o, const struct queue_envelope 
 			*changed = true;
 		}
 	}
-	free(acts);
+	if (acts != few)
+		free(acts);
 	if (rejected) {
 		out->redirect[0] = '\0';
 		out->nbcc = 0;
@@ -311,40 +344,48 @@ void scan_job_run(const struct scan_job_opts *o, struct mime_walker *walker, int
 	out->action = SCAN_REPLY_ACCEPT;
 	*content_fd = -1;
 	set_engine(o->engine, out);
-	size_t len, off;
+	size_t off;
 	char err[160];
 	struct queue_envelope env;
 	memset(&env, 0, sizeof(env));
-	char *file = read_all(fd, o->max_file_bytes, &len);
-	if (!file || queue_envelope_parse(file, len, &env, &off, err, sizeof(err)) < 0) {
+	struct stat st;
+	const char *why = NULL;
+	if (fstat(fd, &st) < 0)
+		why = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else if ((uint64_t)st.st_size > o->max_file_bytes)
+		why = strerror(EFBIG);
+	if (why) {
 		out->action = SCAN_REPLY_FAILED;
-		appendf(out->log, sizeof(out->log), " verdict=error reason=\"%s\"",
-			file ? "envelope" : strerror(errno));
-		free(file);
+		appendf(out->log, sizeof(out->log), " verdict=error reason=\"%s\"", why);
 		return;
 	}
-	const char *content = file + off;
-	size_t clen = len - off;
-	if (run_clamav(o, content, clen, out))
-		goto done;
-	char *cur = malloc(clen ? clen : 1);
-	size_t curlen = clen;
-	bool changed = false;
-	if (!cur) {
+	if (read_envelope(fd, (uint64_t)st.st_size, &env, &off, err, sizeof(err)) < 0) {
 		out->action = SCAN_REPLY_FAILED;
-		goto done;
+		appendf(out->log, sizeof(out->log), " verdict=error reason=\"envelope\"");
+		return;
 	}
-	memcpy(cur, content, clen);
-	struct mime_walk *walk = mime_walk_mem(walker, content, clen);
+	/* The content is never copied unless the rules need it as a buffer. */
+	size_t clen = (size_t)st.st_size - off;
+	if (run_clamav(o, fd, off, clen, out))
+		goto done;
+	struct mime_walk *walk = mime_walk_fd_range(walker, fd, off, clen);
 	if (!walk) {
 		out->action = SCAN_REPLY_FAILED;
-		free(cur);
 		goto done;
 	}
+	char *cur = NULL; /* the content as it will be kept, when it is needed or changed */
+	size_t curlen = clen;
+	bool changed = false;
 	if (out->action == SCAN_REPLY_ACCEPT)
 		appendf(out->log, sizeof(out->log), " verdict=clean");
-	if (!run_attach(o, walk, &cur, &curlen, &changed, out) && o->rules)
-		run_rules(o, &env, walk, &cur, &curlen, &changed, out);
+	if (!run_attach(o, walk, &cur, &curlen, &changed, out) && o->rules) {
+		if (!cur && !(cur = read_content(fd, off, clen)))
+			out->action = SCAN_REPLY_FAILED;
+		else
+			run_rules(o, &env, walk, &cur, &curlen, &changed, out);
+	}
 	mime_walk_free(walk);
 	if (changed &&
 	    (out->action == SCAN_REPLY_ACCEPT || out->action == SCAN_REPLY_ACCEPT_UNSCANNED ||
@@ -358,5 +399,4 @@ void scan_job_run(const struct scan_job_opts *o, struct mime_walker *walker, int
 	free(cur);
 done:
 	queue_envelope_free(&env);
-	free(file);
 }

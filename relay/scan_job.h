@@ -38,10 +38,13 @@ struct scan_job_opts {
 };
 
 /*
- * Decides on the spool file open on fd (envelope, then content; read with
- * pread, fd not closed). Fills *out (seq left as it is). When the content
- * is to be replaced, *content_fd gets a new fd (memfd, offset 0; the caller
- * closes it) and out->has_content is true; else *content_fd is -1.
+ * Decides on the spool file open on fd (envelope, then content; fd not
+ * closed, its offset moved). The content is not copied: libclamav and GMime
+ * read it from fd in place (scan_engine_scan_range(), mime_walk_fd_range());
+ * only transport rules get it in a buffer. Fills *out (seq left as it is).
+ * When the content is to be replaced, *content_fd gets a new fd (memfd,
+ * offset 0; the caller closes it) and out->has_content is true; else
+ * *content_fd is -1.
  * Thread-safe for distinct walkers (one per thread).
  */
 void scan_job_run(const struct scan_job_opts *o, struct mime_walker *walker, int fd,

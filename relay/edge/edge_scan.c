@@ -222,6 +222,15 @@ static void options_from_config(struct edge_scan *es)
 	es->attach.on_limit = es->opts.on_limits;
 }
 
+/* scan.threads, or with 0 one thread per online CPU: scanning is CPU-bound. */
+static unsigned scan_threads(int configured)
+{
+	long n = configured > 0 ? configured : sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	return n > SCAN_POOL_MAX_THREADS ? SCAN_POOL_MAX_THREADS : (unsigned)n;
+}
+
 int edge_scan_main(void *arg, int parent_fd)
 {
 	const struct edge_ctx *ctx = arg;
@@ -243,7 +252,7 @@ int edge_scan_main(void *arg, int parent_fd)
 		return 1;
 	}
 	options_from_config(&es);
-	es.nwalkers = (unsigned)cfg->scan.threads;
+	es.nwalkers = scan_threads(cfg->scan.threads);
 	for (unsigned i = 0; i < es.nwalkers; i++) {
 		es.walkers[i] = mime_walker_new(NULL);
 		if (!es.walkers[i]) {

@@ -19,6 +19,14 @@
 
 set -uo pipefail
 
+# The testbed lock (COMMON.md, tests/scenario/lib.bash) for the whole run: no scenario test
+# can use the testbed meanwhile. flock -o: the daemons started below do not inherit it.
+# BENCH_LOCK_HELD=1: the caller already holds it.
+if [[ ${BENCH_LOCK_HELD:-0} != 1 ]]; then
+	exec env BENCH_LOCK_HELD=1 flock -o -w "${BENCH_LOCK_WAIT:-900}" \
+		/var/tmp/airlock-testbed.lock "${BASH_SOURCE[0]}" "$@"
+fi
+
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${AIRLOCK_BIN:-$SRC/build/bin}
 TOOLS=$SRC/tests/bench/bench_tools.py
@@ -37,6 +45,10 @@ STALL=${BENCH_STALL:-60}
 WORK=${BENCH_DIR:-/var/tmp/airlock-bench}
 SKIP=${BENCH_SKIP:-}
 SCAN=${BENCH_SCAN:-0}
+# libclamav writes the decoded parts of every message it scans to temporary files in $TMPDIR
+# (else /tmp). BENCH_SCAN_TMPDIR=tmpfs gives the edge a fresh directory on /dev/shm as
+# TMPDIR; empty (the default): the edge's environment, here /tmp on disk.
+SCAN_TMP=
 
 # Testbed addresses (DESIGN.md); nothing else is ever targeted.
 MX_ADDR=198.51.100.25
@@ -178,12 +190,19 @@ cleanup() {
 	rm -rf "$WORK/airlock/spool" "$WORK/airlock-idle/spool" "$WORK/postfix/spool"
 	# BENCH_SCAN=1: the attestation keys generated for this run are of no further use.
 	rm -rf "$WORK/airlock/state" "$WORK/airlock-idle/state"
+	[[ -n $SCAN_TMP ]] && rm -rf "$SCAN_TMP"
 	if [[ ${KEEP_TESTBED:-0} != 1 && $TESTBED_MINE == 1 ]]; then
 		timeout 120 "$TESTBED" down >"$WORK/testbed-down.log" 2>&1 || log "testbed down failed (see $WORK/testbed-down.log)"
 	fi
 	exit "$rc"
 }
 trap cleanup EXIT
+case ${BENCH_SCAN_TMPDIR:-} in
+'') ;;
+tmpfs) SCAN_TMP=$(mktemp -d /dev/shm/airlock-bench-clamtmp.XXXXXX) ||
+	die "cannot create a directory on /dev/shm" ;;
+*) die "BENCH_SCAN_TMPDIR: \"tmpfs\" or empty" ;;
+esac
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -367,7 +386,8 @@ log = {
 };
 EOF
 	# Scanning as the edge does it by default, on the test database: libclamav with
-	# airlock.conf's default limits, the built-in attachment block list (reject), 4 threads.
+	# airlock.conf's default limits, the built-in attachment block list (reject), one
+	# scanning thread per CPU.
 	if [[ $SCAN == 1 ]]; then
 		cat >>"$dir/airlock.conf" <<EOF
 scan = {
@@ -392,7 +412,8 @@ start_edge() { # start_edge DIR
 	local dir=$1
 	"$BIN/airlock-edge" -n -c "$dir/airlock.conf" >"$dir/edge.log" 2>&1 ||
 		die "airlock-edge rejected its configuration: $(cat "$dir/edge.log")"
-	ip netns exec al-edge "$BIN/airlock-edge" -c "$dir/airlock.conf" >>"$dir/edge.log" 2>&1 &
+	ip netns exec al-edge env ${SCAN_TMP:+TMPDIR="$SCAN_TMP"} "$BIN/airlock-edge" \
+		-c "$dir/airlock.conf" >>"$dir/edge.log" 2>&1 &
 	EDGE_PID=$!
 	wait_for 10 "airlock-edge's control socket" test -S "$dir/edge.sock" ||
 		die "airlock-edge did not start: $(tail -5 "$dir/edge.log")"
@@ -569,9 +590,20 @@ T_START=$SECONDS
 log "testbed up"
 timeout 300 "$TESTBED" up >"$WORK/testbed-up.log" 2>&1 || die "testbed up failed: $(tail -5 "$WORK/testbed-up.log")"
 EDGE_VICI=$("$TESTBED" env | sed -n 's/^AIRLOCK_EDGE_VICI=//p')
+TESTBED_MINE=1 # we hold the lock: brought down on every exit, unless KEEP_TESTBED
 # The testbed is shared: a scenario test may be using the MX or the sink port right now, or
 # be between two of its steps (and send its mail to our relay a moment later).
-others_running() { pgrep -f 'tests/scenario/' >/dev/null; }
+# Scenario tests take the testbed lock before anything else (tests/scenario/lib.bash) and
+# this script holds it: one that runs now did not take it (waiting for it is harmless).
+others_running() {
+	local pid
+	for pid in $(pgrep -f 'tests/scenario/'); do
+		# a wrapper (timeout, ctest) of a scenario script, or one waiting in flock
+		pgrep -P "$pid" -f 'tests/scenario/' >/dev/null && continue
+		pgrep -P "$pid" -x flock >/dev/null || return 0
+	done
+	return 1
+}
 testbed_free() {
 	! others_running && ! listening al-edge "$MX_ADDR" "$MX_PORT" &&
 		! listening al-hub "$SINK_ADDR" "$SINK_PORT"
@@ -619,7 +651,7 @@ build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$(dirname "$BIN")/CMakeCac
 
 echo
 if [[ $SCAN == 1 ]]; then
-	echo "scanning: airlock scan.enabled = true (libclamav, test database of ${SCAN_SIGS:-?} signatures, attachment policy on); postfix: no scanning"
+	echo "scanning: airlock scan.enabled = true (libclamav, test database of ${SCAN_SIGS:-?} signatures, attachment policy on, its temporary files in ${SCAN_TMP:-${TMPDIR:-/tmp}} ($(stat -f -c %T "${SCAN_TMP:-${TMPDIR:-/tmp}}"))); postfix: no scanning"
 fi
 row "" airlock postfix
 row messages "$N" "$N"

@@ -9,11 +9,13 @@
  *   airlock    what one message costs the edge's scan process: the request
  *              with the spool file's fd over a socketpair (SCM_RIGHTS, relay/ipc.h),
  *              the scan pool's hand-off to a worker thread, scan_job_run() on
- *              the spool file (read, libclamav, MIME walk, attachment policy),
+ *              the spool file (envelope, libclamav and the MIME walk reading
+ *              the content in place, attachment policy),
  *              the reply back; both ends in this process, on one event loop;
  *   job        scan_job_run() alone, called directly;
- *   walk+policy the MIME walk (GMime, libmagic, archive listing) and the
- *              attachment policy alone: the part of "job" that is not libclamav;
+ *   walk+policy the MIME walk (GMime on the spool file, libmagic, archive
+ *              listing) and the attachment policy alone: the part of "job" that
+ *              is not libclamav;
  *   ipc+pool   the same round trip as "airlock" with a job that does nothing.
  * Every run uses fresh random content, and each column has its own engine, so
  * that libclamav's clean-file cache never answers for a scan. A table, no
@@ -568,7 +570,8 @@ int main(int argc, char **argv)
 			make_msg(&m, &specs[s], run);
 			bytes[s] = m.len;
 			int mfd = scan_job_memfd("scan-overhead", m.p, m.len);
-			int sfd_a = spool_file(tmp, &m), sfd_j = spool_file(tmp, &m);
+			int sfd_a = spool_file(tmp, &m), sfd_j = spool_file(tmp, &m),
+			    sfd_w = spool_file(tmp, &m);
 			if (mfd < 0) {
 				perror("memfd");
 				return 1;
@@ -601,7 +604,14 @@ int main(int argc, char **argv)
 						close(cfd);
 					break;
 				case COL_WALK: {
-					struct mime_walk *w = mime_walk_mem(walker, m.p, m.len);
+					/* as scan_job_run() walks it: in place, after the envelope
+					 */
+					struct stat st;
+					struct mime_walk *w = NULL;
+					if (fstat(sfd_w, &st) == 0)
+						w = mime_walk_fd_range(walker, sfd_w,
+								       (uint64_t)st.st_size - m.len,
+								       m.len);
 					struct attach_verdict av;
 					if (!w) {
 						fprintf(stderr,
@@ -622,6 +632,7 @@ int main(int argc, char **argv)
 			close(mfd);
 			close(sfd_a);
 			close(sfd_j);
+			close(sfd_w);
 			if (run > 0)
 				for (unsigned c = 0; c < NCOLS; c++)
 					t[s][c][run - 1] = v[c];

@@ -705,7 +705,7 @@ static void test_scan_policy_keys(void **state)
 	assert_string_equal(cfg.scan.reload, "background");
 	assert_string_equal(cfg.scan.on_scanner_failure, "tempfail");
 	assert_string_equal(cfg.scan.on_limits, "reject");
-	assert_int_equal(cfg.scan.threads, 4);
+	assert_int_equal(cfg.scan.threads, 0);
 	assert_string_equal(cfg.edge.state_dir, "/var/lib/airlock");
 	assert_string_equal(cfg.policy.attachment_action, "reject");
 	assert_true(cfg.policy.attachment_builtin_list);
@@ -730,8 +730,8 @@ static void test_scan_policy_keys(void **state)
 		"t.conf:1: scan.on_limits: must be \"reject\", \"tempfail\" or \"accept\"");
 	assert_string_equal(load_fails("policy = { attachment_action = \"accept\"; };"),
 			    "t.conf:1: policy.attachment_action: must be \"reject\" or \"strip\"");
-	assert_string_equal(load_fails("scan = { threads = 0; };"),
-			    "t.conf:1: scan.threads: must be an integer between 1 and 64");
+	assert_string_equal(load_fails("scan = { threads = -1; };"),
+			    "t.conf:1: scan.threads: must be an integer between 0 and 64");
 }
 
 static void test_quarantine_and_result_header(void **state)
@@ -807,7 +807,7 @@ static void test_custom_key(void **state)
 	assert_string_equal(load_fails("policy = {\n rules = ( {}, {} ); };"),
 			    "t.conf:2: policy.rules: too many");
 	assert_string_equal(load_fails("policy = { rules = ( {} ); };\nscan = { threads = 99; };"),
-			    "t.conf:2: scan.threads: must be an integer between 1 and 64");
+			    "t.conf:2: scan.threads: must be an integer between 0 and 64");
 	assert_int_equal(built, 2);
 	assert_int_equal(freed, 2);
 	config_release(NULL);

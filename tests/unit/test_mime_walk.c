@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -136,7 +137,8 @@ static void test_exe_attachment(void **state)
 	assert_null(w->parts[0].disposition);
 	assert_null(w->parts[0].filename);
 	assert_int_equal(w->parts[0].size, strlen("Please see the attachment."));
-	assert_string_equal(w->parts[0].true_type, "text/plain");
+	/* An unnamed inline text body is not sniffed: no policy looks at its true type. */
+	assert_null(w->parts[0].true_type);
 	assert_string_equal(w->parts[1].path, "2");
 	assert_int_equal(w->parts[1].kind, MIME_PART_LEAF);
 	assert_string_equal(w->parts[1].content_type, "application/octet-stream");
@@ -454,6 +456,120 @@ static void test_single_part_and_fd(void **state)
 	fclose(f);
 }
 
+/* A PE whose own header sits at 0x6000, far past the first MIME_WALK_SNIFF_BYTES. */
+static uint8_t *far_pe(size_t *len)
+{
+	*len = 0x8000;
+	uint8_t *b = calloc(1, *len);
+	assert_non_null(b);
+	for (size_t i = 0x40; i < 0x6000; i++)
+		b[i] = (uint8_t)(i * 7 + 3);
+	b[0] = 'M', b[1] = 'Z';
+	b[0x18] = 0x40;
+	b[0x3c] = 0x00, b[0x3d] = 0x60; /* e_lfanew = 0x6000 */
+	memcpy(b + 0x6000, "PE\0\0", 4);
+	b[0x6004] = 0x4c, b[0x6005] = 0x01; /* i386 */
+	b[0x6014] = 0xe0;		    /* optional header size */
+	b[0x6016] = 0x02, b[0x6017] = 0x01; /* executable */
+	b[0x6018] = 0x0b, b[0x6019] = 0x01; /* PE32 */
+	return b;
+}
+
+static void test_what_is_sniffed(void **state)
+{
+	(void)state;
+	size_t pelen;
+	uint8_t *pe = far_pe(&pelen);
+	const char *csv = "a,b,c\n1,2,3\n";
+	GString *m = msg_begin();
+	msg_text(m, "#!/bin/sh\r\necho an inline body is shown, not run");
+	msg_attach(m, "text/plain", "filename=\"notes.txt\"", csv, strlen(csv));
+	g_string_append(m, "--BOUNDARY\r\nContent-Type: text/plain\r\n"
+			   "Content-Disposition: attachment\r\n\r\nsaved as a file\r\n");
+	msg_attach(m, "application/octet-stream", "filename=\"invoice.pdf\"", pe, pelen);
+	msg_end(m);
+	GString *copy = g_string_new_len(m->str, (gssize)m->len);
+	struct mime_walk *w = walk_string(m);
+	assert_int_equal(w->nparts, 4);
+	assert_null(w->parts[0].true_type);
+	assert_int_equal(w->parts[0].size,
+			 strlen("#!/bin/sh\r\necho an inline body is shown, not run"));
+	assert_non_null(w->parts[1].true_type);			  /* named */
+	assert_string_equal(w->parts[2].true_type, "text/plain"); /* an attachment */
+	/* The PE header is found wherever e_lfanew puts it. */
+	assert_string_equal(w->parts[3].true_type, PE_TYPE);
+	assert_int_equal(w->parts[3].size, pelen);
+	mime_walk_free(w);
+
+	struct mime_walk_limits limits;
+	mime_walk_limits_default(&limits);
+	limits.sniff_text_bodies = true;
+	struct mime_walker *all = mime_walker_new(&limits);
+	assert_non_null(all);
+	w = mime_walk_mem(all, copy->str, copy->len);
+	assert_non_null(w);
+	assert_string_equal(w->parts[0].true_type, "text/x-shellscript");
+	mime_walk_free(w);
+	mime_walker_free(all);
+	g_string_free(copy, TRUE);
+	free(pe);
+}
+
+/* mime_walk_fd_range() sees what mime_walk_mem() sees, reading the file in place. */
+static void test_fd_range(void **state)
+{
+	(void)state;
+	size_t exelen, ziplen;
+	uint8_t *exe = slurp(TESTFILES "clam.exe", &exelen);
+	uint8_t *zip = slurp(TESTFILES "clam.zip", &ziplen);
+	GString *m = msg_begin();
+	msg_text(m, "Two attachments.");
+	msg_attach(m, "application/octet-stream", "filename=\"clam.exe\"", exe, exelen);
+	msg_attach(m, "application/zip", "filename=\"clam.zip\"", zip, ziplen);
+	msg_end(m);
+	const char *before = "envelope line\r\n\r\n", *after = "trailing octets outside";
+	char path[] = "/tmp/test_mime_walk.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, before, strlen(before)), (ssize_t)strlen(before));
+	assert_int_equal(write(fd, m->str, m->len), (ssize_t)m->len);
+	assert_int_equal(write(fd, after, strlen(after)), (ssize_t)strlen(after));
+	struct mime_walk *a = mime_walk_mem(walker, m->str, m->len);
+	struct mime_walk *b = mime_walk_fd_range(walker, fd, strlen(before), m->len);
+	assert_non_null(a);
+	assert_non_null(b);
+	/* The walk holds its own descriptor: parts are read after the caller's is closed. */
+	close(fd);
+	assert_int_equal(a->nparts, b->nparts);
+	assert_int_equal(a->flags, b->flags);
+	assert_true(b->nparts >= 4);
+	for (size_t i = 0; i < a->nparts; i++) {
+		assert_string_equal(a->parts[i].path, b->parts[i].path);
+		assert_int_equal(a->parts[i].size, b->parts[i].size);
+		assert_int_equal(a->parts[i].kind, b->parts[i].kind);
+		if (a->parts[i].true_type)
+			assert_string_equal(a->parts[i].true_type, b->parts[i].true_type);
+		else
+			assert_null(b->parts[i].true_type);
+	}
+	assert_string_equal(b->parts[1].true_type, PE_TYPE);
+	assert_true(b->parts[2].is_archive);
+	/* The message serialises from the file as it does from memory. */
+	char *ta = g_mime_object_to_string(GMIME_OBJECT(a->message), NULL);
+	char *tb = g_mime_object_to_string(GMIME_OBJECT(b->message), NULL);
+	assert_string_equal(ta, tb);
+	assert_true(strstr(tb, "Two attachments.") != NULL);
+	g_free(ta);
+	g_free(tb);
+	mime_walk_free(a);
+	mime_walk_free(b);
+	assert_null(mime_walk_fd_range(walker, -1, 0, 10));
+	g_string_free(m, TRUE);
+	g_free(exe);
+	g_free(zip);
+}
+
 static void test_part_and_depth_limits(void **state)
 {
 	(void)state;
@@ -589,6 +705,8 @@ int main(void)
 		cmocka_unit_test(test_encrypted_zip),
 		cmocka_unit_test(test_message_rfc822_and_find),
 		cmocka_unit_test(test_single_part_and_fd),
+		cmocka_unit_test(test_what_is_sniffed),
+		cmocka_unit_test(test_fd_range),
 		cmocka_unit_test(test_part_and_depth_limits),
 		cmocka_unit_test(test_malformed_and_ambiguous),
 		cmocka_unit_test(test_flag_names),

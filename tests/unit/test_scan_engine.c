@@ -188,6 +188,56 @@ static void test_eicar_and_clean(void **state)
 	free(m);
 }
 
+/* A file: head, then body, then tail; the offset of body in *off. */
+static int file_of(const char *head, const char *body, size_t blen, const char *tail, size_t *off)
+{
+	size_t hl = strlen(head), tl = strlen(tail);
+	char *all = malloc(hl + blen + tl);
+	assert_non_null(all);
+	memcpy(all, head, hl);
+	memcpy(all + hl, body, blen);
+	memcpy(all + hl + blen, tail, tl);
+	int fd = mem_fd(all, hl + blen + tl);
+	free(all);
+	*off = hl;
+	return fd;
+}
+
+/* Only the range is scanned, as a file of its own, however large. */
+static void test_scan_range(void **state)
+{
+	(void)state;
+	struct scan_verdict v;
+	size_t off;
+	const char *clean = "From: a@example.org\r\nSubject: hi\r\n\r\nNothing to see.\r\n";
+	int fd = file_of("envelope " EICAR "\n\n", clean, strlen(clean), EICAR, &off);
+	assert_int_equal(scan_engine_scan_range(eng, fd, off, strlen(clean), &v), 0);
+	ASSERT_VERDICT(v, SCAN_CLEAN, "");
+	/* The whole file is not clean: the range really bounds the scan. */
+	assert_int_equal(scan_engine_scan_fd(eng, fd, &v), 0);
+	ASSERT_VERDICT(v, SCAN_INFECTED, EICAR_SIG);
+	assert_int_equal(scan_engine_scan_range(eng, fd, off, 0, &v), 0);
+	ASSERT_VERDICT(v, SCAN_CLEAN, "");
+	assert_int_equal(scan_engine_scan_range(eng, fd, off, strlen(clean) + 1000, &v), -1);
+	assert_int_equal(v.result, SCAN_ERROR);
+	close(fd);
+	assert_int_equal(scan_engine_scan_range(eng, -1, 0, 1, &v), -1);
+
+	/* EICAR at the end of a 300 KB base64 attachment, past many of the map's pages. */
+	size_t n = 300000;
+	char *data = malloc(n);
+	assert_non_null(data);
+	memset(data, 'q', n);
+	memcpy(data + n - strlen(EICAR), EICAR, strlen(EICAR));
+	char *m = message_with("see attached", "big.txt", data, n);
+	fd = file_of("envelope\n\n", m, strlen(m), "", &off);
+	assert_int_equal(scan_engine_scan_range(eng, fd, off, strlen(m), &v), 0);
+	ASSERT_VERDICT(v, SCAN_INFECTED, EICAR_SIG);
+	close(fd);
+	free(m);
+	free(data);
+}
+
 /* ---- limits ---- */
 
 static void test_recursion_limit(void **state)
@@ -441,6 +491,7 @@ int main(void)
 		cmocka_unit_test_setup(test_testfiles, need_db),
 		cmocka_unit_test_setup(test_built_containers, need_db),
 		cmocka_unit_test_setup(test_eicar_and_clean, need_db),
+		cmocka_unit_test_setup(test_scan_range, need_db),
 		cmocka_unit_test_setup(test_recursion_limit, need_db),
 		cmocka_unit_test_setup(test_size_and_file_limits, need_db),
 		cmocka_unit_test_setup(test_heuristics, need_db),

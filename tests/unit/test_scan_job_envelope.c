@@ -18,7 +18,15 @@ static struct mime_walker *walker;
 static struct attach_policy_options attach;
 static struct scan_job_opts opts;
 
+static int spool_fd_rcpts(const char *content, unsigned nrcpts);
+
 static int spool_fd(const char *content)
+{
+	return spool_fd_rcpts(content, 1);
+}
+
+/* A spool file with nrcpts recipients (an envelope of nrcpts * ~40 octets), then content. */
+static int spool_fd_rcpts(const char *content, unsigned nrcpts)
 {
 	struct queue_envelope env;
 	memset(&env, 0, sizeof(env));
@@ -26,7 +34,15 @@ static int spool_fd(const char *content)
 	env.arrived = 1767225600;
 	snprintf(env.client_addr, sizeof(env.client_addr), "198.51.100.10");
 	assert_int_equal(queue_envelope_set_from(&env, "a@example.org"), 0);
-	assert_int_equal(queue_envelope_add_rcpt(&env, "b@example.com"), 0);
+	if (nrcpts == 1) {
+		assert_int_equal(queue_envelope_add_rcpt(&env, "b@example.com"), 0);
+	} else {
+		for (unsigned i = 0; i < nrcpts; i++) {
+			char to[64];
+			snprintf(to, sizeof(to), "recipient-number-%04u@example.com", i);
+			assert_int_equal(queue_envelope_add_rcpt(&env, to), 0);
+		}
+	}
 	char *text;
 	size_t len, clen = strlen(content);
 	assert_int_equal(queue_envelope_format(&env, &text, &len), 0);
@@ -170,6 +186,62 @@ static void test_infected_quarantined(void **state)
 	assert_string_equal(r.reply, "550 5.7.1 Message rejected: virus found (" EICAR_SIG ")");
 }
 
+/*
+ * An envelope longer than the first read of the job (8 KiB): the content is
+ * still found exactly where it starts, by libclamav, the walk and the rules.
+ */
+static void test_long_envelope(void **state)
+{
+	(void)state;
+	static const char eicar[] =
+		"Subject: raw\r\n\r\n"
+		"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*\r\n";
+	struct scan_reply r;
+	int cfd, fd = spool_fd_rcpts(eicar, 600);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true(st.st_size > 20000);
+	scan_job_run(&opts, walker, fd, &r, &cfd);
+	close(fd);
+	assert_int_equal(r.action, SCAN_REPLY_REJECT);
+	assert_string_equal(r.reply, "550 5.7.1 Message rejected: virus found (" EICAR_SIG ")");
+
+	static const char exe[] =
+		"Subject: x\r\nMIME-Version: 1.0\r\n"
+		"Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n"
+		"--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+		"--B\r\nContent-Type: application/octet-stream; name=\"a.exe\"\r\n"
+		"\r\nnot really\r\n--B--\r\n";
+	fd = spool_fd_rcpts(exe, 600);
+	scan_job_run(&opts, walker, fd, &r, &cfd);
+	close(fd);
+	assert_int_equal(r.action, SCAN_REPLY_REJECT);
+	assert_non_null(strstr(r.reply, "a.exe"));
+
+	/* the rules get the content, read after the long envelope, and rewrite it */
+	struct transport_rules *tr = rules_from(RULES);
+	opts.rules = tr;
+	fd = spool_fd_rcpts("Subject: quarantine me\r\n\r\nbody\r\n", 600);
+	scan_job_run(&opts, walker, fd, &r, &cfd);
+	close(fd);
+	assert_int_equal(r.action, SCAN_REPLY_QUARANTINE);
+	assert_true(cfd >= 0);
+	char out[128] = "";
+	assert_true(pread(cfd, out, sizeof(out) - 1, 0) > 0);
+	close(cfd);
+	assert_string_equal(out, "Subject: [Q] quarantine me\r\n\r\nbody\r\n");
+	opts.rules = NULL;
+	transport_rules_free(tr);
+
+	/* an envelope that never ends: no content to scan */
+	fd = mem_fd("from a@example.org\nrcpt b@example.com\n", 38);
+	scan_job_run(&opts, walker, fd, &r, &cfd);
+	close(fd);
+	assert_int_equal(r.action, SCAN_REPLY_FAILED);
+	assert_int_equal(cfd, -1);
+	assert_non_null(strstr(r.log, "verdict=error"));
+}
+
 static void test_wire(void **state)
 {
 	(void)state;
@@ -251,6 +323,7 @@ int main(void)
 		cmocka_unit_test_setup(test_bcc_and_redirect, each),
 		cmocka_unit_test_setup(test_quarantine_rule, each),
 		cmocka_unit_test_setup(test_infected_quarantined, each),
+		cmocka_unit_test_setup(test_long_envelope, each),
 		cmocka_unit_test(test_wire),
 	};
 	return cmocka_run_group_tests(tests, group, group_down);
