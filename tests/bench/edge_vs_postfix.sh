@@ -399,6 +399,8 @@ policy = {
 	attachment_action = "reject";
 };
 EOF
+	else
+		echo 'scan = { enabled = false; };' >>"$dir/airlock.conf"
 	fi
 }
 
