@@ -348,11 +348,12 @@ const struct config_key config_keys[] = {
 	STR_KEY(edge, state_dir, store_abs_path, "/var/lib/airlock", "an absolute path",
 		"State directory: the scan attestation key (`attest.key`, `attest.pub`), "
 		"generated on first start. The parent creates it, owned by `edge.user`."),
-	BOOL_KEY(scan, enabled, 0,
+	BOOL_KEY(scan, enabled, 1,
 		 "Scan every message before answering end-of-data (the `scan` process: "
 		 "libclamav, attachment policy, transport rules) and stamp clean mail with a "
-		 "signed `X-Airlock-Scan:` header, which a hub requires. Off: mail is queued "
-		 "unscanned and unstamped (tests, or an edge that does not forward to a hub)."),
+		 "signed `X-Airlock-Scan:` header, which a hub requires. `airlock-edge` refuses "
+		 "to start when `scan.database_dir` holds no signatures. Off: mail is queued "
+		 "unscanned and unstamped, and a hub refuses it (tests only)."),
 	STR_KEY(scan, database_dir, store_abs_path, "/var/lib/clamav", "an absolute path",
 		"ClamAV signature databases (`.cvd`, `.cld`, `.hdb`, `.ndb`...). Reloaded on "
 		"SIGHUP and when its files change (checked every 30 s)."),

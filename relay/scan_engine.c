@@ -189,6 +189,38 @@ void scan_compiled_free(struct scan_compiled *c)
 	free(c);
 }
 
+int scan_db_check(const char *db_dir, unsigned *sigs, char *err, size_t errlen)
+{
+	unsigned n = 0;
+	struct stat st;
+	if (stat(db_dir, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", db_dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a directory", db_dir);
+		return -1;
+	}
+	pthread_once(&cl_once, clamav_init_once);
+	if (cl_init_rc != CL_SUCCESS) {
+		snprintf(err, errlen, "cl_init: %s", cl_strerror(cl_init_rc));
+		return -1;
+	}
+	cl_error_t rc = cl_countsigs(db_dir, CL_COUNTSIGS_ALL, &n);
+	if (rc != CL_SUCCESS) {
+		snprintf(err, errlen, "%s: no ClamAV database readable here (%s)", db_dir,
+			 cl_strerror(rc));
+		return -1;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "%s holds no ClamAV signatures", db_dir);
+		return -1;
+	}
+	if (sigs)
+		*sigs = n;
+	return 0;
+}
+
 struct scan_engine *scan_engine_new(const char *db_dir, const struct scan_limits *l, char *err,
 				    size_t errlen)
 {

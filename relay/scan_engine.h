@@ -165,6 +165,14 @@ void scan_verdict_from_cl(int rc, const char *virname, bool member_too_big,
 			  struct scan_verdict *out);
 
 /*
+ * Start-up check that db_dir holds a usable ClamAV database: counts its
+ * signatures (cl_countsigs) without compiling an engine. Returns 0 with the
+ * count in *sigs (may be NULL), or -1 with a one-line reason in err (no
+ * such directory, unreadable, or no signatures at all).
+ */
+int scan_db_check(const char *db_dir, unsigned *sigs, char *err, size_t errlen);
+
+/*
  * A fingerprint of db_dir's regular files (names, sizes, mtimes, inodes),
  * independent of directory order. Returns 0, or -1 if it cannot be read.
  */

@@ -4,6 +4,7 @@
  * requests between them, and the control socket.
  */
 #include "relay/edge/edge.h"
+#include "relay/scan_engine.h"
 
 #include "common/log.h"
 #include "common/netaddr.h"
@@ -429,6 +430,21 @@ static int check_forwarding(struct airlock_config *cfg)
 	return 0;
 }
 
+/* Scanning on needs signatures: refuse to start rather than tempfail every message. */
+static int check_scanning(const struct airlock_config *cfg)
+{
+	char err[1200];
+	if (cfg->scan.enabled &&
+	    scan_db_check(cfg->scan.database_dir, NULL, err, sizeof(err)) < 0) {
+		fprintf(stderr,
+			"airlock-edge: scan.database_dir %s (install or update the signatures, "
+			"e.g. freshclam, or set scan.enabled = false)\n",
+			err);
+		return -1;
+	}
+	return 0;
+}
+
 static int prepare(struct edge_parent *p)
 {
 	struct airlock_config *cfg = &p->ctx.cfg;
@@ -437,7 +453,7 @@ static int prepare(struct edge_parent *p)
 				"no mail\n");
 		return -1;
 	}
-	if (check_forwarding(cfg) < 0)
+	if (check_forwarding(cfg) < 0 || check_scanning(cfg) < 0)
 		return -1;
 	if (cfg->edge.hostname[0])
 		snprintf(p->ctx.hostname, sizeof(p->ctx.hostname), "%s", cfg->edge.hostname);
@@ -594,7 +610,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
-		if (check_forwarding(&p->ctx.cfg) < 0) {
+		if (check_forwarding(&p->ctx.cfg) < 0 || check_scanning(&p->ctx.cfg) < 0) {
 			config_release(&p->ctx.cfg);
 			return 1;
 		}

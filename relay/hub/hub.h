@@ -8,9 +8,10 @@
  *    trusted attestation keys (reloaded on SIGHUP), the control socket and
  *    every counter. Holds no mail.
  *  - smtp (hub.user): SMTP sessions on sockets the parent passed it after
- *    they passed the gate (HUB_MSG_CONN with SCM_RIGHTS), each message held
- *    in a memfd, its attestation verified, then proxied to the internal MTA
- *    (hub_proxy.h). It never accepts a connection itself.
+ *    they passed the gate (HUB_MSG_CONN with SCM_RIGHTS), each transaction
+ *    proxied live to the internal MTA (MAIL and RCPT replies relayed as they
+ *    come), the content held in a memfd and its attestation verified before
+ *    it goes on (hub_proxy.h). It never accepts a connection itself.
  */
 #ifndef AIRLOCK_HUB_H
 #define AIRLOCK_HUB_H

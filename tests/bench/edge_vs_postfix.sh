@@ -56,6 +56,10 @@ HUB=${BENCH_HUB:-0}
 BIG_N=${BENCH_BIG_MESSAGES:-50}
 BIG_SIZE=1048576
 RAW_MB=${BENCH_RAW_MB:-200}
+# libclamav writes the decoded parts of every message it scans to temporary files in $TMPDIR
+# (else /tmp). BENCH_SCAN_TMPDIR=tmpfs gives the edge a fresh directory on /dev/shm as
+# TMPDIR; empty (the default): the edge's environment, here /tmp on disk.
+SCAN_TMP=
 
 # Testbed addresses (DESIGN.md); nothing else is ever targeted.
 MX_ADDR=198.51.100.25
@@ -228,12 +232,19 @@ cleanup() {
 	rm -rf "$WORK/airlock/spool" "$WORK/airlock-idle/spool" "$WORK/postfix/spool"
 	# BENCH_SCAN=1: the attestation keys generated for this run are of no further use.
 	rm -rf "$WORK/airlock/state" "$WORK/airlock-idle/state"
+	[[ -n $SCAN_TMP ]] && rm -rf "$SCAN_TMP"
 	if [[ ${KEEP_TESTBED:-0} != 1 && $TESTBED_MINE == 1 ]]; then
 		timeout 120 "$TESTBED" down >"$WORK/testbed-down.log" 2>&1 || log "testbed down failed (see $WORK/testbed-down.log)"
 	fi
 	exit "$rc"
 }
 trap cleanup EXIT
+case ${BENCH_SCAN_TMPDIR:-} in
+'') ;;
+tmpfs) SCAN_TMP=$(mktemp -d /dev/shm/airlock-bench-clamtmp.XXXXXX) ||
+	die "cannot create a directory on /dev/shm" ;;
+*) die "BENCH_SCAN_TMPDIR: \"tmpfs\" or empty" ;;
+esac
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -450,6 +461,8 @@ policy = {
 	attachment_action = "reject";
 };
 EOF
+	else
+		echo 'scan = { enabled = false; };' >>"$dir/airlock.conf"
 	fi
 }
 
@@ -463,7 +476,8 @@ start_edge() { # start_edge DIR
 	local dir=$1
 	"$BIN/airlock-edge" -n -c "$dir/airlock.conf" >"$dir/edge.log" 2>&1 ||
 		die "airlock-edge rejected its configuration: $(cat "$dir/edge.log")"
-	ip netns exec al-edge "$BIN/airlock-edge" -c "$dir/airlock.conf" >>"$dir/edge.log" 2>&1 &
+	ip netns exec al-edge env ${SCAN_TMP:+TMPDIR="$SCAN_TMP"} "$BIN/airlock-edge" \
+		-c "$dir/airlock.conf" >>"$dir/edge.log" 2>&1 &
 	EDGE_PID=$!
 	wait_for 10 "airlock-edge's control socket" test -S "$dir/edge.sock" ||
 		die "airlock-edge did not start: $(tail -5 "$dir/edge.log")"
@@ -835,7 +849,7 @@ build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$(dirname "$BIN")/CMakeCac
 
 echo
 if [[ $SCAN == 1 ]]; then
-	echo "scanning: airlock scan.enabled = true (libclamav, test database of ${SCAN_SIGS:-?} signatures, attachment policy on); postfix: no scanning"
+	echo "scanning: airlock scan.enabled = true (libclamav, test database of ${SCAN_SIGS:-?} signatures, attachment policy on, its temporary files in ${SCAN_TMP:-${TMPDIR:-/tmp}} ($(stat -f -c %T "${SCAN_TMP:-${TMPDIR:-/tmp}}"))); postfix: no scanning"
 fi
 if [[ $HUB == 1 ]]; then
 	echo "paths: airlock = al-inet -> airlock-edge $MX_ADDR:$MX_PORT -> SA -> airlock-hub $HUB_ADDR:$HUB_PORT -> smtp-sink $MTA_ADDR:$MTA_PORT (al-hub);"

@@ -38,7 +38,7 @@ dump_of() {
 }
 
 EDGE_CONF="$WORK/edge.conf"
-write_edge_conf "$EDGE_CONF" "state_dir = \"$WORK/state\";"
+SCAN_SECTION= write_edge_conf "$EDGE_CONF" "state_dir = \"$WORK/state\";"
 cat >>"$EDGE_CONF" <<EOT
 scan = { enabled = true; database_dir = "$WORK/db"; threads = 2; timeout = 30; };
 policy = { rules = (

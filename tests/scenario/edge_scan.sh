@@ -24,7 +24,7 @@ send() { ip netns exec al-inet python3 "$M" send "$EDGE_MX" "$1"; }
 
 # write_scan_conf FILE [policy lines]: the relay config plus scanning.
 write_scan_conf() {
-	write_edge_conf "$1" "state_dir = \"$WORK/state\";"
+	SCAN_SECTION= write_edge_conf "$1" "state_dir = \"$WORK/state\";"
 	cat >>"$1" <<EOT
 scan = { enabled = true; database_dir = "$WORK/db"; threads = 2; timeout = 30; };
 policy = { $2 };

@@ -19,7 +19,7 @@ send() { ip netns exec al-inet python3 "$M" send "$EDGE_MX" "$1"; }
 
 # write_limits_conf FILE [extra scan keys]
 write_limits_conf() {
-	write_edge_conf "$1" "state_dir = \"$WORK/state\";"
+	SCAN_SECTION= write_edge_conf "$1" "state_dir = \"$WORK/state\";"
 	cat >>"$1" <<EOT
 scan = { enabled = true; database_dir = "$WORK/db"; threads = 2; timeout = 30;
 	 max_recursion = 4; max_file_size = 262144; $2 };

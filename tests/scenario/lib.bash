@@ -112,6 +112,9 @@ PY="$AIRLOCK_SRC/tests/scenario"
 # write_edge_conf FILE [extra libconfig lines for the edge section] : a config
 # relaying example.com through the SA to the sink in al-hub, children as "nobody".
 # EDGE_HUBS replaces the hub list (libconfig groups, default the sink alone).
+# SCAN_SECTION replaces the scan section (default: scanning off, as most
+# scenarios test the relay); SCAN_SECTION= (empty) leaves it out for a
+# scenario that appends its own.
 write_edge_conf() {
 	local file=$1 hubs=${EDGE_HUBS:-"{ address = \"$SINK_ADDR\"; }"}
 	shift
@@ -141,6 +144,7 @@ tunnel = {
 	connection = "${AIRLOCK_CONN:-airlock}";
 	child = "${AIRLOCK_CHILD:-airlock}";
 };
+${SCAN_SECTION-scan = { enabled = false; };}
 log = { level = "info"; };
 EOT
 }

@@ -599,7 +599,7 @@ static void test_reference(void **state)
 		assert_int_equal(bars, 5);
 	}
 	assert_int_equal(rows, config_nkeys);
-	assert_non_null(strstr(buf, "\n| `scan.enabled` | boolean | `false` | "));
+	assert_non_null(strstr(buf, "\n| `scan.enabled` | boolean | `true` | "));
 	assert_non_null(strstr(buf, "\n| `policy.rules` | list of groups | empty | "));
 	assert_non_null(strstr(buf, "\n| `edge.listen` | list of strings, at most 8 | "
 				    "`\"0.0.0.0:25\"`, `\"[::]:25\"` | "));
@@ -697,7 +697,7 @@ static void test_scan_policy_keys(void **state)
 	(void)state;
 	struct airlock_config cfg;
 	load_ok("", &cfg);
-	assert_false(cfg.scan.enabled);
+	assert_true(cfg.scan.enabled);
 	assert_string_equal(cfg.scan.database_dir, "/var/lib/clamav");
 	assert_int_equal(cfg.scan.max_scan_size, 419430400);
 	assert_int_equal(cfg.scan.max_recursion, 17);
@@ -710,6 +710,8 @@ static void test_scan_policy_keys(void **state)
 	assert_string_equal(cfg.policy.attachment_action, "reject");
 	assert_true(cfg.policy.attachment_builtin_list);
 	assert_null(cfg.policy.rules);
+	load_ok("scan = { enabled = false; };", &cfg);
+	assert_false(cfg.scan.enabled);
 	load_ok("scan = { enabled = true; database_dir = \"/tmp/db\"; heuristic_macros = true;\n"
 		"reload = \"blocking\"; on_limits = \"accept\"; threads = 2; };\n"
 		"policy = { attachment_action = \"strip\"; attachment_builtin_list = false; };",

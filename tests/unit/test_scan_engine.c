@@ -404,6 +404,11 @@ static void test_errors(void **state)
 	snprintf(dir, sizeof(dir), "%s/missing", root);
 	assert_null(scan_engine_new(dir, &l, err, sizeof(err)));
 	assert_non_null(strstr(err, dir));
+	assert_int_equal(scan_db_check(dir, NULL, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "No such file or directory"));
+	unsigned sigs = 0;
+	assert_int_equal(scan_db_check(base_db, &sigs, err, sizeof(err)), 0);
+	assert_true(sigs > 0);
 
 	snprintf(dir, sizeof(dir), "%s/empty", root);
 	assert_int_equal(mkdir(dir, 0700), 0);
@@ -415,6 +420,9 @@ static void test_errors(void **state)
 	write_file(path, "Airlock.Test.EICAR\n", 19);
 	assert_null(scan_engine_new(dir, &l, err, sizeof(err)));
 	assert_non_null(strstr(err, "no signatures found"));
+	/* airlock-edge refuses to start on such a directory */
+	assert_int_equal(scan_db_check(dir, NULL, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "holds no ClamAV signatures"));
 
 	l.max_recursion = 0;
 	assert_null(scan_engine_new(base_db, &l, err, sizeof(err)));
