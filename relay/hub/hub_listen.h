@@ -22,4 +22,15 @@
 int hub_listen_open(const char *addr, enum tunnel_backend backend, const char *device, char *err,
 		    size_t errsz);
 
+/*
+ * Socket options of an accepted connection, before it is handed to the smtp
+ * process: TCP_NODELAY. The hub writes each reply when it is ready, several
+ * of them separately for one pipelined envelope (MAIL and RCPT wait for the
+ * internal MTA's own replies); with Nagle's algorithm the second small write
+ * waits for the ACK of the first, which the edge delays (it has nothing to
+ * send while it waits for the rest), up to 40 ms per message. Returns 0, or
+ * -1 with errno set (the connection still works, only slower).
+ */
+int hub_listen_accepted(int fd);
+
 #endif

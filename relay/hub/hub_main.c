@@ -122,6 +122,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	log_info("event=gate-accepted peer=%s port=%u identity=%s ike=%s[%u] child=%s{%u}", g.peer,
 		 g.peer_port, log_quote(q, sizeof(q), g.remote_id), g.conn, g.ike_uniqueid, g.child,
 		 g.child_uniqueid);
+	if (hub_listen_accepted(fd) < 0)
+		log_warning("event=hub-sockopt-failed peer=%s option=TCP_NODELAY error=\"%s\"",
+			    g.peer, strerror(errno));
 	struct hub_conn c;
 	struct ipc_writer w;
 	hub_conn_from_gate(&g, &c);
