@@ -27,6 +27,7 @@
 #include "tunnel/airlock_cert/acert_file.h"
 #include "tunnel/airlock_cert/acert_frag.h"
 #include "tunnel/airlock_cert/acert_x509.h"
+#include "tunnel/cert_bundle.h"
 
 #define ACERT_MAX_ADDRS	   8
 #define ACERT_EXIT_PENDING 3
@@ -55,6 +56,9 @@ struct acert_opts {
 	int no_encap;
 	int days;
 	int lifetime_h;
+	int backdate_h; /* bundle: created this many hours ago (tests of expiry) */
+	const struct cert_bundle_kdf
+		*kdf; /* bundle: Argon2id cost; NULL = moderate (unit tests lower it) */
 	const char *out_file;
 	const char *passphrase_file;
 	const char *csr_out;

@@ -121,7 +121,7 @@ int acert_cmd_bundle(struct acert_opts *o)
 	for (char *s = addrs; *s; s++)
 		if (*s == ',')
 			*s = '\n';
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = (int64_t)time(NULL) - (int64_t)o->backdate_h * 3600;
 	struct cert_bundle_meta meta = {.created = now,
 					.expires = now + (int64_t)o->lifetime_h * 3600};
 	snprintf(meta.edge_name, sizeof(meta.edge_name), "%s", edge);
@@ -151,7 +151,7 @@ int acert_cmd_bundle(struct acert_opts *o)
 		fail(err[0] ? err : "out of memory");
 		goto out;
 	}
-	if (cert_bundle_seal(b, pass, NULL, &sealed, &sealed_len, err, sizeof(err)) != 0) {
+	if (cert_bundle_seal(b, pass, o->kdf, &sealed, &sealed_len, err, sizeof(err)) != 0) {
 		fail(err);
 		goto out;
 	}

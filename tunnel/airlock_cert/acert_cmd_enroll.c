@@ -50,25 +50,45 @@ static int read_passphrase(const struct acert_opts *o, char *out, size_t outlen,
 	return 0;
 }
 
+/* An entry as a C string (bundle data is not NUL-terminated); gets owned. */
+static char *entry_str(const struct cert_bundle *b, const char *name)
+{
+	const struct cert_bundle_entry *e = cert_bundle_find(b, name);
+	char *s = e ? malloc(e->len + 1) : NULL;
+	if (s) {
+		memcpy(s, e->data, e->len);
+		s[e->len] = '\0';
+	}
+	return s;
+}
+
 static int bring_up(const struct acert_opts *o, const struct cert_bundle *b,
 		    const struct acert_conn *c, char *err, size_t errlen)
 {
-	const struct cert_bundle_entry *key = cert_bundle_find(b, CERT_BUNDLE_EDGE_KEY),
-				       *cert = cert_bundle_find(b, CERT_BUNDLE_EDGE_CERT),
-				       *ca = cert_bundle_find(b, CERT_BUNDLE_CA_CERT);
-	struct acert_vici *v = acert_vici_open(o->vici, o->timeout_s * 1000, 0, err, errlen);
-	if (!v)
-		return -1;
+	char *key = entry_str(b, CERT_BUNDLE_EDGE_KEY), *cert = entry_str(b, CERT_BUNDLE_EDGE_CERT),
+	     *ca = entry_str(b, CERT_BUNDLE_CA_CERT);
+	struct acert_vici *v = NULL;
+	int rc = -1;
+	if (!key || !cert || !ca) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (!(v = acert_vici_open(o->vici, o->timeout_s * 1000, 0, err, errlen)))
+		goto out;
 	const struct acert_charon_ops *ops = acert_charon_vici();
 	int initiate_ms = (o->timeout_s > 5 ? o->timeout_s - 5 : 1) * 1000;
-	int rc = acert_charon_load_all(ops, v, (const char *)key->data, (const char *)cert->data,
-				       (const char *)ca->data, c, err, errlen);
+	rc = acert_charon_load_all(ops, v, key, cert, ca, c, err, errlen);
 	if (rc == 0)
 		rc = ops->initiate(v, c->name, c->child, initiate_ms, err, errlen);
 	if (rc == 0)
 		rc = acert_charon_wait_installed(ops, v, c->name, c->child, o->timeout_s * 1000,
 						 err, errlen);
+out:
 	acert_vici_free(v);
+	if (key)
+		acert_free_secret(key, strlen(key));
+	free(cert);
+	free(ca);
 	return rc;
 }
 

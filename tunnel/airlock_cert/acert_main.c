@@ -25,7 +25,7 @@ static void usage(FILE *out)
 		"        hub: private CA, hub key and certificate, swanctl/strongswan/airlock\n"
 		"        fragments; loads them into charon\n"
 		"  bundle EDGE-ID --edge-ts CIDR [--hub-address ADDR]... [--hub-id ID]\n"
-		"        [--lifetime HOURS] [-o FILE] [--passphrase-file FILE]\n"
+		"        [--lifetime HOURS] [-o FILE] [--passphrase-file FILE] [--backdate HOURS]\n"
 		"        hub: sealed enrollment bundle for an edge; prints the passphrase once\n"
 		"  enroll BUNDLE [--passphrase-file FILE] [--dry-run]\n"
 		"        edge: check, install, load over VICI, bring the CHILD_SA up\n"
@@ -70,6 +70,7 @@ enum {
 	O_NO_ENCAP,
 	O_DAYS,
 	O_LIFETIME,
+	O_BACKDATE,
 	O_PASSFILE,
 	O_CSR_OUT,
 	O_INSTALL,
@@ -101,6 +102,7 @@ static const struct option longopts[] = {
 	{"no-encap", no_argument, NULL, O_NO_ENCAP},
 	{"days", required_argument, NULL, O_DAYS},
 	{"lifetime", required_argument, NULL, O_LIFETIME},
+	{"backdate", required_argument, NULL, O_BACKDATE},
 	{"passphrase-file", required_argument, NULL, O_PASSFILE},
 	{"csr-out", required_argument, NULL, O_CSR_OUT},
 	{"install-cert", required_argument, NULL, O_INSTALL},
@@ -242,6 +244,9 @@ int main(int argc, char **argv)
 			break;
 		case O_LIFETIME:
 			bad |= parse_int(optarg, 1, 720, &o.lifetime_h);
+			break;
+		case O_BACKDATE:
+			bad |= parse_int(optarg, 0, 720, &o.backdate_h);
 			break;
 		case O_PASSFILE:
 			o.passphrase_file = optarg;
