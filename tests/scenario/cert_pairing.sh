@@ -15,14 +15,19 @@ expect "init wrote the CA key with mode 0600" \
 	test "$(stat -c %a "$WORK/hub/state/ca/ca.key")" = 600
 expect "init loaded the connection into the hub's charon" \
 	sh -c "timeout 10 '$TESTBED' swanctl hub --list-conns | grep -q '^airlock: IKEv2'"
+# The expired bundle first: a new bundle for an edge replaces the attestation key the hub
+# trusts for it, and the one enrolled below must be the last.
+expect "a bundle created 2 days ago with a 24 h lifetime" \
+	make_bundle "$WORK/expired.bundle" --backdate 48
 expect "airlock-cert bundle for the edge" make_bundle "$WORK/edge.bundle"
 expect "the hub trusts the edge's attestation key" \
 	grep -q '^airlock-attest-ed25519 ' "$WORK/hub/trusted/$AIRLOCK_EDGE_ID.pub"
 
-# nothing_installed: no file under the edge's swanctl dir or state dir.
-nothing_installed() {
-	[ -z "$(find "$AIRLOCK_EDGE_DIR/swanctl" "$WORK/edge" -type f 2>/dev/null)" ]
-}
+# nothing_installed: the files under the edge's swanctl dir (the testbed's swanctl.conf
+# lives there) and airlock-cert's edge paths are still those of before the first attempt.
+edge_files() { find "$AIRLOCK_EDGE_DIR" "$WORK/edge" -type f ! -name 'charon.*' | sort; }
+edge_files >"$WORK/edge-files.before"
+nothing_installed() { edge_files | cmp -s - "$WORK/edge-files.before"; }
 
 # refused NAME BUNDLE PASSFILE PATTERN: enroll fails with exactly one stderr line
 # matching PATTERN, and nothing is installed.
@@ -46,8 +51,6 @@ printf '\x5a' | dd of="$WORK/tampered.bundle" bs=1 seek=$((size / 2)) conv=notru
 expect "the tampered copy differs" sh -c "! cmp -s '$WORK/edge.bundle' '$WORK/tampered.bundle'"
 refused tampered "$WORK/tampered.bundle" "$WORK/edge.bundle.pass" "wrong passphrase or damaged file"
 
-expect "a bundle created 2 days ago with a 24 h lifetime" \
-	make_bundle "$WORK/expired.bundle" --backdate 48
 refused expired "$WORK/expired.bundle" "$WORK/expired.bundle.pass" "bundle expired at"
 
 expect "enroll --dry-run checks without installing" \

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Certificate rotation with airlock-cert on the testbed, while a bounded TCP stream runs
+# through the tunnel (an echo round trip every 10 ms; mail through the full path replaces
+# it once the hub daemon lands):
+#  1. the edge rotates by the admin path (rotate --csr-out, sign on the hub,
+#     rotate --install-cert): new IKE_SA, the hub's charon holds the new serial, the hub
+#     trusts the old and the new attestation key;
+#  2. the hub rotates (it signs its own): the edge's charon holds the hub's new serial;
+#  3. the edge tries a certificate from a CA the hub does not trust: verification fails,
+#     the tool rolls back and exits non-zero, the SA stays up with the old certificate.
+# Throughout, the CHILD_SA is never absent (list-sas polled every 0.2 s on both ends) and
+# not one round trip of the stream is lost.
+source "$(dirname "$0")/lib.bash"
+source "$(dirname "$0")/cert_lib.bash"
+
+STREAM="$AIRLOCK_SRC/tests/scenario/cert_stream.py"
+STREAM_PORT=7001
+
+cert_testbed_up
+pair
+
+# ---- the stream and the CHILD_SA watch ------------------------------------------------
+ip netns exec "$AIRLOCK_HUB_NS" timeout 600 python3 "$STREAM" serve "$AIRLOCK_HUB_INNER" \
+	"$STREAM_PORT" "$AIRLOCK_TUN_DEVICE" >"$WORK/serve.log" 2>&1 &
+wait_for 10 "the stream listener is up" grep -q listening "$WORK/serve.log"
+ip netns exec al-edge timeout 600 python3 "$STREAM" send "$AIRLOCK_EDGE_INNER" \
+	"$AIRLOCK_HUB_INNER" "$STREAM_PORT" "$WORK/stop" 30000 >"$WORK/send.log" 2>&1 &
+SEND_PID=$!
+
+# watch HOST: one line per poll, the number of INSTALLED airlock CHILD_SAs.
+watch_child() {
+	local host=$1
+	while [ ! -e "$WORK/stop" ]; do
+		host_sas "$host" | grep -Ec '^ +airlock: #[0-9]+, reqid [0-9]+, INSTALLED' || true
+		sleep 0.2
+	done >"$WORK/watch-$host.log"
+}
+watch_child edge &
+WATCH_EDGE=$!
+watch_child hub &
+WATCH_HUB=$!
+sleep 2
+
+ike_id() { host_sas "$1" | sed -n 's/^airlock: #\([0-9]*\), ESTABLISHED.*/\1/p' | tail -n 1; }
+
+# ---- 1. the edge ------------------------------------------------------------------------
+edge_ike_before=$(ike_id edge)
+expect "edge: rotate --csr-out" edge_ac rotate --csr-out "$WORK/edge.csr"
+expect "the CSR carries the next attestation key" grep -q '^airlock-attest-ed25519 ' "$WORK/edge.csr"
+expect "hub: sign the edge's CSR" hub_ac sign "$WORK/edge.csr" -o "$WORK/edge-new.crt"
+expect "the hub trusts the old and the new attestation key" \
+	test "$(ls "$WORK/hub/trusted"/*.pub | wc -l)" -eq 2
+expect "edge: rotate --install-cert" edge_ac rotate --install-cert "$WORK/edge-new.crt"
+new_edge_serial=$(serial_of "$WORK/edge-new.crt")
+expect "the edge's certificate file is the new one" \
+	test "$(serial_of "$AIRLOCK_EDGE_DIR/swanctl/x509/airlock.crt")" = "$new_edge_serial"
+expect "the hub's charon received the edge's new certificate ($new_edge_serial)" \
+	peer_has_serial hub "$new_edge_serial"
+edge_ike_after=$(ike_id edge)
+expect "a new IKE_SA (#$edge_ike_before -> #$edge_ike_after)" \
+	test -n "$edge_ike_after" -a "$edge_ike_after" != "$edge_ike_before"
+expect "the new attestation key is installed on the edge" \
+	sh -c "grep -qF \"\$(cut -d' ' -f2 '$WORK/edge/state/attest.pub')\" '$WORK/edge.csr'"
+expect "the old files are kept for rollback" \
+	sh -c "ls '$WORK/edge/state/cert-rollback/'*/airlock.key >/dev/null"
+edge_ac status >"$WORK/status-edge.out" 2>&1 || true
+expect "edge status: own certificate is the new serial, charon has its key" \
+	grep -Eq "^own .*serial=$(tr -d : <<<"$new_edge_serial" | tr a-f A-F) .*has_privkey=yes" \
+	"$WORK/status-edge.out"
+
+# ---- 2. the hub -------------------------------------------------------------------------
+old_hub_serial=$(serial_of "$AIRLOCK_HUB_DIR/swanctl/x509/airlock.crt")
+expect "hub: rotate (signs its own)" hub_ac rotate
+new_hub_serial=$(serial_of "$AIRLOCK_HUB_DIR/swanctl/x509/airlock.crt")
+expect "the hub's certificate file changed ($old_hub_serial -> $new_hub_serial)" \
+	test "$new_hub_serial" != "$old_hub_serial"
+expect "the edge's charon received the hub's new certificate" \
+	peer_has_serial edge "$new_hub_serial"
+expect "rotate --if-expiring-within 30 does nothing for a certificate valid a year" \
+	bash -c "hub_out=\$('$AC' --swanctl-dir '$AIRLOCK_HUB_DIR/swanctl' --state-dir '$WORK/hub/state' rotate --if-expiring-within 30) && grep -q 'not rotating' <<<\"\$hub_out\""
+
+# ---- 3. a certificate the hub cannot validate ---------------------------------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+	-subj "/O=rogue/CN=rogue CA" -keyout "$WORK/rogue.key" -out "$WORK/rogue.crt" \
+	-addext "basicConstraints=critical,CA:TRUE" 2>/dev/null
+expect "edge: rotate --csr-out (for the rogue signature)" edge_ac rotate --csr-out "$WORK/edge2.csr"
+openssl x509 -req -in "$WORK/edge2.csr" -CA "$WORK/rogue.crt" -CAkey "$WORK/rogue.key" \
+	-days 30 -set_serial 0x1234 -out "$WORK/edge-rogue.crt" \
+	-extfile <(printf '%s\n' "subjectAltName=DNS:$AIRLOCK_EDGE_ID" "basicConstraints=CA:FALSE") 2>/dev/null
+expect "without --force the tool refuses a certificate of another CA" \
+	sh -c "! '$AC' --swanctl-dir '$AIRLOCK_EDGE_DIR/swanctl' --state-dir '$WORK/edge/state' --vici '$AIRLOCK_EDGE_VICI' rotate --install-cert '$WORK/edge-rogue.crt' 2>/dev/null"
+rc=0
+edge_ac rotate --install-cert "$WORK/edge-rogue.crt" --force --timeout 20 \
+	>"$WORK/rogue.out" 2>"$WORK/rogue.err" || rc=$?
+cat "$WORK/rogue.err"
+expect "the rogue rotation exits non-zero" test "$rc" -ne 0
+expect "and says it rolled back" grep -q "rolled back" "$WORK/rogue.err"
+expect "the certificate file is still the one from step 1" \
+	test "$(serial_of "$AIRLOCK_EDGE_DIR/swanctl/x509/airlock.crt")" = "$new_edge_serial"
+expect "CHILD_SA still INSTALLED on the edge" child_installed edge
+expect "CHILD_SA still INSTALLED on the hub" child_installed hub
+edge_ac status >"$WORK/status-edge2.out" 2>&1 || true
+expect "charon holds the key of the step-1 certificate again" \
+	grep -Eq "^own .*serial=$(tr -d : <<<"$new_edge_serial" | tr a-f A-F) .*has_privkey=yes" \
+	"$WORK/status-edge2.out"
+# The SA that survived still works: re-authenticate once more with the restored key.
+expect "a later reauthentication with the restored key succeeds" \
+	timeout 30 "$TESTBED" swanctl edge --rekey --ike airlock --reauth
+wait_for 20 "the CHILD_SA is INSTALLED after that reauthentication" child_installed edge
+
+# ---- the stream and the watch ------------------------------------------------------------
+sleep 2
+touch "$WORK/stop"
+wait "$WATCH_EDGE" "$WATCH_HUB" || true
+rc=0
+wait "$SEND_PID" || rc=$?
+cat "$WORK/send.log"
+expect "every round trip of the stream came back" test "$rc" -eq 0
+expect "the stream ran through the rotations (> 500 round trips)" \
+	test "$(sed -n 's/^sent=\([0-9]*\).*/\1/p' "$WORK/send.log")" -gt 500
+for host in edge hub; do
+	expect "$host: the CHILD_SA was never absent ($(wc -l <"$WORK/watch-$host.log") polls)" \
+		sh -c "test -s '$WORK/watch-$host.log' && ! grep -qx 0 '$WORK/watch-$host.log'"
+done
