@@ -46,7 +46,7 @@ static char *get_passphrase(const struct acert_opts *o, char *err, size_t errlen
 
 int acert_cmd_bundle(struct acert_opts *o)
 {
-	char err[512], path[ACERT_PATH_MAX], role[16];
+	char err[ACERT_ERR_MAX], path[ACERT_PATH_MAX], role[16];
 	const char *edge = o->arg;
 	if (!edge || !acert_id_valid(edge) || strlen(edge) > CERT_BUNDLE_EDGE_MAX)
 		return fail("bundle needs EDGE-NAME, the edge's IKE identity (e.g. "
@@ -156,10 +156,14 @@ int acert_cmd_bundle(struct acert_opts *o)
 		goto out;
 	}
 	char out_path[ACERT_PATH_MAX], trusted[ACERT_PATH_MAX];
-	snprintf(out_path, sizeof(out_path), "%s", o->out_file ? o->out_file : "");
+	int n1 = snprintf(out_path, sizeof(out_path), "%s", o->out_file ? o->out_file : "");
 	if (!out_path[0])
-		snprintf(out_path, sizeof(out_path), "%s.bundle", edge);
-	snprintf(trusted, sizeof(trusted), "%s/%s.pub", o->trusted_dir, edge);
+		n1 = snprintf(out_path, sizeof(out_path), "%s.bundle", edge);
+	int n2 = snprintf(trusted, sizeof(trusted), "%s/%s.pub", o->trusted_dir, edge);
+	if (n1 < 0 || n1 >= (int)sizeof(out_path) || n2 < 0 || n2 >= (int)sizeof(trusted)) {
+		fail("path too long");
+		goto out;
+	}
 	if (acert_exists(out_path) && !o->force) {
 		snprintf(err, sizeof(err), "%s exists (--force replaces it)", out_path);
 		fail(err);

@@ -94,7 +94,7 @@ out:
 
 int acert_cmd_enroll(struct acert_opts *o)
 {
-	char err[512], pass[CERT_BUNDLE_PASS_MAX + 2], key[ACERT_PATH_MAX];
+	char err[ACERT_ERR_MAX], pass[CERT_BUNDLE_PASS_MAX + 2], key[ACERT_PATH_MAX];
 	if (!o->arg)
 		return fail("enroll needs BUNDLE");
 	if (read_passphrase(o, pass, sizeof(pass), err, sizeof(err)) != 0)

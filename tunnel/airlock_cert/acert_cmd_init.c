@@ -22,7 +22,7 @@ static int fail(const char *msg)
 
 int acert_cmd_init(struct acert_opts *o)
 {
-	char err[512], path[ACERT_PATH_MAX];
+	char err[ACERT_ERR_MAX], path[ACERT_PATH_MAX];
 	if (!o->id[0] || !acert_id_valid(o->id))
 		return fail(
 			"init needs --id IDENTITY (the hub's IKE identity, e.g. hub.example.com)");

@@ -16,6 +16,7 @@
  */
 #include "tunnel/airlock_cert/acert_cmd.h"
 
+#include "common/errmsg.h"
 #include "tunnel/airlock_cert/acert_attest.h"
 #include "tunnel/airlock_cert/acert_rotate.h"
 #include "tunnel/airlock_cert/acert_vici.h"
@@ -35,7 +36,8 @@ static int fail(const char *msg)
 /* Copies what a rotation replaces into STATE/cert-rollback/TIME/. */
 static int backup(const struct acert_opts *o, int edge, char *dir, char *err, size_t errlen)
 {
-	snprintf(dir, ACERT_PATH_MAX, "%s/cert-rollback/%lld", o->state_dir, (long long)time(NULL));
+	if (acert_pathf(dir, "%s/cert-rollback/%lld", o->state_dir, (long long)time(NULL)) != 0)
+		return errmsg_set(err, errlen, "state directory path too long");
 	const enum acert_file files[] = {ACERT_F_KEY, ACERT_F_CERT, ACERT_F_ATTEST_KEY,
 					 ACERT_F_ATTEST_PUB};
 	const char *names[] = {"airlock.key", "airlock.crt", "attest.key", "attest.pub"};
@@ -44,7 +46,8 @@ static int backup(const struct acert_opts *o, int edge, char *dir, char *err, si
 		acert_path(o, files[i], src);
 		if (!acert_exists(src))
 			continue;
-		snprintf(dst, sizeof(dst), "%s/%s", dir, names[i]);
+		if (acert_pathf(dst, "%s/%s", dir, names[i]) != 0)
+			return errmsg_set(err, errlen, "state directory path too long");
 		if (acert_copy_file(src, dst, 0600, err, errlen) != 0)
 			return -1;
 	}
@@ -61,7 +64,7 @@ struct rotation {
 
 static int run(const struct acert_opts *o, const struct rotation *r, X509 *new_cert)
 {
-	char err[512], dir[ACERT_PATH_MAX], p_key[ACERT_PATH_MAX], p_cert[ACERT_PATH_MAX];
+	char err[ACERT_ERR_MAX], dir[ACERT_PATH_MAX], p_key[ACERT_PATH_MAX], p_cert[ACERT_PATH_MAX];
 	char *old_key = NULL;
 	size_t old_len = 0;
 	acert_path(o, ACERT_F_KEY, p_key);
@@ -152,7 +155,7 @@ out:
 
 static int rotate_hub(const struct acert_opts *o, const struct acert_conn *c)
 {
-	char err[512], path[ACERT_PATH_MAX];
+	char err[ACERT_ERR_MAX], path[ACERT_PATH_MAX];
 	int rc = 1;
 	char *cakey_pem = NULL, *ca_pem = NULL, *key_pem = NULL, *cert_pem = NULL;
 	size_t cakey_len = 0, ca_len = 0, key_len = 0, cert_len = 0;
@@ -195,7 +198,7 @@ out:
 /* Pending key and attestation pair: reused if present, else made. */
 static int make_csr(const struct acert_opts *o, const struct acert_conn *c, const char *out_path)
 {
-	char err[512], pk[ACERT_PATH_MAX], ak[ACERT_PATH_MAX], ap[ACERT_PATH_MAX];
+	char err[ACERT_ERR_MAX], pk[ACERT_PATH_MAX], ak[ACERT_PATH_MAX], ap[ACERT_PATH_MAX];
 	acert_path(o, ACERT_F_PENDING_KEY, pk);
 	acert_path(o, ACERT_F_PENDING_ATTEST_KEY, ak);
 	acert_path(o, ACERT_F_PENDING_ATTEST_PUB, ap);
@@ -264,7 +267,7 @@ out:
 static int install_cert(const struct acert_opts *o, const struct acert_conn *c,
 			const char *cert_path)
 {
-	char err[512], pk[ACERT_PATH_MAX], ak[ACERT_PATH_MAX], ap[ACERT_PATH_MAX],
+	char err[ACERT_ERR_MAX], pk[ACERT_PATH_MAX], ak[ACERT_PATH_MAX], ap[ACERT_PATH_MAX],
 		ca_path[ACERT_PATH_MAX], id[ACERT_ID_MAX + 1];
 	acert_path(o, ACERT_F_PENDING_KEY, pk);
 	acert_path(o, ACERT_F_PENDING_ATTEST_KEY, ak);
@@ -335,7 +338,7 @@ out:
 
 int acert_cmd_rotate(struct acert_opts *o)
 {
-	char err[512], role[16], path[ACERT_PATH_MAX];
+	char err[ACERT_ERR_MAX], role[16], path[ACERT_PATH_MAX];
 	struct acert_conn c;
 	if (acert_load_role(o, role, sizeof(role), &c, err, sizeof(err)) != 0)
 		return fail(err);

@@ -34,7 +34,7 @@ static const char *attest_line(const char *text, size_t *len)
 
 int acert_cmd_sign(struct acert_opts *o)
 {
-	char err[512], path[ACERT_PATH_MAX], id[ACERT_ID_MAX + 1];
+	char err[ACERT_ERR_MAX], path[ACERT_PATH_MAX], id[ACERT_ID_MAX + 1];
 	if (!o->arg)
 		return fail("sign needs CSR (a file written by airlock-cert rotate --csr-out)");
 	int rc = 1;
@@ -64,7 +64,10 @@ int acert_cmd_sign(struct acert_opts *o)
 		fail(err);
 		goto out;
 	}
-	snprintf(path, sizeof(path), "%s/%s.pub", o->trusted_dir, id);
+	if (acert_pathf(path, "%s/%s.pub", o->trusted_dir, id) != 0) {
+		fail("trusted directory path too long");
+		goto out;
+	}
 	if (!acert_exists(path) && !o->force) {
 		snprintf(err, sizeof(err), "%s is not a paired edge (no %s; --force signs anyway)",
 			 id, path);
@@ -79,8 +82,10 @@ int acert_cmd_sign(struct acert_opts *o)
 			fail("the CSR file's attestation key line is malformed");
 			goto out;
 		}
-		snprintf(path, sizeof(path), "%s/%s.%s.pub", o->trusted_dir, id, kid);
-		if (acert_write_file(path, aline, alen, 0644, err, sizeof(err)) != 0) {
+		snprintf(err, sizeof(err), "trusted directory path too long");
+		snprintf(err, sizeof(err), "trusted directory path too long");
+		if (acert_pathf(path, "%s/%s.%s.pub", o->trusted_dir, id, kid) != 0 ||
+		    acert_write_file(path, aline, alen, 0644, err, sizeof(err)) != 0) {
 			fail(err);
 			goto out;
 		}

@@ -48,7 +48,7 @@ static void print_cert(const char *role, const struct cert_info *ci, const char 
 
 int acert_cmd_status(struct acert_opts *o)
 {
-	char err[512], path[ACERT_PATH_MAX], role[16] = "?";
+	char err[ACERT_ERR_MAX], path[ACERT_PATH_MAX], role[16] = "?";
 	struct acert_conn c;
 	time_t now = time(NULL);
 	struct cert_info own, ca;

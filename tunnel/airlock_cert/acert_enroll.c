@@ -155,7 +155,8 @@ int acert_enroll_install(const struct cert_bundle *b, const struct acert_opts *o
 	acert_path(o, ACERT_F_PARAMS, params);
 	acert_path(o, ACERT_F_ATTEST_KEY, akey);
 	acert_path(o, ACERT_F_ATTEST_PUB, apub);
-	snprintf(addrs, sizeof(addrs), "%s/hub.addrs", o->state_dir);
+	if (acert_pathf(addrs, "%s/hub.addrs", o->state_dir) != 0)
+		return errmsg_set(err, errlen, "state directory path too long");
 
 	const struct cert_bundle_entry *ce = cert_bundle_find(b, ACERT_ENTRY_CONN);
 	if (!ce)

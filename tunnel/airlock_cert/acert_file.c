@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,15 @@ int acert_read_file(const char *path, size_t max, unsigned char **out, size_t *l
 	*out = buf;
 	*len = got;
 	return 0;
+}
+
+int acert_pathf(char *out, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(out, ACERT_PATH_MAX, fmt, ap);
+	va_end(ap);
+	return n < 0 || n >= ACERT_PATH_MAX ? -1 : 0;
 }
 
 int acert_exists(const char *path)

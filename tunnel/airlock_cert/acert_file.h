@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define ACERT_PATH_MAX 1024
+#define ACERT_PATH_MAX	   1024
+#define ACERT_PATH_OPT_MAX 900 /* a path option, leaving room for the names below it */
+#define ACERT_ERR_MAX	   (ACERT_PATH_MAX * 2 + 256) /* room for two paths and a reason */
 
 /*
  * Reads path (O_NOFOLLOW, regular file, at most max octets). On success
@@ -21,6 +23,9 @@
  */
 int acert_read_file(const char *path, size_t max, unsigned char **out, size_t *len, char *err,
 		    size_t errlen);
+
+/* printf into out (ACERT_PATH_MAX octets). Returns 0, or -1 if the result did not fit. */
+int acert_pathf(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* 1 if path exists (lstat), else 0. */
 int acert_exists(const char *path);

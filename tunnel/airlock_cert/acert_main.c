@@ -126,7 +126,8 @@ static int parse_int(const char *text, int min, int max, int *out)
 
 static int set(char *dst, size_t len, const char *val, const char *what, int is_path)
 {
-	if (strlen(val) >= len || (is_path && !acert_path_valid(val))) {
+	if (strlen(val) >= len ||
+	    (is_path && (!acert_path_valid(val) || strlen(val) > ACERT_PATH_OPT_MAX))) {
 		fprintf(stderr, "airlock-cert: %s: bad value '%.100s'%s\n", what, val,
 			is_path ? " (an absolute path without quotes or control characters)" : "");
 		return -1;

@@ -32,10 +32,9 @@ void acert_opts_defaults(struct acert_opts *o)
 void acert_opts_finish(struct acert_opts *o)
 {
 	if (!o->conn_file[0])
-		snprintf(o->conn_file, sizeof(o->conn_file), "%s/conf.d/airlock.conf",
-			 o->swanctl_dir);
+		(void)acert_pathf(o->conn_file, "%s/conf.d/airlock.conf", o->swanctl_dir);
 	if (!o->ca_dir[0])
-		snprintf(o->ca_dir, sizeof(o->ca_dir), "%s/ca", o->state_dir);
+		(void)acert_pathf(o->ca_dir, "%s/ca", o->state_dir);
 }
 
 void acert_path(const struct acert_opts *o, enum acert_file f, char *out)
@@ -82,7 +81,8 @@ void acert_path(const struct acert_opts *o, enum acert_file f, char *out)
 		name = "cert-pending/attest.pub";
 		break;
 	}
-	snprintf(out, ACERT_PATH_MAX, "%s/%s", base, name);
+	/* Path options are at most ACERT_PATH_OPT_MAX octets (main), so this fits. */
+	(void)acert_pathf(out, "%s/%s", base, name);
 }
 
 int acert_read_text(const char *path, char **out, size_t *len, char *err, size_t errlen)
