@@ -62,6 +62,7 @@ struct acert_opts {
 	const char *out_file;
 	const char *passphrase_file;
 	const char *csr_out;
+	const char *key_out; /* issue: where the new key goes */
 	const char *install_cert;
 	int if_expiring_days; /* -1: rotate unconditionally */
 	int dry_run;
@@ -112,6 +113,7 @@ int acert_cmd_init(struct acert_opts *o);
 int acert_cmd_bundle(struct acert_opts *o);
 int acert_cmd_enroll(struct acert_opts *o);
 int acert_cmd_sign(struct acert_opts *o);
+int acert_cmd_issue(struct acert_opts *o);
 int acert_cmd_rotate(struct acert_opts *o);
 int acert_cmd_status(struct acert_opts *o);
 

@@ -1,4 +1,10 @@
 /*
+ * Issuing certificates from the hub's CA.
+ *
+ * airlock-cert issue ID --key-out FILE -o FILE: a new key and certificate for
+ * an identity (a second hub, or the reference testbed's hosts), without a
+ * bundle.
+ *
  * airlock-cert sign CSR (hub, the admin path of an edge's rotation): checks
  * the CSR, issues its certificate with the CA, and trusts the edge's next
  * attestation public key when the CSR file carries one (the line
@@ -118,5 +124,62 @@ out:
 	X509_free(ca);
 	X509_free(cert);
 	X509_REQ_free(req);
+	return rc;
+}
+
+int acert_cmd_issue(struct acert_opts *o)
+{
+	char err[ACERT_ERR_MAX], path[ACERT_PATH_MAX];
+	if (!o->arg || !acert_id_valid(o->arg) || !o->key_out || !o->out_file)
+		return fail("issue needs ID, --key-out FILE and -o FILE");
+	int rc = 1;
+	char *cakey_pem = NULL, *ca_pem = NULL, *key_pem = NULL, *cert_pem = NULL;
+	size_t cakey_len = 0, ca_len = 0, key_len = 0, cert_len = 0;
+	EVP_PKEY *cakey = NULL, *key = NULL;
+	X509 *ca = NULL, *cert = NULL;
+	struct acert_stage *st = NULL;
+	acert_path(o, ACERT_F_CA_KEY, path);
+	if (acert_read_text(path, &cakey_pem, &cakey_len, err, sizeof(err)) ||
+	    !(cakey = acert_key_from_pem(cakey_pem, cakey_len, err, sizeof(err)))) {
+		fail(err);
+		goto out;
+	}
+	acert_path(o, ACERT_F_CA_CERT, path);
+	if (acert_read_text(path, &ca_pem, &ca_len, err, sizeof(err)) ||
+	    !(ca = acert_cert_from_pem(ca_pem, ca_len, err, sizeof(err))) ||
+	    !(key = acert_key_new(err, sizeof(err))) ||
+	    !(cert = acert_cert_issue(ca, cakey, key, o->arg, o->days, err, sizeof(err))) ||
+	    !(key_pem = acert_key_pem(key, &key_len, err, sizeof(err))) ||
+	    !(cert_pem = acert_cert_pem(cert, &cert_len, err, sizeof(err)))) {
+		fail(err);
+		goto out;
+	}
+	if (!o->force && (acert_exists(o->key_out) || acert_exists(o->out_file))) {
+		fail("the key or certificate file exists (--force replaces them)");
+		goto out;
+	}
+	snprintf(err, sizeof(err), "out of memory");
+	if (!(st = acert_stage_new()) ||
+	    acert_stage_add(st, o->key_out, key_pem, key_len, 0600, err, sizeof(err)) != 0 ||
+	    acert_stage_add(st, o->out_file, cert_pem, cert_len, 0644, err, sizeof(err)) != 0 ||
+	    acert_stage_commit(st, err, sizeof(err)) != 0) {
+		fail(err);
+		goto out;
+	}
+	char serial[128];
+	acert_cert_serial(cert, serial, sizeof(serial));
+	printf("issued %s: %s (serial %s, %d days), key %s\n", o->arg, o->out_file, serial, o->days,
+	       o->key_out);
+	rc = 0;
+out:
+	acert_stage_free(st);
+	acert_free_secret(cakey_pem, cakey_len);
+	acert_free_secret(key_pem, key_len);
+	free(ca_pem);
+	free(cert_pem);
+	EVP_PKEY_free(cakey);
+	EVP_PKEY_free(key);
+	X509_free(ca);
+	X509_free(cert);
 	return rc;
 }

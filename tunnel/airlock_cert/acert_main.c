@@ -31,6 +31,8 @@ static void usage(FILE *out)
 		"        edge: check, install, load over VICI, bring the CHILD_SA up\n"
 		"  sign CSR [-o FILE]\n"
 		"        hub: issue an edge's new certificate (admin path of rotation)\n"
+		"  issue ID --key-out FILE -o FILE\n"
+		"        hub: a key and certificate for an identity from the CA (no bundle)\n"
 		"  rotate [--if-expiring-within DAYS] [--csr-out FILE | --install-cert FILE]\n"
 		"        new key and certificate, make-before-break, verify, roll back on failure\n"
 		"  status\n"
@@ -73,6 +75,7 @@ enum {
 	O_BACKDATE,
 	O_PASSFILE,
 	O_CSR_OUT,
+	O_KEY_OUT,
 	O_INSTALL,
 	O_EXPIRING,
 	O_DRY_RUN,
@@ -105,6 +108,7 @@ static const struct option longopts[] = {
 	{"backdate", required_argument, NULL, O_BACKDATE},
 	{"passphrase-file", required_argument, NULL, O_PASSFILE},
 	{"csr-out", required_argument, NULL, O_CSR_OUT},
+	{"key-out", required_argument, NULL, O_KEY_OUT},
 	{"install-cert", required_argument, NULL, O_INSTALL},
 	{"if-expiring-within", required_argument, NULL, O_EXPIRING},
 	{"dry-run", no_argument, NULL, O_DRY_RUN},
@@ -255,6 +259,9 @@ int main(int argc, char **argv)
 		case O_CSR_OUT:
 			o.csr_out = optarg;
 			break;
+		case O_KEY_OUT:
+			o.key_out = optarg;
+			break;
 		case O_INSTALL:
 			o.install_cert = optarg;
 			break;
@@ -300,7 +307,8 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{"init", acert_cmd_init, 0},	 {"bundle", acert_cmd_bundle, 1},
 		{"enroll", acert_cmd_enroll, 1}, {"sign", acert_cmd_sign, 1},
-		{"rotate", acert_cmd_rotate, 0}, {"status", acert_cmd_status, 0},
+		{"issue", acert_cmd_issue, 1},	 {"rotate", acert_cmd_rotate, 0},
+		{"status", acert_cmd_status, 0},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (strcmp(cmd, cmds[i].name) != 0)
