@@ -68,6 +68,16 @@ expect "edge status: own certificate is the new serial, charon has its key" \
 	grep -Eq "^own .*serial=$(tr -d : <<<"$new_edge_serial" | tr a-f A-F) .*has_privkey=yes" \
 	"$WORK/status-edge.out"
 
+# airlockctl status (what on-call sees) shows the new certificate and its expiry on both ends.
+new_edge_hex=$(tr -d : <<<"$new_edge_serial" | tr a-f A-F)
+new_edge_expiry=$(date -u -d "$(openssl x509 -noout -enddate -in "$WORK/edge-new.crt" | cut -d= -f2)" +%Y-%m-%d)
+"$AIRLOCK_BIN/airlockctl" -s "$AIRLOCK_EDGE_VICI" status >"$WORK/ctl-edge.out" 2>&1 || true
+"$AIRLOCK_BIN/airlockctl" -s "$AIRLOCK_HUB_VICI" status >"$WORK/ctl-hub.out" 2>&1 || true
+expect "airlockctl status on the edge: new serial, expiry $new_edge_expiry, key loaded" \
+	grep -Eq "serial $new_edge_hex +expires $new_edge_expiry .*key loaded" "$WORK/ctl-edge.out"
+expect "airlockctl status on the hub: the edge's new serial" \
+	grep -q "serial $new_edge_hex " "$WORK/ctl-hub.out"
+
 # ---- 2. the hub -------------------------------------------------------------------------
 old_hub_serial=$(serial_of "$AIRLOCK_HUB_DIR/swanctl/x509/airlock.crt")
 expect "hub: rotate (signs its own)" hub_ac rotate
