@@ -41,6 +41,25 @@ watch_child hub &
 WATCH_HUB=$!
 sleep 2
 
+# logged FILE COMMAND...: runs COMMAND with its output in FILE (and in the test log).
+logged() {
+	local file=$1 rc=0
+	shift
+	"$@" >"$file" 2>&1 || rc=$?
+	cat "$file"
+	return "$rc"
+}
+
+# new_before_old FILE: in airlock-cert's event log, the new IKE_SA came up before the
+# old one went down (make-before-break), and the old one did go.
+new_before_old() {
+	local up down
+	up=$(grep -n 'event ike-updown airlock up' "$1" | head -n 1 | cut -d: -f1)
+	down=$(grep -n 'event ike-updown airlock down' "$1" | head -n 1 | cut -d: -f1)
+	[ -n "$up" ] && [ -n "$down" ] && [ "$up" -lt "$down" ] &&
+		grep -q "old one deleted after the new one was up" "$1"
+}
+
 ike_id() { host_sas "$1" | sed -n 's/^airlock: #\([0-9]*\), ESTABLISHED.*/\1/p' | tail -n 1; }
 
 # ---- 1. the edge ------------------------------------------------------------------------
@@ -50,7 +69,10 @@ expect "the CSR carries the next attestation key" grep -q '^airlock-attest-ed255
 expect "hub: sign the edge's CSR" hub_ac sign "$WORK/edge.csr" -o "$WORK/edge-new.crt"
 expect "the hub trusts the old and the new attestation key" \
 	test "$(ls "$WORK/hub/trusted"/*.pub | wc -l)" -eq 2
-expect "edge: rotate --install-cert" edge_ac rotate --install-cert "$WORK/edge-new.crt"
+expect "edge: rotate --install-cert" \
+	logged "$WORK/rot-edge.out" edge_ac rotate --install-cert "$WORK/edge-new.crt"
+expect "edge: the new IKE_SA was up before the old one went down (VICI events)" \
+	new_before_old "$WORK/rot-edge.out"
 new_edge_serial=$(serial_of "$WORK/edge-new.crt")
 expect "the edge's certificate file is the new one" \
 	test "$(serial_of "$AIRLOCK_EDGE_DIR/swanctl/x509/airlock.crt")" = "$new_edge_serial"
@@ -80,7 +102,9 @@ expect "airlockctl status on the hub: the edge's new serial" \
 
 # ---- 2. the hub -------------------------------------------------------------------------
 old_hub_serial=$(serial_of "$AIRLOCK_HUB_DIR/swanctl/x509/airlock.crt")
-expect "hub: rotate (signs its own)" hub_ac rotate
+expect "hub: rotate (signs its own)" logged "$WORK/rot-hub.out" hub_ac rotate
+expect "hub: the new IKE_SA was up before the old one went down (VICI events)" \
+	new_before_old "$WORK/rot-hub.out"
 new_hub_serial=$(serial_of "$AIRLOCK_HUB_DIR/swanctl/x509/airlock.crt")
 expect "the hub's certificate file changed ($old_hub_serial -> $new_hub_serial)" \
 	test "$new_hub_serial" != "$old_hub_serial"

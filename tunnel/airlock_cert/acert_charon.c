@@ -141,14 +141,12 @@ static int v_cert_has_key(void *ctx, const char *serial, int *has_key, char *err
 	return 0;
 }
 
-static void v_sleep(void *ctx, int ms)
+/* Hands every queued event to stderr so that a reader sees the order of the switch. */
+static void drain_events(struct acert_vici *v)
 {
-	struct acert_vici *v = ctx;
 	const char *name;
 	struct vici_node *ev;
-	int left = ms;
-	/* Drain queued events into the log so that a reader sees the switch. */
-	while (left > 0 && acert_vici_next_event(v, left, &name, &ev) == 1) {
+	for (int n = 0; n < 256 && acert_vici_next_event(v, 0, &name, &ev) == 1; n++) {
 		for (const struct vici_node *s = ev->first; s; s = s->next) {
 			if (s->type != VICI_NODE_SECTION)
 				continue;
@@ -157,10 +155,15 @@ static void v_sleep(void *ctx, int ms)
 				vici_yes(ev, "up") ? "up" : "down", uid ? uid : "?");
 		}
 		vici_node_free(ev);
-		left -= 50; /* bounded even under an event flood */
 	}
-	if (left > 0)
-		acert_vici_sleep(v, left > ms ? ms : left);
+}
+
+static void v_sleep(void *ctx, int ms)
+{
+	drain_events(ctx);
+	if (ms > 0)
+		acert_vici_sleep(ctx, ms);
+	drain_events(ctx);
 }
 
 static const struct acert_charon_ops vici_ops = {

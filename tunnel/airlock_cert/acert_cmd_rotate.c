@@ -127,10 +127,11 @@ static int run(const struct acert_opts *o, const struct rotation *r, X509 *new_c
 				err, dir);
 			goto out;
 		}
-		printf("rotated: certificate serial %s in use, IKE_SA #%llu replaced by #%llu; old "
-		       "files in %s\n",
+		printf("rotated: certificate serial %s in use, IKE_SA #%llu replaced by #%llu%s; "
+		       "old files in %s\n",
 		       serial, (unsigned long long)res.old_ike_id,
-		       (unsigned long long)res.new_ike_id, dir);
+		       (unsigned long long)res.new_ike_id,
+		       res.old_gone ? " (the old one deleted after the new one was up)" : "", dir);
 		rc = 0;
 		break;
 	case ACERT_ROTATE_NO_SA:

@@ -85,6 +85,17 @@ enum acert_rotate_result acert_rotate_run(const struct acert_charon_ops *ops, vo
 	if (acert_charon_wait_new_sa(ops, ctx, plan->conn, plan->child, sa.ike_id, plan->timeout_ms,
 				     &out->new_ike_id, out->error, sizeof(out->error)) != 0)
 		return rollback(ops, ctx, plan, new_kid, out);
+	/* Make-before-break: the old IKE_SA goes once the new one carries the child. Waiting
+	 * for that (bounded; its absence is not a failure) lets the caller report the order. */
+	for (int waited = 0; waited < plan->timeout_ms; waited += 250) {
+		if (ops->sa_state(ctx, plan->conn, plan->child, &sa, err, sizeof(err)) == 0 &&
+		    sa.nike <= 1) {
+			out->old_gone = 1;
+			break;
+		}
+		ops->sleep_ms(ctx, 250);
+	}
+	ops->sleep_ms(ctx, 200);
 	return ACERT_ROTATE_OK;
 }
 

@@ -7,7 +7,7 @@
  *  4. unload-key old: from here on any IKE_AUTH proves the new key;
  *  5. rekey ike-id=<old> reauth=yes (make-before-break);
  *  6. wait for a new ESTABLISHED IKE_SA (new uniqueid) with the child
- *     INSTALLED.
+ *     INSTALLED, then (bounded, informational) for the old IKE_SA to go.
  *
  * If 3 or 6 fails (e.g. the peer does not trust the new certificate's
  * issuer), roll back: load-key old, unload-key new. charon then selects the
@@ -43,6 +43,7 @@ struct acert_rotate_plan {
 
 struct acert_rotate_outcome {
 	uint64_t old_ike_id, new_ike_id;
+	int old_gone;	 /* the old IKE_SA was deleted after the new one was up */
 	char error[512]; /* why it failed (or why rollback failed) */
 };
 
