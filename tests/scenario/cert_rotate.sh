@@ -7,7 +7,9 @@
 #     trusts the old and the new attestation key;
 #  2. the hub rotates (it signs its own): the edge's charon holds the hub's new serial;
 #  3. the edge tries a certificate from a CA the hub does not trust: verification fails,
-#     the tool rolls back and exits non-zero, the SA stays up with the old certificate.
+#     the tool rolls back and exits non-zero, the SA stays up with the old certificate;
+#  4. the systemd timer's command on the edge (rotate --if-expiring-within): CSR, exit 3,
+#     the hub signs, the next run installs the certificate.
 # Throughout, the CHILD_SA is never absent (list-sas polled every 0.2 s on both ends) and
 # not one round trip of the stream is lost.
 source "$(dirname "$0")/lib.bash"
@@ -141,6 +143,25 @@ expect "charon holds the key of the step-1 certificate again" \
 expect "a later reauthentication with the restored key succeeds" \
 	timeout 30 "$TESTBED" swanctl edge --rekey --ike airlock --reauth
 wait_for 20 "the CHILD_SA is INSTALLED after that reauthentication" child_installed edge
+
+# ---- 4. the timer's path on the edge: rotate --if-expiring-within ------------------------
+# A year-long certificate is due within 400 days: the first run leaves a CSR and exits 3,
+# the hub signs it, the admin drops the certificate into cert-pending, the next run installs it.
+rc=0
+edge_ac rotate --if-expiring-within 400 >"$WORK/timer1.out" 2>&1 || rc=$?
+cat "$WORK/timer1.out"
+expect "timer run 1: exit 3, a CSR waits for the hub" test "$rc" -eq 3
+expect "timer run 1: the CSR is in cert-pending" test -s "$WORK/edge/state/cert-pending/airlock.csr"
+expect "hub: sign the pending CSR into cert-pending" \
+	hub_ac sign "$WORK/edge/state/cert-pending/airlock.csr" \
+	-o "$WORK/edge/state/cert-pending/airlock.crt"
+expect "timer run 2: installs the signed certificate" \
+	logged "$WORK/timer2.out" edge_ac rotate --if-expiring-within 400
+timer_serial=$(serial_of "$AIRLOCK_EDGE_DIR/swanctl/x509/airlock.crt")
+expect "the hub's charon received that certificate ($timer_serial)" \
+	peer_has_serial hub "$timer_serial"
+expect "cert-pending is empty again" \
+	test -z "$(ls -A "$WORK/edge/state/cert-pending")"
 
 # ---- the stream and the watch ------------------------------------------------------------
 sleep 2

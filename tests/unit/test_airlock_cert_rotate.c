@@ -28,6 +28,7 @@ struct fake {
 	int lose_sa_on_reauth; /* the old SA disappears during a failed reauth */
 	int polls_until_new;   /* sa_state calls after reauth before the new SA shows */
 	int reauthed;
+	int other_edge; /* a second edge's IKE_SA on the connection */
 };
 
 __attribute__((format(printf, 2, 3))) static void note(struct fake *f, const char *fmt, ...)
@@ -104,6 +105,12 @@ static int f_sa_state(void *ctx, const char *conn, const char *child, struct ace
 	out->ike_id = f->ike_id;
 	out->child_installed = f->ike_id ? f->child_installed : 0;
 	out->nike = f->ike_id ? 1 : 0;
+	out->nids = 0;
+	if (f->ike_id)
+		out->ids[out->nids++] = f->ike_id;
+	/* Another edge's IKE_SA on the same connection (a hub) stays throughout. */
+	if (f->other_edge)
+		out->ids[out->nids++] = 77, out->nike++;
 	return 0;
 }
 
@@ -178,6 +185,19 @@ static void test_success(void **state)
 	assert_string_equal(f.log, "load-key kid-old;load-key kid-new;load-cert NEWCERT;"
 				   "list-certs AB12;unload-key kid-old;rekey 1 reauth;");
 	assert_int_equal(out.old_ike_id, 1);
+	assert_int_equal(out.new_ike_id, 2);
+	assert_true(out.old_gone);
+}
+
+/* On a hub, another edge's IKE_SA on the same connection does not hold the rotation up. */
+static void test_hub_with_two_edges(void **state)
+{
+	(void)state;
+	struct fake f = healthy();
+	f.other_edge = 1;
+	struct acert_rotate_outcome out;
+	assert_int_equal(acert_rotate_run(&fake_ops, &f, &plan, &out), ACERT_ROTATE_OK);
+	assert_true(out.old_gone);
 	assert_int_equal(out.new_ike_id, 2);
 }
 
@@ -257,9 +277,13 @@ static void test_lost_sa(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_success),	       cmocka_unit_test(test_no_sa_touches_nothing),
-		cmocka_unit_test(test_peer_refuses),   cmocka_unit_test(test_no_private_key),
-		cmocka_unit_test(test_reauth_refused), cmocka_unit_test(test_lost_sa),
+		cmocka_unit_test(test_success),
+		cmocka_unit_test(test_hub_with_two_edges),
+		cmocka_unit_test(test_no_sa_touches_nothing),
+		cmocka_unit_test(test_peer_refuses),
+		cmocka_unit_test(test_no_private_key),
+		cmocka_unit_test(test_reauth_refused),
+		cmocka_unit_test(test_lost_sa),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,6 +81,8 @@ static int v_sa_state(void *ctx, const char *conn, const char *child, struct ace
 			out->nike++;
 			uint64_t id;
 			const char *state = vici_str(ike, "state");
+			if (vici_u64(ike, "uniqueid", &id) == 0 && out->nids < ACERT_SA_IDS_MAX)
+				out->ids[out->nids++] = id;
 			if (vici_u64(ike, "uniqueid", &id) != 0 || !state ||
 			    strcmp(state, "ESTABLISHED") != 0 || id < out->ike_id)
 				continue;

@@ -13,13 +13,19 @@
 
 #include "tunnel/airlock_cert/acert_frag.h"
 
-#define ACERT_KEYID_MAX 128
+#define ACERT_KEYID_MAX	 128
+#define ACERT_SA_IDS_MAX 64
 
 /* The state of one connection's SAs, as list-sas shows it. */
 struct acert_sa {
 	uint64_t ike_id;     /* uniqueid of the newest ESTABLISHED IKE_SA, 0 if none */
 	int child_installed; /* that IKE_SA has the child INSTALLED */
 	int nike;	     /* IKE_SAs of the connection in any state */
+	/* The uniqueids of those IKE_SAs (the first ACERT_SA_IDS_MAX). A hub has one IKE_SA
+	 * per edge on the same connection; rotation re-authenticates the newest one and
+	 * waits for that one to go, not for the others. */
+	uint64_t ids[ACERT_SA_IDS_MAX];
+	size_t nids;
 };
 
 struct acert_charon_ops {

@@ -6,6 +6,14 @@
 #include <stdio.h>
 #include <string.h>
 
+static int has_id(const struct acert_sa *sa, uint64_t id)
+{
+	for (size_t i = 0; i < sa->nids; i++)
+		if (sa->ids[i] == id)
+			return 1;
+	return 0;
+}
+
 static enum acert_rotate_result rollback(const struct acert_charon_ops *ops, void *ctx,
 					 const struct acert_rotate_plan *plan, const char *new_kid,
 					 struct acert_rotate_outcome *out)
@@ -89,7 +97,7 @@ enum acert_rotate_result acert_rotate_run(const struct acert_charon_ops *ops, vo
 	 * for that (bounded; its absence is not a failure) lets the caller report the order. */
 	for (int waited = 0; waited < plan->timeout_ms; waited += 250) {
 		if (ops->sa_state(ctx, plan->conn, plan->child, &sa, err, sizeof(err)) == 0 &&
-		    sa.nike <= 1) {
+		    !has_id(&sa, out->old_ike_id)) {
 			out->old_gone = 1;
 			break;
 		}
