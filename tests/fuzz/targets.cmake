@@ -36,3 +36,6 @@ airlock_fuzz(fuzz_scan_rewrite ${CMAKE_SOURCE_DIR}/relay/scan_rewrite.c
 	${CMAKE_SOURCE_DIR}/relay/scan_reply.c ${CMAKE_SOURCE_DIR}/relay/ipc.c)
 airlock_fuzz(fuzz_acert_params ${CMAKE_SOURCE_DIR}/tunnel/airlock_cert/acert_params.c
 	${CMAKE_SOURCE_DIR}/tunnel/airlock_cert/acert_frag.c ${CMAKE_SOURCE_DIR}/tunnel/vici_msg.c)
+airlock_fuzz(fuzz_acert_csr_request ${CMAKE_SOURCE_DIR}/tunnel/airlock_cert/acert_csr_request.c
+	${CMAKE_SOURCE_DIR}/tunnel/airlock_cert/acert_x509.c
+	${CMAKE_SOURCE_DIR}/tunnel/airlock_cert/acert_attest.c)

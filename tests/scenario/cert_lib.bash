@@ -16,24 +16,26 @@ cert_testbed_up() {
 	}
 	eval "$("$TESTBED" env)"
 	mkdir -p "$WORK/hub" "$WORK/edge"
+	cert_paths
 }
 
 # hub_ac / edge_ac ARGS...: airlock-cert with the host's swanctl dir (the one the
 # testbed's charon loads with swanctl --load-all), its VICI socket, and state under $WORK.
-hub_ac() {
-	"$AC" --swanctl-dir "$AIRLOCK_HUB_DIR/swanctl" \
-		--conn-file "$AIRLOCK_HUB_DIR/swanctl/conn.d/airlock.conf" \
-		--strongswan-conf "$WORK/hub/strongswan-airlock.conf" \
-		--airlock-conf "$WORK/hub/airlock-cert.conf" --state-dir "$WORK/hub/state" \
-		--trusted-dir "$WORK/hub/trusted" --vici "$AIRLOCK_HUB_VICI" "$@"
-}
+# HUB_AC / EDGE_AC hold the same options for runs inside a namespace.
+hub_ac() { "$AC" "${HUB_AC[@]}" "$@"; }
+edge_ac() { "$AC" "${EDGE_AC[@]}" "$@"; }
 
-edge_ac() {
-	"$AC" --swanctl-dir "$AIRLOCK_EDGE_DIR/swanctl" \
-		--conn-file "$AIRLOCK_EDGE_DIR/swanctl/conn.d/airlock.conf" \
-		--strongswan-conf "$WORK/edge/strongswan-airlock.conf" \
-		--airlock-conf "$WORK/edge/airlock-cert.conf" --state-dir "$WORK/edge/state" \
-		--vici "$AIRLOCK_EDGE_VICI" "$@"
+cert_paths() {
+	HUB_AC=(--swanctl-dir "$AIRLOCK_HUB_DIR/swanctl"
+		--conn-file "$AIRLOCK_HUB_DIR/swanctl/conn.d/airlock.conf"
+		--strongswan-conf "$WORK/hub/strongswan-airlock.conf"
+		--airlock-conf "$WORK/hub/airlock-cert.conf" --state-dir "$WORK/hub/state"
+		--trusted-dir "$WORK/hub/trusted" --vici "$AIRLOCK_HUB_VICI")
+	EDGE_AC=(--swanctl-dir "$AIRLOCK_EDGE_DIR/swanctl"
+		--conn-file "$AIRLOCK_EDGE_DIR/swanctl/conn.d/airlock.conf"
+		--strongswan-conf "$WORK/edge/strongswan-airlock.conf"
+		--airlock-conf "$WORK/edge/airlock-cert.conf" --state-dir "$WORK/edge/state"
+		--vici "$AIRLOCK_EDGE_VICI")
 }
 
 # host_sas HOST: swanctl --list-sas of HOST's charon.

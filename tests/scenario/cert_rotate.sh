@@ -9,7 +9,9 @@
 #  3. the edge tries a certificate from a CA the hub does not trust: verification fails,
 #     the tool rolls back and exits non-zero, the SA stays up with the old certificate;
 #  4. the systemd timer's command on the edge (rotate --if-expiring-within): CSR, exit 3,
-#     the hub signs, the next run installs the certificate.
+#     the hub signs, the next run installs the certificate;
+#  5. the automatic path: with `airlock-cert serve` on the hub, the same command gets its
+#     certificate signed through the tunnel; a CSR for another identity is refused.
 # Throughout, the CHILD_SA is never absent (list-sas polled every 0.2 s on both ends) and
 # not one round trip of the stream is lost.
 source "$(dirname "$0")/lib.bash"
@@ -162,6 +164,43 @@ expect "the hub's charon received that certificate ($timer_serial)" \
 	peer_has_serial hub "$timer_serial"
 expect "cert-pending is empty again" \
 	test -z "$(ls -A "$WORK/edge/state/cert-pending")"
+
+# ---- 5. the automatic path: the hub's signing service through the tunnel -------------------
+ip netns exec "$AIRLOCK_HUB_NS" timeout 120 "$AC" "${HUB_AC[@]}" serve \
+	--device "$AIRLOCK_TUN_DEVICE" --max-requests 2 >"$WORK/serve-cert.log" 2>&1 &
+SERVE_PID=$!
+wait_for 10 "the hub's signing service listens" \
+	grep -q "serving certificate requests" "$WORK/serve-cert.log"
+# A CSR for an identity other than the one charon authenticated for the sender is refused.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+	-subj "/O=airlock/CN=other.example.com" -out "$WORK/other.csr" 2>/dev/null
+# shellcheck disable=SC2016
+ip netns exec "$AIRLOCK_EDGE_NS" timeout 20 python3 -c '
+import socket, sys
+s = socket.socket()
+s.bind((sys.argv[1], 0))
+s.connect((sys.argv[2], 4750))
+s.sendall(open(sys.argv[3], "rb").read())
+s.shutdown(socket.SHUT_WR)
+sys.stdout.write(s.makefile().read())
+' "$AIRLOCK_EDGE_INNER" "$AIRLOCK_HUB_INNER" "$WORK/other.csr" >"$WORK/other.reply" 2>&1 || true
+cat "$WORK/other.reply"
+expect "a CSR for another identity is refused" grep -q \
+	"^ERR the CSR is for other.example.com, but the requester authenticated as $AIRLOCK_EDGE_ID" \
+	"$WORK/other.reply"
+expect "edge: rotate --if-expiring-within 400 asks the hub's service" \
+	logged "$WORK/auto.out" ip netns exec "$AIRLOCK_EDGE_NS" "$AC" "${EDGE_AC[@]}" \
+	rotate --if-expiring-within 400
+expect "the hub signed it through the tunnel" grep -q "the hub signed the new certificate" \
+	"$WORK/auto.out"
+auto_serial=$(serial_of "$AIRLOCK_EDGE_DIR/swanctl/x509/airlock.crt")
+expect "a new certificate ($auto_serial) is in use" test "$auto_serial" != "$timer_serial"
+expect "the hub's charon received it" peer_has_serial hub "$auto_serial"
+wait "$SERVE_PID" || true
+cat "$WORK/serve-cert.log"
+expect "the service logged the refusal" grep -q "refused: the CSR is for other" "$WORK/serve-cert.log"
+expect "the service logged the signature for $AIRLOCK_EDGE_ID" \
+	grep -q "($AIRLOCK_EDGE_ID): signed" "$WORK/serve-cert.log"
 
 # ---- the stream and the watch ------------------------------------------------------------
 sleep 2

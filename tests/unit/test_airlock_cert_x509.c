@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "tunnel/airlock_cert/acert_csr_request.h"
 #include "tunnel/airlock_cert/acert_x509.h"
 #include "tunnel/cert_info.h"
 
@@ -160,6 +161,45 @@ static void test_identity_rules(void **state)
 	assert_null(acert_cert_from_pem("junk", 4, err, sizeof(err)));
 }
 
+/* The request an edge sends: CSR plus at most one well-formed attestation line. */
+static void test_csr_request(void **state)
+{
+	(void)state;
+	char err[256], text[8192];
+	struct acert_attest at;
+	assert_int_equal(acert_attest_new(&at), 0);
+	EVP_PKEY *key = acert_key_new(err, sizeof(err));
+	X509_REQ *req = acert_csr_new(key, "edge.example.com", err, sizeof(err));
+	char *pem = acert_csr_pem(req, NULL, err, sizeof(err));
+	struct acert_csr_request r;
+
+	snprintf(text, sizeof(text), "%s%s", pem, at.public_line);
+	assert_int_equal(acert_csr_request_parse(text, strlen(text), &r, err, sizeof(err)), 0);
+	assert_string_equal(r.attest_line, at.public_line);
+	assert_string_equal(r.attest_id, at.key_id);
+	acert_csr_request_clear(&r);
+
+	assert_int_equal(acert_csr_request_parse(pem, strlen(pem), &r, err, sizeof(err)), 0);
+	assert_string_equal(r.attest_line, "");
+	acert_csr_request_clear(&r);
+
+	snprintf(text, sizeof(text), "%s%s%s", pem, at.public_line, at.public_line);
+	assert_int_equal(acert_csr_request_parse(text, strlen(text), &r, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "more than one"));
+	snprintf(text, sizeof(text), "%sairlock-attest-ed25519 notbase64 x\n", pem);
+	assert_int_equal(acert_csr_request_parse(text, strlen(text), &r, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "malformed"));
+	snprintf(text, sizeof(text), "%s%.*s", pem, (int)strlen(at.public_line) - 1,
+		 at.public_line);
+	assert_int_equal(acert_csr_request_parse(text, strlen(text), &r, err, sizeof(err)), -1);
+	assert_int_equal(acert_csr_request_parse("junk\n", 5, &r, err, sizeof(err)), -1);
+	assert_null(r.req);
+	free(pem);
+	X509_REQ_free(req);
+	EVP_PKEY_free(key);
+	acert_attest_wipe(&at);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -167,6 +207,7 @@ int main(void)
 		cmocka_unit_test(test_ip_identity),
 		cmocka_unit_test(test_csr_round_trip),
 		cmocka_unit_test(test_identity_rules),
+		cmocka_unit_test(test_csr_request),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

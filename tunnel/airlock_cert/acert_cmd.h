@@ -31,6 +31,7 @@
 
 #define ACERT_MAX_ADDRS	   8
 #define ACERT_EXIT_PENDING 3
+#define ACERT_SERVE_PORT   4750 /* the hub's signing service, on its inner address */
 
 struct acert_opts {
 	/* paths */
@@ -63,6 +64,11 @@ struct acert_opts {
 	const char *passphrase_file;
 	const char *csr_out;
 	const char *key_out; /* issue: where the new key goes */
+	int serve_port;	     /* serve / rotate: the hub's signing service port */
+	char device[32];     /* serve: the tunnel device the listener is bound to ("" = none) */
+	int xfrm;	     /* serve: require ESP with an IP_XFRM_POLICY instead */
+	int max_requests;    /* serve: stop after this many (0 = never; tests) */
+	int no_hub;	     /* rotate on an edge: do not ask the hub's service */
 	const char *install_cert;
 	int if_expiring_days; /* -1: rotate unconditionally */
 	int dry_run;
@@ -109,6 +115,26 @@ int acert_load_role(const struct acert_opts *o, char *role, size_t rolelen, stru
 /* 1 if every character of a path is safe to quote in a configuration file. */
 int acert_path_valid(const char *path);
 
+/*
+ * Issues a certificate for a request text (acert_csr_request.h) with the CA
+ * of o: the identity must be a paired edge (TRUSTED/ID.pub, unless o->force)
+ * and, when required_id is not NULL, equal it. A next attestation key in the
+ * request is trusted (TRUSTED/ID.KEYID.pub). *cert_out (PEM, gets owned) and
+ * id_out (ACERT_ID_MAX + 1) are set. Returns 0, or -1 with err.
+ */
+int acert_sign_request(const struct acert_opts *o, const char *text, size_t len,
+		       const char *required_id, char **cert_out, size_t *cert_len, char *id_out,
+		       char *err, size_t errlen);
+
+/*
+ * Edge: sends the request text to the hub's `airlock-cert serve` through the
+ * tunnel (from the inner address of conn to the hub's, port o->serve_port)
+ * and returns the certificate PEM in *cert_out (gets owned). Returns 0, or -1
+ * with err (unreachable, refused: the hub's reason).
+ */
+int acert_request_via_hub(const struct acert_opts *o, const struct acert_conn *conn,
+			  const char *text, size_t len, char **cert_out, char *err, size_t errlen);
+
 int acert_cmd_init(struct acert_opts *o);
 int acert_cmd_bundle(struct acert_opts *o);
 int acert_cmd_enroll(struct acert_opts *o);
@@ -116,5 +142,6 @@ int acert_cmd_sign(struct acert_opts *o);
 int acert_cmd_issue(struct acert_opts *o);
 int acert_cmd_rotate(struct acert_opts *o);
 int acert_cmd_status(struct acert_opts *o);
+int acert_cmd_serve(struct acert_opts *o);
 
 #endif

@@ -39,7 +39,8 @@ static char *get_passphrase(const struct acert_opts *o, char *err, size_t errlen
 		acert_free_secret(text, len);
 		return NULL;
 	}
-	/* enroll reads a passphrase of the generated shape in canonical form: seal with the same. */
+	/* enroll reads a passphrase of the generated shape in canonical form: seal with the same.
+	 */
 	char canon[CERT_BUNDLE_PASSPHRASE_LEN + 1];
 	char *pass = strdup(cert_bundle_passphrase_canon(text, canon) == 0 ? canon : text);
 	sodium_memzero(canon, sizeof(canon));

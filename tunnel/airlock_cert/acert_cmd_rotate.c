@@ -10,8 +10,10 @@
  *	edge$ airlock-cert rotate --install-cert edge.crt
  *
  * A plain "rotate" on an edge installs STATE/cert-pending/airlock.crt if an
- * admin put the signed certificate there, or else writes the CSR there and
- * exits ACERT_EXIT_PENDING. The files are replaced only after charon
+ * admin put the signed certificate there; otherwise it writes the CSR there
+ * and asks the hub's signing service through the tunnel (the automatic path,
+ * acert_serve.c; --no-hub skips it), and if that fails exits
+ * ACERT_EXIT_PENDING for the admin path. The files are replaced only after charon
  * verified the new IKE_SA; the old ones stay in STATE/cert-rollback/TIME/.
  */
 #include "tunnel/airlock_cert/acert_cmd.h"
@@ -386,6 +388,22 @@ int acert_cmd_rotate(struct acert_opts *o)
 	acert_path(o, ACERT_F_PENDING_CSR, csr);
 	if (make_csr(o, &c, csr) != 0)
 		return 1;
+	if (!o->no_hub) {
+		/* The automatic path: the hub's signing service, through the tunnel. */
+		char *text = NULL, *cert = NULL;
+		size_t len;
+		if (acert_read_text(csr, &text, &len, err, sizeof(err)) == 0 &&
+		    acert_request_via_hub(o, &c, text, len, &cert, err, sizeof(err)) == 0 &&
+		    acert_write_file(path, cert, strlen(cert), 0644, err, sizeof(err)) == 0) {
+			free(text);
+			free(cert);
+			fprintf(stderr, "airlock-cert: the hub signed the new certificate\n");
+			return install_cert(o, &c, path);
+		}
+		free(text);
+		free(cert);
+		fprintf(stderr, "airlock-cert: automatic signing failed: %s\n", err);
+	}
 	fprintf(stderr,
 		"airlock-cert: an edge's new certificate needs the hub's signature: CSR in %s; "
 		"run airlock-cert sign on the hub and put the certificate at %s (or run rotate "

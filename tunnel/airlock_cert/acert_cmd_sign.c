@@ -14,7 +14,9 @@
  */
 #include "tunnel/airlock_cert/acert_cmd.h"
 
+#include "common/errmsg.h"
 #include "tunnel/airlock_cert/acert_attest.h"
+#include "tunnel/airlock_cert/acert_csr_request.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,105 +28,91 @@ static int fail(const char *msg)
 	return 1;
 }
 
-/* The attestation line of a CSR file, or NULL. Points into text. */
-static const char *attest_line(const char *text, size_t *len)
+int acert_sign_request(const struct acert_opts *o, const char *text, size_t len,
+		       const char *required_id, char **cert_out, size_t *cert_len, char *id_out,
+		       char *err, size_t errlen)
 {
-	const char *tag = "\nairlock-attest-ed25519 ";
-	const char *s = strstr(text, tag);
-	if (!s)
-		return NULL;
-	s++;
-	*len = strcspn(s, "\n") + 1;
-	return s;
+	char path[ACERT_PATH_MAX], why[ACERT_ERR_MAX];
+	int rc = -1;
+	char *cakey_pem = NULL, *ca_pem = NULL;
+	size_t cakey_len = 0, ca_len = 0;
+	EVP_PKEY *cakey = NULL;
+	X509 *ca = NULL, *cert = NULL;
+	struct acert_csr_request r;
+	*cert_out = NULL;
+	if (acert_csr_request_parse(text, len, &r, err, errlen) != 0)
+		return -1;
+	acert_path(o, ACERT_F_CA_KEY, path);
+	if (acert_read_text(path, &cakey_pem, &cakey_len, err, errlen) != 0 ||
+	    !(cakey = acert_key_from_pem(cakey_pem, cakey_len, err, errlen)))
+		goto out;
+	acert_path(o, ACERT_F_CA_CERT, path);
+	if (acert_read_text(path, &ca_pem, &ca_len, err, errlen) != 0 ||
+	    !(ca = acert_cert_from_pem(ca_pem, ca_len, err, errlen)) ||
+	    !(cert = acert_csr_sign(ca, cakey, r.req, o->days, id_out, err, errlen)))
+		goto out;
+	if (required_id && strcmp(required_id, id_out) != 0) {
+		errmsg_set(err, errlen, "the CSR is for %s, but the requester authenticated as %s",
+			   id_out, required_id);
+		goto out;
+	}
+	if (acert_pathf(path, "%s/%s.pub", o->trusted_dir, id_out) != 0) {
+		errmsg_set(err, errlen, "trusted directory path too long");
+		goto out;
+	}
+	if (!acert_exists(path) && !o->force) {
+		errmsg_set(err, errlen, "%s is not a paired edge (no %s; --force signs anyway)",
+			   id_out, path);
+		goto out;
+	}
+	if (r.attest_line[0]) {
+		if (acert_pathf(path, "%s/%s.%s.pub", o->trusted_dir, id_out, r.attest_id) != 0) {
+			errmsg_set(err, errlen, "trusted directory path too long");
+			goto out;
+		}
+		if (acert_write_file(path, r.attest_line, strlen(r.attest_line), 0644, why,
+				     sizeof(why)) != 0) {
+			errmsg_set(err, errlen, "%s", why);
+			goto out;
+		}
+		fprintf(stderr, "airlock-cert: trusting %s's next attestation key %s (%s)\n",
+			id_out, r.attest_id, path);
+	}
+	if (!(*cert_out = acert_cert_pem(cert, cert_len, err, errlen)))
+		goto out;
+	char serial[128];
+	acert_cert_serial(cert, serial, sizeof(serial));
+	fprintf(stderr, "airlock-cert: signed %s, serial %s, %d days\n", id_out, serial, o->days);
+	rc = 0;
+out:
+	acert_csr_request_clear(&r);
+	acert_free_secret(cakey_pem, cakey_len);
+	free(ca_pem);
+	EVP_PKEY_free(cakey);
+	X509_free(ca);
+	X509_free(cert);
+	return rc;
 }
 
 int acert_cmd_sign(struct acert_opts *o)
 {
-	char err[ACERT_ERR_MAX], path[ACERT_PATH_MAX], id[ACERT_ID_MAX + 1];
+	char err[ACERT_ERR_MAX], id[ACERT_ID_MAX + 1];
 	if (!o->arg)
 		return fail("sign needs CSR (a file written by airlock-cert rotate --csr-out)");
-	int rc = 1;
-	char *csr_text = NULL, *cakey_pem = NULL, *ca_pem = NULL, *cert_pem = NULL;
-	size_t csr_len = 0, cakey_len = 0, ca_len = 0, cert_len = 0;
-	EVP_PKEY *cakey = NULL;
-	X509 *ca = NULL, *cert = NULL;
-	X509_REQ *req = NULL;
-	if (acert_read_text(o->arg, &csr_text, &csr_len, err, sizeof(err)) != 0 ||
-	    !(req = acert_csr_from_pem(csr_text, csr_len, err, sizeof(err)))) {
-		fail(err);
-		goto out;
-	}
-	acert_path(o, ACERT_F_CA_KEY, path);
-	if (acert_read_text(path, &cakey_pem, &cakey_len, err, sizeof(err)) != 0 ||
-	    !(cakey = acert_key_from_pem(cakey_pem, cakey_len, err, sizeof(err)))) {
-		fail(err);
-		goto out;
-	}
-	acert_path(o, ACERT_F_CA_CERT, path);
-	if (acert_read_text(path, &ca_pem, &ca_len, err, sizeof(err)) != 0 ||
-	    !(ca = acert_cert_from_pem(ca_pem, ca_len, err, sizeof(err)))) {
-		fail(err);
-		goto out;
-	}
-	if (!(cert = acert_csr_sign(ca, cakey, req, o->days, id, err, sizeof(err)))) {
-		fail(err);
-		goto out;
-	}
-	if (acert_pathf(path, "%s/%s.pub", o->trusted_dir, id) != 0) {
-		fail("trusted directory path too long");
-		goto out;
-	}
-	if (!acert_exists(path) && !o->force) {
-		snprintf(err, sizeof(err), "%s is not a paired edge (no %s; --force signs anyway)",
-			 id, path);
-		fail(err);
-		goto out;
-	}
-	size_t alen = 0;
-	const char *aline = attest_line(csr_text, &alen);
-	char kid[ACERT_ATTEST_KEYID_LEN + 1];
-	if (aline) {
-		if (aline[alen - 1] != '\n' || acert_attest_pub_id(aline, alen, kid) != 0) {
-			fail("the CSR file's attestation key line is malformed");
-			goto out;
-		}
-		snprintf(err, sizeof(err), "trusted directory path too long");
-		snprintf(err, sizeof(err), "trusted directory path too long");
-		if (acert_pathf(path, "%s/%s.%s.pub", o->trusted_dir, id, kid) != 0 ||
-		    acert_write_file(path, aline, alen, 0644, err, sizeof(err)) != 0) {
-			fail(err);
-			goto out;
-		}
-		fprintf(stderr, "airlock-cert: trusting %s's next attestation key %s (%s)\n", id,
-			kid, path);
-	}
-	if (!(cert_pem = acert_cert_pem(cert, &cert_len, err, sizeof(err)))) {
-		fail(err);
-		goto out;
-	}
-	if (o->out_file) {
-		if (acert_write_file(o->out_file, cert_pem, cert_len, 0644, err, sizeof(err)) !=
-		    0) {
-			fail(err);
-			goto out;
-		}
-	} else {
-		fputs(cert_pem, stdout);
-	}
-	char serial[128];
-	acert_cert_serial(cert, serial, sizeof(serial));
-	fprintf(stderr, "airlock-cert: signed %s, serial %s, %d days\n", id, serial, o->days);
-	rc = 0;
-out:
-	free(csr_text);
-	acert_free_secret(cakey_pem, cakey_len);
-	free(ca_pem);
-	free(cert_pem);
-	EVP_PKEY_free(cakey);
-	X509_free(ca);
-	X509_free(cert);
-	X509_REQ_free(req);
-	return rc;
+	char *text, *cert;
+	size_t len, cert_len;
+	if (acert_read_text(o->arg, &text, &len, err, sizeof(err)) != 0)
+		return fail(err);
+	int rc = acert_sign_request(o, text, len, NULL, &cert, &cert_len, id, err, sizeof(err));
+	free(text);
+	if (rc != 0)
+		return fail(err);
+	if (o->out_file)
+		rc = acert_write_file(o->out_file, cert, cert_len, 0644, err, sizeof(err));
+	else
+		fputs(cert, stdout);
+	free(cert);
+	return rc == 0 ? 0 : fail(err);
 }
 
 int acert_cmd_issue(struct acert_opts *o)

@@ -33,8 +33,12 @@ static void usage(FILE *out)
 		"        hub: issue an edge's new certificate (admin path of rotation)\n"
 		"  issue ID --key-out FILE -o FILE\n"
 		"        hub: a key and certificate for an identity from the CA (no bundle)\n"
-		"  rotate [--if-expiring-within DAYS] [--csr-out FILE | --install-cert FILE]\n"
+		"  rotate [--if-expiring-within DAYS] [--csr-out FILE | --install-cert FILE] "
+		"[--no-hub]\n"
 		"        new key and certificate, make-before-break, verify, roll back on failure\n"
+		"  serve [--port N] [--device DEV | --xfrm] [--max-requests N]\n"
+		"        hub: sign edges' CSRs arriving through the tunnel, for the IKE identity\n"
+		"        charon authenticated (the automatic path of an edge's rotate)\n"
 		"  status\n"
 		"        every certificate: subject, serial, issuer, days left, charon has key\n"
 		"\n"
@@ -76,6 +80,11 @@ enum {
 	O_PASSFILE,
 	O_CSR_OUT,
 	O_KEY_OUT,
+	O_PORT,
+	O_DEVICE,
+	O_XFRM,
+	O_MAX_REQ,
+	O_NO_HUB,
 	O_INSTALL,
 	O_EXPIRING,
 	O_DRY_RUN,
@@ -109,6 +118,11 @@ static const struct option longopts[] = {
 	{"passphrase-file", required_argument, NULL, O_PASSFILE},
 	{"csr-out", required_argument, NULL, O_CSR_OUT},
 	{"key-out", required_argument, NULL, O_KEY_OUT},
+	{"port", required_argument, NULL, O_PORT},
+	{"device", required_argument, NULL, O_DEVICE},
+	{"xfrm", no_argument, NULL, O_XFRM},
+	{"max-requests", required_argument, NULL, O_MAX_REQ},
+	{"no-hub", no_argument, NULL, O_NO_HUB},
 	{"install-cert", required_argument, NULL, O_INSTALL},
 	{"if-expiring-within", required_argument, NULL, O_EXPIRING},
 	{"dry-run", no_argument, NULL, O_DRY_RUN},
@@ -259,6 +273,21 @@ int main(int argc, char **argv)
 		case O_CSR_OUT:
 			o.csr_out = optarg;
 			break;
+		case O_PORT:
+			bad |= parse_int(optarg, 1, 65535, &o.serve_port);
+			break;
+		case O_DEVICE:
+			bad |= set(o.device, sizeof(o.device), optarg, "--device", 0);
+			break;
+		case O_XFRM:
+			o.xfrm = 1;
+			break;
+		case O_MAX_REQ:
+			bad |= parse_int(optarg, 0, 1000000, &o.max_requests);
+			break;
+		case O_NO_HUB:
+			o.no_hub = 1;
+			break;
 		case O_KEY_OUT:
 			o.key_out = optarg;
 			break;
@@ -308,7 +337,7 @@ int main(int argc, char **argv)
 		{"init", acert_cmd_init, 0},	 {"bundle", acert_cmd_bundle, 1},
 		{"enroll", acert_cmd_enroll, 1}, {"sign", acert_cmd_sign, 1},
 		{"issue", acert_cmd_issue, 1},	 {"rotate", acert_cmd_rotate, 0},
-		{"status", acert_cmd_status, 0},
+		{"status", acert_cmd_status, 0}, {"serve", acert_cmd_serve, 0},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (strcmp(cmd, cmds[i].name) != 0)

@@ -27,6 +27,8 @@ void acert_opts_defaults(struct acert_opts *o)
 	o->days = ACERT_HOST_DAYS;
 	o->lifetime_h = 24;
 	o->if_expiring_days = -1;
+	o->serve_port = ACERT_SERVE_PORT;
+	snprintf(o->device, sizeof(o->device), "ipsec0");
 }
 
 void acert_opts_finish(struct acert_opts *o)
