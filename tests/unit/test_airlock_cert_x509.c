@@ -203,10 +203,8 @@ static void test_csr_request(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_issue_and_verify),
-		cmocka_unit_test(test_ip_identity),
-		cmocka_unit_test(test_csr_round_trip),
-		cmocka_unit_test(test_identity_rules),
+		cmocka_unit_test(test_issue_and_verify), cmocka_unit_test(test_ip_identity),
+		cmocka_unit_test(test_csr_round_trip),	 cmocka_unit_test(test_identity_rules),
 		cmocka_unit_test(test_csr_request),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
