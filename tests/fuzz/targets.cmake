@@ -41,3 +41,8 @@ airlock_fuzz(fuzz_hub_msg ${CMAKE_SOURCE_DIR}/relay/hub/hub_msg.c ${CMAKE_SOURCE
 	${CMAKE_SOURCE_DIR}/policy/gate.c ${CMAKE_SOURCE_DIR}/tunnel/sa_table.c
 	${CMAKE_SOURCE_DIR}/tunnel/ts.c ${CMAKE_SOURCE_DIR}/tunnel/sa_parse.c
 	${CMAKE_SOURCE_DIR}/tunnel/vici_msg.c)
+airlock_fuzz(fuzz_acert_params ${CMAKE_SOURCE_DIR}/tunnel/airlock_cert/acert_params.c
+	${CMAKE_SOURCE_DIR}/tunnel/airlock_cert/acert_frag.c ${CMAKE_SOURCE_DIR}/tunnel/vici_msg.c)
+airlock_fuzz(fuzz_acert_csr_request ${CMAKE_SOURCE_DIR}/tunnel/airlock_cert/acert_csr_request.c
+	${CMAKE_SOURCE_DIR}/tunnel/airlock_cert/acert_x509.c
+	${CMAKE_SOURCE_DIR}/tunnel/airlock_cert/acert_attest.c)
