@@ -117,6 +117,8 @@ PY="$AIRLOCK_SRC/tests/scenario"
 # scenario that appends its own.
 write_edge_conf() {
 	local file=$1 hubs=${EDGE_HUBS:-"{ address = \"$SINK_ADDR\"; }"}
+	# (Not in the here-document: there the group's "}" would end the expansion.)
+	local scan=${SCAN_SECTION-"scan = { enabled = false; };"}
 	shift
 	chmod 755 "$WORK"
 	mkdir -p "$WORK/spool"
@@ -144,7 +146,7 @@ tunnel = {
 	connection = "${AIRLOCK_CONN:-airlock}";
 	child = "${AIRLOCK_CHILD:-airlock}";
 };
-${SCAN_SECTION-scan = { enabled = false; };}
+$scan
 log = { level = "info"; };
 EOT
 }
