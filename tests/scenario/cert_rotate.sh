@@ -238,7 +238,12 @@ else
 fi
 expect "the hub verified every stamp and refused none" \
 	test "$(hub_ctl "$WORK/hub.sock" '[h["attestation"]["verified"], h["attestation"]["refused"]]')" = "[2000, 0]"
+expect "the hub's gate refused and deferred no connection" \
+	test "$(hub_ctl "$WORK/hub.sock" '[h["gate"]["rejected"], h["gate"]["tempfailed"]]')" = "[0, 0]"
+expect "the edge never saw the hub's SA go (no event=hub-sa-down)" \
+	sh -c "! grep 'event=hub-sa-down' '$WORK/edge.log'"
 for host in edge hub; do
 	expect "$host: the CHILD_SA was never absent ($(wc -l <"$WORK/watch-$host.log") polls)" \
 		sh -c "test -s '$WORK/watch-$host.log' && ! grep -qx 0 '$WORK/watch-$host.log'"
+	[ ! -s "$WORK/zero-$host.log" ] || head -n 60 "$WORK/zero-$host.log"
 done
