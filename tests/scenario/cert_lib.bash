@@ -80,3 +80,88 @@ pair() {
 	expect "CHILD_SA INSTALLED on the edge" child_installed edge
 	expect "CHILD_SA INSTALLED on the hub" child_installed hub
 }
+
+# ---- mail through the paired hosts --------------------------------------------------------
+
+# merge_conf BASE FRAGMENT: prints BASE with the settings of each of FRAGMENT's groups put
+# into BASE's group of the same name (replacing settings of the same name; a group BASE
+# lacks is appended). The fragments airlock-cert writes have their own tunnel, edge and hub
+# groups, and libconfig cannot define a group twice: @include works only for a
+# configuration without those groups, and an edge needs edge.listen, relay_domains, ...
+merge_conf() {
+	python3 - "$1" "$2" <<'EOT'
+import re, sys
+group = re.compile(r"^(\w+) = \{$")
+setting = re.compile(r"^\s+(\w+) = ")
+frag, cur = {}, None
+for line in open(sys.argv[2]):
+    if group.match(line):
+        cur = frag.setdefault(group.match(line).group(1), {})
+    elif line.startswith("};"):
+        cur = None
+    elif cur is not None and setting.match(line):
+        cur[setting.match(line).group(1)] = line
+out, cur = [], None
+for line in open(sys.argv[1]):
+    if group.match(line):
+        cur = group.match(line).group(1)
+    elif line.startswith("};"):
+        out += frag.pop(cur, {}).values()
+        cur = None
+    elif cur in frag and setting.match(line) and setting.match(line).group(1) in frag[cur]:
+        continue
+    out.append(line)
+for name, settings in frag.items():
+    out += [f"{name} = {{\n", *settings.values(), "};\n"]
+sys.stdout.write("".join(out))
+EOT
+}
+
+HUB_HOST=hub.example.com
+MTA_DIR="$WORK/mta"
+
+# mail_path_up: the whole mail path on the paired hosts, from the fragments airlock-cert
+# wrote. The internal MTA: smtp-sink on 127.0.0.1:10025 in al-hub storing into $MTA_DIR.
+# airlock-hub: init's fragment (hub.listen on the inner address, hub.connections,
+# hub.trusted_keys = the directory bundle wrote the edge's key into) merged into the
+# testbed's settings. airlock-edge: the fragment enroll installed (edge.state_dir holding
+# the attestation key of the bundle, edge.hubs, tunnel.*), scanning with a test database
+# (the hub refuses unstamped mail).
+mail_path_up() {
+	chmod 755 "$WORK"
+	sh "$AIRLOCK_SRC/tests/scan/make-test-db.sh" "$WORK/db" >/dev/null
+	chmod -R a+rX "$WORK/db"
+	SINK_ADDR=127.0.0.1:10025 start_sink "$MTA_DIR" || return 1
+	cat >"$WORK/hub-base.conf" <<EOT
+hub = {
+	hostname = "$HUB_HOST";
+	internal_mta = "127.0.0.1:10025";
+	user = "nobody";
+	control_socket = "$WORK/hub.sock";
+};
+tunnel = {
+	vici = "$AIRLOCK_HUB_VICI";
+	device = "$AIRLOCK_TUN_DEVICE";
+};
+log = { level = "info"; };
+EOT
+	merge_conf "$WORK/hub-base.conf" "$WORK/hub/airlock-cert.conf" >"$WORK/hub.conf"
+	start_hub "$WORK/hub.conf" || return 1
+	SCAN_SECTION="scan = { enabled = true; database_dir = \"$WORK/db\"; threads = 2; timeout = 30; };" \
+		write_edge_conf "$WORK/edge-base.conf"
+	merge_conf "$WORK/edge-base.conf" "$WORK/edge/airlock-cert.conf" >"$WORK/edge.conf"
+	# Known bug, reported: enroll (and rotate) install attest.key as root with mode 0600,
+	# but airlock-edge's smtp process reads it as edge.user ("Permission denied", the
+	# process restarts in a loop). Until the edge or the tool hands it over, the admin's step:
+	log "note - chown nobody attest.key: airlock-edge's smtp process cannot read root's key"
+	chown nobody "$WORK/edge/state/attest.key" "$WORK/edge/state/attest.pub"
+	start_edge "$WORK/edge.conf" || return 1
+	wait_for 30 "the edge's scan process is ready" grep -q "event=scan-ready" "$WORK/edge.log"
+}
+
+# check_mta ARGS...: check_sink.py on the internal MTA's messages, which came through the
+# hub (its Received: naming the edge's IKE identity, the edge's stamp); prints its summary.
+check_mta() {
+	python3 "$AIRLOCK_SRC/tests/scenario/check_sink.py" "$MTA_DIR" --hostname "$EDGE_HOST" \
+		--hub "$HUB_HOST" --ike-id "$AIRLOCK_EDGE_ID" "$@"
+}

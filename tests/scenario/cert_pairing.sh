@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Pairing from nothing with airlock-cert on the testbed: init on the hub, bundle for
-# the edge, enroll on the edge -> CHILD_SA INSTALLED on both ends, traffic through it.
+# the edge, enroll on the edge -> CHILD_SA INSTALLED on both ends -> mail flows: with
+# airlock-hub configured from init's fragment (trusting the key the bundle gave the edge)
+# and airlock-edge from the fragment enroll installed (its attestation key, edge.hubs), a
+# message from al-inet reaches the internal MTA with the hub's Received: naming the
+# edge's IKE identity and an X-Airlock-Scan stamp the hub verified with that key.
 # Before that, a bundle opened with the wrong passphrase, a tampered one and an expired
 # one must each fail with one clear line and install nothing.
-# (Mail through the full path is checked once the hub daemon lands; here a TCP round
-# trip through the tunnel, bound to the hub's TUN device, stands for it.)
 source "$(dirname "$0")/lib.bash"
 source "$(dirname "$0")/cert_lib.bash"
 
@@ -83,3 +85,30 @@ expect "status: the hub's certificate as peer" \
 # A second enroll must not silently replace a working installation.
 expect "a second enroll is refused without --force" \
 	sh -c "! '$AC' --swanctl-dir '$AIRLOCK_EDGE_DIR/swanctl' --state-dir '$WORK/edge/state' --no-vici enroll '$WORK/edge.bundle' --passphrase-file '$WORK/edge.bundle.pass' 2>/dev/null"
+
+# ---- mail through the paired hosts, configured from the fragments -------------------------
+expect "the edge's fragment names the state directory enroll installed the key into" \
+	grep -q "state_dir = \"$WORK/edge/state\";" "$WORK/edge/airlock-cert.conf"
+cp "$WORK/edge/state/attest.pub" "$WORK/attest.pub.enrolled"
+mail_path_up || exit 1
+expect "airlock-edge signs with the enrolled attestation key (none generated)" \
+	cmp -s "$WORK/edge/state/attest.pub" "$WORK/attest.pub.enrolled"
+ip netns exec al-inet timeout 60 python3 "$PY/smtpclient.py" send "$EDGE_MX" --count 1 \
+	--sessions 1 --size 2000 --tag pairing --out "$WORK/mail.jsonl" >/dev/null || true
+expect "the edge accepts a message from al-inet ($(cat "$WORK/mail.jsonl"))" \
+	grep -q '"code": 250' "$WORK/mail.jsonl"
+wait_for 30 "it reaches the internal MTA through the SA and the hub" sink_has "$MTA_DIR" 1
+if check_mta --acked "$WORK/mail.jsonl" --expect 1 >"$WORK/check.out"; then
+	pass "as sent, with the hub's Received: naming $AIRLOCK_EDGE_ID and one stamp: $(cat "$WORK/check.out")"
+else
+	fail "as sent, with the hub's Received: naming $AIRLOCK_EDGE_ID and one stamp: $(cat "$WORK/check.out")"
+fi
+expect "the hub verified one stamp and refused none" \
+	test "$(hub_ctl "$WORK/hub.sock" '[h["attestation"]["verified"], h["attestation"]["refused"]]')" = "[1, 0]"
+python3 "$PY/scanmsg.py" split "$MTA_DIR/dump" "$WORK/got" >/dev/null
+if "$AIRLOCK_BIN/../tests/attest_check" "$WORK/hub/trusted/$AIRLOCK_EDGE_ID.pub" \
+	"$WORK/got/1.eml" >"$WORK/attest.out"; then
+	pass "the stamp verifies with the key bundle trusted: $(cat "$WORK/attest.out")"
+else
+	fail "the stamp verifies with the key bundle trusted: $(cat "$WORK/attest.out")"
+fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Certificate rotation with airlock-cert on the testbed, while a bounded TCP stream runs
-# through the tunnel (an echo round trip every 10 ms; mail through the full path replaces
-# it once the hub daemon lands):
+# Certificate rotation with airlock-cert on the testbed, while smtp-source sends 2,000
+# messages through the whole mail path (al-inet -> airlock-edge, scanning -> the SA ->
+# airlock-hub -> the internal MTA, configured from the fragments airlock-cert wrote):
 #  1. the edge rotates by the admin path (rotate --csr-out, sign on the hub,
 #     rotate --install-cert): new IKE_SA, the hub's charon holds the new serial, the hub
 #     trusts the old and the new attestation key;
@@ -12,30 +12,32 @@
 #     the hub signs, the next run installs the certificate;
 #  5. the automatic path: with `airlock-cert serve` on the hub, the same command gets its
 #     certificate signed through the tunnel; a CSR for another identity is refused.
-# Throughout, the CHILD_SA is never absent (list-sas polled every 0.2 s on both ends) and
-# not one round trip of the stream is lost.
+# Throughout, the CHILD_SA is never absent (list-sas polled every 0.2 s on both ends); the
+# load is still running when the hub's rotation ends, and all 2,000 distinct messages
+# arrive at the internal MTA, each with the hub's Received: naming the edge's IKE identity.
 source "$(dirname "$0")/lib.bash"
 source "$(dirname "$0")/cert_lib.bash"
 
-STREAM="$AIRLOCK_SRC/tests/scenario/cert_stream.py"
-STREAM_PORT=7001
-
 cert_testbed_up
 pair
+mail_path_up || exit 1
 
-# ---- the stream and the CHILD_SA watch ------------------------------------------------
-ip netns exec "$AIRLOCK_HUB_NS" timeout 600 python3 "$STREAM" serve "$AIRLOCK_HUB_INNER" \
-	"$STREAM_PORT" "$AIRLOCK_TUN_DEVICE" >"$WORK/serve.log" 2>&1 &
-wait_for 10 "the stream listener is up" grep -q listening "$WORK/serve.log"
-ip netns exec al-edge timeout 600 python3 "$STREAM" send "$AIRLOCK_EDGE_INNER" \
-	"$AIRLOCK_HUB_INNER" "$STREAM_PORT" "$WORK/stop" 30000 >"$WORK/send.log" 2>&1 &
-SEND_PID=$!
+# ---- the load and the CHILD_SA watch ---------------------------------------------------
+ip netns exec al-inet timeout 300 smtp-source -s 10 -m 2000 -l 4096 -f sender@example.org \
+	-t rcpt@example.com "$EDGE_MX" >"$WORK/smtp-source.log" 2>&1 &
+LOAD_PID=$!
+wait_for 30 "the load flows to the internal MTA" sink_has "$MTA_DIR" 1
 
 # watch HOST: one line per poll, the number of INSTALLED airlock CHILD_SAs.
 watch_child() {
 	local host=$1
+	local out rc n
 	while [ ! -e "$WORK/stop" ]; do
-		host_sas "$host" | grep -Ec '^ +airlock: #[0-9]+, reqid [0-9]+, INSTALLED' || true
+		rc=0
+		out=$(timeout 10 "$TESTBED" swanctl "$host" --list-sas --noblock 2>&1) || rc=$?
+		n=$(grep -Ec '^ +airlock: #[0-9]+, reqid [0-9]+, INSTALLED' <<<"$out" || true)
+		echo "$n"
+		[ "$n" -gt 0 ] || printf '%s rc=%s\n%s\n' "$(date +%T.%N)" "$rc" "$out" >>"$WORK/zero-$host.log"
 		sleep 0.2
 	done >"$WORK/watch-$host.log"
 }
@@ -67,6 +69,7 @@ new_before_old() {
 ike_id() { host_sas "$1" | sed -n 's/^airlock: #\([0-9]*\), ESTABLISHED.*/\1/p' | tail -n 1; }
 
 # ---- 1. the edge ------------------------------------------------------------------------
+before_edge=$(sink_count "$MTA_DIR")
 edge_ike_before=$(ike_id edge)
 expect "edge: rotate --csr-out" edge_ac rotate --csr-out "$WORK/edge.csr"
 expect "the CSR carries the next attestation key" grep -q '^airlock-attest-ed25519 ' "$WORK/edge.csr"
@@ -104,6 +107,9 @@ expect "airlockctl status on the edge: new serial, expiry $new_edge_expiry, key 
 expect "airlockctl status on the hub: the edge's new serial" \
 	grep -q "serial $new_edge_hex " "$WORK/ctl-hub.out"
 
+n=$(sink_count "$MTA_DIR")
+expect "mail crossed the SA during the edge's rotation ($before_edge -> $n of 2,000 arrived)" \
+	test "$before_edge" -lt "$n" -a "$n" -lt 2000
 # ---- 2. the hub -------------------------------------------------------------------------
 old_hub_serial=$(serial_of "$AIRLOCK_HUB_DIR/swanctl/x509/airlock.crt")
 expect "hub: rotate (signs its own)" logged "$WORK/rot-hub.out" hub_ac rotate
@@ -116,6 +122,10 @@ expect "the edge's charon received the hub's new certificate" \
 	peer_has_serial edge "$new_hub_serial"
 expect "rotate --if-expiring-within 30 does nothing for a certificate valid a year" \
 	bash -c "hub_out=\$('$AC' --swanctl-dir '$AIRLOCK_HUB_DIR/swanctl' --state-dir '$WORK/hub/state' rotate --if-expiring-within 30) && grep -q 'not rotating' <<<\"\$hub_out\""
+
+n=$(sink_count "$MTA_DIR")
+expect "mail still crossed the SA when the hub's rotation ended ($n of 2,000 arrived)" \
+	test "$n" -lt 2000
 
 # ---- 3. a certificate the hub cannot validate ---------------------------------------------
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
@@ -212,17 +222,28 @@ expect "the service logged the refusal" grep -q "refused: the CSR is for other" 
 expect "the service logged the signature for $AIRLOCK_EDGE_ID" \
 	grep -q "($AIRLOCK_EDGE_ID): signed" "$WORK/serve-cert.log"
 
-# ---- the stream and the watch ------------------------------------------------------------
+# ---- the load and the watch -------------------------------------------------------------
+rc=0
+wait "$LOAD_PID" || rc=$?
+cat "$WORK/smtp-source.log"
+expect "smtp-source finished without errors (exit $rc)" test "$rc" -eq 0 -a ! -s "$WORK/smtp-source.log"
+wait_for 120 "2,000 messages at the internal MTA" sink_has "$MTA_DIR" 2000
 sleep 2
 touch "$WORK/stop"
 wait "$WATCH_EDGE" "$WATCH_HUB" || true
-rc=0
-wait "$SEND_PID" || rc=$?
-cat "$WORK/send.log"
-expect "every round trip of the stream came back" test "$rc" -eq 0
-expect "the stream ran through the rotations (> 500 round trips)" \
-	test "$(sed -n 's/^sent=\([0-9]*\).*/\1/p' "$WORK/send.log")" -gt 500
+if check_mta --smtp-source --size 4096 --expect 2000 >"$WORK/check.out"; then
+	pass "all 2,000 distinct, as sent, through the hub: $(cat "$WORK/check.out")"
+else
+	fail "all 2,000 distinct, as sent, through the hub: $(cat "$WORK/check.out")"
+fi
+expect "the hub verified every stamp and refused none" \
+	test "$(hub_ctl "$WORK/hub.sock" '[h["attestation"]["verified"], h["attestation"]["refused"]]')" = "[2000, 0]"
+expect "the hub's gate refused and deferred no connection" \
+	test "$(hub_ctl "$WORK/hub.sock" '[h["gate"]["rejected"], h["gate"]["tempfailed"]]')" = "[0, 0]"
+expect "the edge never saw the hub's SA go (no event=hub-sa-down)" \
+	sh -c "! grep 'event=hub-sa-down' '$WORK/edge.log'"
 for host in edge hub; do
 	expect "$host: the CHILD_SA was never absent ($(wc -l <"$WORK/watch-$host.log") polls)" \
 		sh -c "test -s '$WORK/watch-$host.log' && ! grep -qx 0 '$WORK/watch-$host.log'"
+	[ ! -s "$WORK/zero-$host.log" ] || head -n 60 "$WORK/zero-$host.log"
 done

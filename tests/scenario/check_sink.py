@@ -4,9 +4,15 @@ file, each starting with smtp-sink's X-Client-Addr: line; LF line ends).
 
 usage: check_sink.py SINK_DIR --hostname EDGE_HOST [--acked RESULTS.jsonl]
                      [--size BYTES] [--expect N] [--smtp-source]
+                     [--hub HUB_HOST [--ike-id EDGE_ID]]
 
 - Every message must carry exactly one airlock Received: header naming
   EDGE_HOST, directly below smtp-sink's own.
+- With --hub (mail through the hub into its internal MTA): below smtp-sink's
+  Received: comes exactly one of the hub HUB_HOST, then the edge's; the hub's
+  names the edge's IKE identity EDGE_ID when --ike-id is given; and the
+  header holds exactly one X-Airlock-Scan field (the edge's stamp), which is
+  taken out before the content is compared, as is the edge's X-Virus-Status.
 - With --acked: every message the client saw acknowledged with 250 must be
   there; the content below the Received: headers must be exactly what the
   client sent (smtpclient.make_message). Messages stored twice are counted
@@ -46,6 +52,22 @@ def split_message(text):
     return lines[:i], received, "\n".join(lines[i:])
 
 
+def take_stamps(text):
+    """Returns (text without the scanning edge's X-Airlock-Scan and X-Virus-Status header
+    fields, how many X-Airlock-Scan fields there were)."""
+    head, sep, body = text.partition("\n\n")
+    kept, count, skipping = [], 0, False
+    for line in head.split("\n"):
+        if line[:1] in (" ", "\t") and skipping:
+            continue
+        name = line.split(":", 1)[0].lower()
+        skipping = name in ("x-airlock-scan", "x-virus-status")
+        count += name == "x-airlock-scan"
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept) + sep + body, count
+
+
 def smtp_source_shape(norm, size):
     """Why norm (Date and Message-Id values replaced by "x") is not an
     smtp-source message of about size octets, or None."""
@@ -72,7 +94,10 @@ def main():
     ap.add_argument("--size", type=int, default=2000)
     ap.add_argument("--expect", type=int)
     ap.add_argument("--smtp-source", action="store_true")
+    ap.add_argument("--hub")
+    ap.add_argument("--ike-id")
     a = ap.parse_args()
+    nreceived = 3 if a.hub else 2
 
     seen = collections.Counter()
     bad = []
@@ -84,11 +109,24 @@ def main():
         # smtp-sink ends each dump with an empty line of its own.
         if text.endswith("\n\n"):
             text = text[:-1]
+        if a.hub:
+            text, stamps = take_stamps(text)
+            if stamps != 1:
+                bad.append(f"{name}: {stamps} X-Airlock-Scan fields")
+                continue
         _, received, rest = split_message(text)
         ours = [r for r in received if f"by {a.hostname} (airlock)" in r]
-        if len(received) != 2 or len(ours) != 1 or "by smtp-sink" not in received[0]:
+        if len(received) != nreceived or len(ours) != 1 or "by smtp-sink" not in received[0]:
             bad.append(f"{name}: Received headers {len(received)}, airlock's {len(ours)}")
             continue
+        if a.hub:
+            hub = received[1]
+            if f"by {a.hub} (airlock)" not in hub or ours[0] != received[2]:
+                bad.append(f"{name}: the hub's Received: is not between the sink's and the edge's")
+                continue
+            if a.ike_id and f'IKE identity "{a.ike_id}"' not in hub:
+                bad.append(f"{name}: the hub's Received: does not name {a.ike_id}: {hub!r}")
+                continue
         m = re.search(r"^Message-Id: <([^>]*)>", rest, re.M | re.I)
         if not m:
             bad.append(f"{name}: no Message-Id")

@@ -221,3 +221,44 @@ d = json.loads(s.makefile().readline())
 print(eval(sys.argv[3]))
 EOT
 }
+
+# ---- the hub daemon ---------------------------------------------------------------------
+
+# start_hub CONF [SOCKET LOG]: airlock-hub in al-hub, waits for its control socket
+# (hub.control_socket of CONF; default $WORK/hub.sock, log $WORK/hub.log). HUB_PID.
+start_hub() {
+	local conf=$1 sock=${2:-$WORK/hub.sock} logf=${3:-$WORK/hub.log}
+	rm -f "$sock"
+	ip netns exec al-hub "$AIRLOCK_BIN/airlock-hub" -c "$conf" >>"$logf" 2>&1 &
+	HUB_PID=$!
+	local i
+	for i in $(seq 100); do
+		[ -S "$sock" ] && return 0
+		kill -0 "$HUB_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$logf"
+	fail "airlock-hub started"
+	return 1
+}
+
+stop_hub() {
+	[ -n "${HUB_PID:-}" ] && kill "$HUB_PID" 2>/dev/null && wait "$HUB_PID" 2>/dev/null || true
+	HUB_PID=
+	return 0
+}
+
+# hub_ctl SOCKET PYTHON_EXPR: the expression evaluated on the status reply's "hub"
+# object h, e.g. hub_ctl "$WORK/hub.sock" 'h["attestation"]["verified"]'.
+hub_ctl() {
+	python3 - "$1" "$2" <<'EOT'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.sendall(b'{"cmd":"status"}\n')
+d = json.loads(s.makefile().readline())
+h = d["hub"]
+print(eval(sys.argv[2]))
+EOT
+}

@@ -4,8 +4,9 @@
  * on an "edge". A wrong passphrase, a tampered bundle, an expired bundle and
  * an authentic bundle whose contents do not fit together are all refused
  * with one line and leave the edge's directories empty; a good bundle
- * installs every file with its mode, and the attestation key it installs is
- * read by relay's own loader (the file format is shared, the code is not).
+ * installs every file with its mode, its airlock.conf fragment names the state
+ * directory the attestation key went to, and that key is read by relay's own
+ * loader (the file format is shared, the code is not).
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -236,6 +237,18 @@ static void test_install(void **state)
 	assert_int_equal(mode_of(f->edge.conn_file), 0644);
 	assert_int_equal(mode_of(f->edge.airlock_conf), 0644);
 	assert_int_equal(mode_of(f->edge.strongswan_conf), 0644);
+
+	/* The airlock.conf fragment names the state directory enroll installed the
+	 * attestation key into (not the bundle's default /var/lib/airlock), and the hub. */
+	char *frag, want[ACERT_PATH_MAX + 32];
+	size_t fraglen;
+	assert_int_equal(acert_read_text(f->edge.airlock_conf, &frag, &fraglen, err, sizeof(err)),
+			 0);
+	snprintf(want, sizeof(want), "\tstate_dir = \"%s\";\n", f->edge.state_dir);
+	assert_non_null(strstr(frag, want));
+	assert_null(strstr(frag, "/var/lib/airlock"));
+	assert_non_null(strstr(frag, "address = \"192.0.2.2:25\""));
+	free(frag);
 
 	char role[16];
 	struct acert_conn saved;

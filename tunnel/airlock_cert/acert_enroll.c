@@ -168,6 +168,22 @@ int acert_enroll_install(const struct cert_bundle *b, const struct acert_opts *o
 		return errmsg_set(err, errlen, "out of memory");
 	int n = snprintf(ptext, plen, "role=edge\n%.*s", (int)ce->len, (const char *)ce->data);
 
+	/* The airlock.conf fragment names the state directory the attestation key goes to
+	 * here: the hub that made the bundle cannot know it (--state-dir). */
+	char *frag = NULL;
+	struct acert_params *p = malloc(sizeof(*p));
+	struct acert_conn c;
+	char why[256];
+	if (p && acert_params_parse((const char *)ce->data, ce->len, p, why, sizeof(why)) == 0 &&
+	    acert_conn_from_params(p, &c, why, sizeof(why)) == 0)
+		frag = acert_frag_airlock_edge(&c, o->state_dir);
+	free(p);
+	if (!frag) {
+		free(ptext);
+		return errmsg_set(err, errlen, "bundle's %s: cannot make the airlock.conf fragment",
+				  ACERT_ENTRY_CONN);
+	}
+
 	struct acert_stage *st = acert_stage_new();
 	int rc = -1;
 	if (!st) {
@@ -181,12 +197,13 @@ int acert_enroll_install(const struct cert_bundle *b, const struct acert_opts *o
 		   stage_entry(st, b, CERT_BUNDLE_SWANCTL, o->conn_file, 0644, err, errlen) == 0 &&
 		   stage_entry(st, b, ACERT_ENTRY_STRONGSWAN, o->strongswan_conf, 0644, err,
 			       errlen) == 0 &&
-		   stage_entry(st, b, CERT_BUNDLE_AIRLOCK_CNF, o->airlock_conf, 0644, err,
-			       errlen) == 0 &&
+		   acert_stage_add(st, o->airlock_conf, frag, strlen(frag), 0644, err, errlen) ==
+			   0 &&
 		   acert_stage_add(st, params, ptext, (size_t)n, 0644, err, errlen) == 0) {
 		rc = acert_stage_commit(st, err, errlen);
 	}
 	acert_stage_free(st);
 	free(ptext);
+	free(frag);
 	return rc;
 }
