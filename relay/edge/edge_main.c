@@ -397,6 +397,40 @@ static int make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid)
 	return 0;
 }
 
+/*
+ * The attestation key pair in the state directory belongs to edge.user, who
+ * loads it: airlock-cert enroll and rotate run as root and leave root-owned
+ * files. Only regular files directly in the directory, never through a link.
+ */
+static int own_attest_keys(const char *state_dir, uid_t uid, gid_t gid)
+{
+	static const char *const names[] = {"attest.key", "attest.pub"};
+	int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct stat st;
+		if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue; /* generated at the first start */
+			close(dfd);
+			return -1;
+		}
+		if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+			close(dfd);
+			errno = EPERM;
+			return -1;
+		}
+		if ((st.st_uid != uid || st.st_gid != gid) &&
+		    fchownat(dfd, names[i], uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+			close(dfd);
+			return -1;
+		}
+	}
+	close(dfd);
+	return 0;
+}
+
 /* edge.hubs and tunnel.local_address: mail leaves only from the inner address, through the SA. */
 static int check_forwarding(struct airlock_config *cfg)
 {
@@ -496,7 +530,8 @@ static int prepare(struct edge_parent *p)
 		uid = pw->pw_uid;
 		gid = pw->pw_gid;
 	}
-	if (cfg->scan.enabled && make_dir(cfg->edge.state_dir, 0700, uid, gid) < 0) {
+	if (cfg->scan.enabled && (make_dir(cfg->edge.state_dir, 0700, uid, gid) < 0 ||
+				  own_attest_keys(cfg->edge.state_dir, uid, gid) < 0)) {
 		fprintf(stderr, "airlock-edge: edge.state_dir %s: %s\n", cfg->edge.state_dir,
 			strerror(errno));
 		return -1;

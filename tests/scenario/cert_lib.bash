@@ -150,13 +150,11 @@ EOT
 	SCAN_SECTION="scan = { enabled = true; database_dir = \"$WORK/db\"; threads = 2; timeout = 30; };" \
 		write_edge_conf "$WORK/edge-base.conf"
 	merge_conf "$WORK/edge-base.conf" "$WORK/edge/airlock-cert.conf" >"$WORK/edge.conf"
-	# Known bug, reported: enroll (and rotate) install attest.key as root with mode 0600,
-	# but airlock-edge's smtp process reads it as edge.user ("Permission denied", the
-	# process restarts in a loop). Until the edge or the tool hands it over, the admin's step:
-	log "note - chown nobody attest.key: airlock-edge's smtp process cannot read root's key"
-	chown nobody "$WORK/edge/state/attest.key" "$WORK/edge/state/attest.pub"
+	# enroll installed attest.key as root; the edge's parent hands it to edge.user.
 	start_edge "$WORK/edge.conf" || return 1
 	wait_for 30 "the edge's scan process is ready" grep -q "event=scan-ready" "$WORK/edge.log"
+	expect "the enrolled attestation key belongs to edge.user (nobody) now" \
+		test "$(stat -c %U "$WORK/edge/state/attest.key")" = nobody
 }
 
 # check_mta ARGS...: check_sink.py on the internal MTA's messages, which came through the
