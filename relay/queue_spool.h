@@ -173,6 +173,19 @@ int queue_spool_open_file(struct queue_spool *q, enum queue_area area, const cha
 struct queue_tx *queue_tx_begin(struct queue_spool *q, struct queue_envelope *env, char *err,
 				size_t errlen);
 
+/*
+ * Starts tx's file over, for a writer that replaces what it wrote (the edge
+ * after the scan: the stamped content, perhaps for changed recipients):
+ * empties tmp/ID and writes env's envelope into it again. tx keeps its id,
+ * which is copied into env->id; the content written so far is dropped
+ * (content size 0, buffered octets discarded), so read what is still needed
+ * first. One file per message: nothing is created or removed, and content
+ * that had not reached the disk yet never does. Returns 0, or -1 with a
+ * reason in err: the envelope does not format (tx unchanged), or the file
+ * cannot be written (tx is then failed, as after queue_tx_write()).
+ */
+int queue_tx_restart(struct queue_tx *tx, struct queue_envelope *env, char *err, size_t errlen);
+
 /* The queue id of tx (internal data of tx, valid until it is freed). */
 const char *queue_tx_id(const struct queue_tx *tx);
 
