@@ -26,7 +26,9 @@
  * syncs each file, renames each, and syncs queue/ once for the batch.
  *
  * Delivery progress (queue/ID.done): one line "done INDEX ID\n" appended
- * per delivered recipient, with O_APPEND and no fsync. A lost line after a
+ * per delivered recipient, with O_APPEND and no fsync; the queue process
+ * writes it only for a message that stays queued after an attempt (one
+ * finished in one attempt is removed without it). A lost line after a
  * crash only makes that recipient be delivered twice. A damaged line (a torn
  * append, zeros, garbage) is ignored, because it cannot both carry the
  * message's own id and end with LF by accident; so the sidecar can make a
