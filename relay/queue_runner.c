@@ -297,9 +297,6 @@ static void runner_record(struct runner_delivery *d, const struct smtp_client_re
 		int code = i < res->nrcpts ? res->rcpt_code[i] : 0;
 		size_t k = d->idx[i];
 		if (code / 100 == 2) {
-			if (r->store.rcpt_done(r->store.arg, m->id, k) != 0)
-				log_error("event=rcpt-done-failed id=%s rcpt=%zu error=%s", m->id,
-					  k, strerror(errno));
 			done++;
 		} else if (code / 100 == 5) {
 			if (!m->perm_failed[k])
@@ -312,7 +309,21 @@ static void runner_record(struct runner_delivery *d, const struct smtp_client_re
 				temp_reason = res->rcpt_reply[i];
 		}
 	}
-	if (left_temp == 0 && m->nperm == 0) {
+	/*
+	 * A message finished by this delivery is removed without recording its
+	 * recipients first: the record would be removed with it a moment later,
+	 * and a crash in between makes the message come back either way (the
+	 * removal is not synced). Only a message that stays gets its progress.
+	 */
+	bool finished = left_temp == 0 && m->nperm == 0;
+	for (size_t i = 0; i < d->n && !finished; i++) {
+		size_t k = d->idx[i];
+		if (i < res->nrcpts && res->rcpt_code[i] / 100 == 2 &&
+		    r->store.rcpt_done(r->store.arg, m->id, k) != 0)
+			log_error("event=rcpt-done-failed id=%s rcpt=%zu error=%s", m->id, k,
+				  strerror(errno));
+	}
+	if (finished) {
 		log_info("event=delivered id=%s to=%s delay=%lld rcpts=%zu reply=%s", m->id,
 			 d->route.name, (long long)(m->arrived ? now - m->arrived : 0), done,
 			 log_quote(q, sizeof(q), res->reply));

@@ -8,9 +8,12 @@
  *   message is kept idle for idle_keep_s seconds (at most max_parallel of
  *   them) and the next due message to the same next hop goes over it, with
  *   RSET between.
- * - A recipient is recorded as delivered (store->rcpt_done) after the next
- *   hop's 2xx to the end of the content; the message is removed from the
- *   spool only once every recipient is recorded.
+ * - The message is removed from the spool (store->remove) only once every
+ *   recipient got the next hop's 2xx to the end of the content. When an
+ *   attempt leaves recipients pending (4xx) or refused (5xx), the delivered
+ *   ones are recorded (store->rcpt_done) first, so that they are not sent
+ *   again; a message finished by one attempt is removed without such a
+ *   record (it would only be removed with it, one file less per message).
  * - A temporary failure (4xx, timeout, connection trouble, route deferral)
  *   schedules the next attempt: retry_min_s after the first failure, then
  *   doubling, capped at retry_max_s. When max_lifetime_s have passed since

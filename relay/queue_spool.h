@@ -26,7 +26,9 @@
  * syncs each file, renames each, and syncs queue/ once for the batch.
  *
  * Delivery progress (queue/ID.done): one line "done INDEX ID\n" appended
- * per delivered recipient, with O_APPEND and no fsync. A lost line after a
+ * per delivered recipient, with O_APPEND and no fsync; the queue process
+ * writes it only for a message that stays queued after an attempt (one
+ * finished in one attempt is removed without it). A lost line after a
  * crash only makes that recipient be delivered twice. A damaged line (a torn
  * append, zeros, garbage) is ignored, because it cannot both carry the
  * message's own id and end with LF by accident; so the sidecar can make a
@@ -172,6 +174,19 @@ int queue_spool_open_file(struct queue_spool *q, enum queue_area area, const cha
  */
 struct queue_tx *queue_tx_begin(struct queue_spool *q, struct queue_envelope *env, char *err,
 				size_t errlen);
+
+/*
+ * Starts tx's file over, for a writer that replaces what it wrote (the edge
+ * after the scan: the stamped content, perhaps for changed recipients):
+ * empties tmp/ID and writes env's envelope into it again. tx keeps its id,
+ * which is copied into env->id; the content written so far is dropped
+ * (content size 0, buffered octets discarded), so read what is still needed
+ * first. One file per message: nothing is created or removed, and content
+ * that had not reached the disk yet never does. Returns 0, or -1 with a
+ * reason in err: the envelope does not format (tx unchanged), or the file
+ * cannot be written (tx is then failed, as after queue_tx_write()).
+ */
+int queue_tx_restart(struct queue_tx *tx, struct queue_envelope *env, char *err, size_t errlen);
 
 /* The queue id of tx (internal data of tx, valid until it is freed). */
 const char *queue_tx_id(const struct queue_tx *tx);

@@ -195,6 +195,34 @@ fail:
 	return NULL;
 }
 
+int queue_tx_restart(struct queue_tx *tx, struct queue_envelope *env, char *err, size_t errlen)
+{
+	char *text = NULL;
+	size_t tlen;
+
+	if (tx->failed) {
+		snprintf(err, errlen, "%s", tx->err);
+		return -1;
+	}
+	memcpy(env->id, tx->id, sizeof(tx->id));
+	if (queue_envelope_format(env, &text, &tlen) < 0) {
+		snprintf(err, errlen, "envelope not writable: %s", strerror(errno));
+		return -1;
+	}
+	tx->buflen = 0;
+	tx->content_size = 0;
+	if (ftruncate(tx->fd, 0) < 0 || lseek(tx->fd, 0, SEEK_SET) < 0)
+		tx_fail(tx, "truncate", errno);
+	if (tx_append(tx, text, tlen) < 0) {
+		snprintf(err, errlen, "%s", tx->err);
+		free(text);
+		return -1;
+	}
+	free(text);
+	tx->content_off = (off_t)tlen;
+	return 0;
+}
+
 const char *queue_tx_id(const struct queue_tx *tx)
 {
 	return tx->id;

@@ -37,7 +37,7 @@ struct edge_smtp {
 struct edge_txn {
 	struct edge_smtp *es;
 	struct queue_tx *tx;
-	struct queue_envelope env; /* kept for the stamped copy's transaction */
+	struct queue_envelope env; /* kept for the stamped rewrite of tx (queue_tx_restart) */
 	smtp_txn_done_fn done;
 	void *cookie;
 	char session_id[40];

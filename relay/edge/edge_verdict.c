@@ -1,11 +1,14 @@
 /*
  * The end of a scanned transaction in the smtp process: a verdict becomes a
  * reply, and an accepted message is written once more, as
- * [X-Airlock-Scan:][content], into a new spool transaction, which is
- * committed. The copy is what makes the stamp possible: the stamp names the
- * queue id of the file it lives in and hashes the body as it will be sent,
- * and the content may have been rewritten by the scanner (attachments
- * stripped, headers edited) or have X-Airlock-* fields to drop.
+ * [X-Airlock-Scan:][content], over the same spool transaction (its file is
+ * started over, queue_tx_restart()), which is then committed: one file per
+ * message. The rewrite is what makes the stamp possible: the stamp hashes
+ * the body as it will be sent and sits in front of the content, and the
+ * content may have been rewritten by the scanner (attachments stripped,
+ * headers edited), have X-Airlock-* fields to drop or a result header to
+ * set, and the rules may have changed the recipients. The stamp names the
+ * transaction's queue id, which is the id the message is queued under.
  *
  * The smtp process signs, not the scanner, because a message that could
  * not be scanned is still stamped (verdict=unscanned) when
@@ -187,18 +190,15 @@ static void accept_message(struct edge_txn *t, const struct scan_reply *r, int c
 		finish(t, "451 4.3.0 Queue write error");
 		return;
 	}
-	struct queue_tx *tx = queue_tx_begin(es->spool, &t->env, err, sizeof(err));
+	struct queue_tx *tx = t->tx;
 	char field[ATTEST_FIELD_MAX];
-	int flen =
-		tx ? stamp(t, r, verdict, queue_tx_id(tx), buf, len, field, err, sizeof(err)) : -1;
-	if (!tx || flen < 0 || queue_tx_write(tx, field, (size_t)flen) < 0 ||
-	    queue_tx_write(tx, buf, len) < 0) {
+	int flen = stamp(t, r, verdict, queue_tx_id(tx), buf, len, field, err, sizeof(err));
+	if (flen < 0 || queue_tx_restart(tx, &t->env, err, sizeof(err)) < 0 ||
+	    queue_tx_write(tx, field, (size_t)flen) < 0 || queue_tx_write(tx, buf, len) < 0) {
 		free(buf);
 		es->queue_write_errors++;
 		log_error("event=queue-error session=%s id=%s reason=\"%s\"", t->session_id,
 			  t->first_id, err[0] ? err : "write");
-		if (tx)
-			queue_tx_abort(tx);
 		finish(t, "451 4.3.0 Queue write error");
 		return;
 	}
@@ -211,8 +211,7 @@ static void accept_message(struct edge_txn *t, const struct scan_reply *r, int c
 		 "rcpts=%zu",
 		 queue_tx_id(tx), t->first_id, attest_verdict_name(verdict), nstrip,
 		 content_fd >= 0 ? "yes" : "no", t->env.nrcpts);
-	queue_tx_abort(t->tx);
-	t->tx = tx;
+	t->tx = NULL; /* the spool owns it now */
 	queue_tx_commit(tx, edge_smtp_committed, t);
 }
 

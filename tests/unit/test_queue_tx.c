@@ -2,7 +2,8 @@
  * Unit tests for the writer side of relay/queue_spool (queue_tx.c): exact
  * bytes committed, the callback only once the file is at its final path,
  * abort, group commit batching, a planted symlink at the final path, a
- * file size limit hit mid-message, the scanner's read fd, and clean-up of
+ * file size limit hit mid-message, the scanner's read fd, the edge's
+ * rewrite of a transaction in place (queue_tx_restart), and clean-up of
  * a dead writer's temp files. Every event loop run is bounded by a timer.
  */
 #include <setjmp.h>
@@ -401,6 +402,70 @@ static void test_read_fd_for_scanner(void **state)
 	queue_envelope_free(&env);
 }
 
+/*
+ * The edge's stamped rewrite: the file is started over under the same id,
+ * with the new envelope (one more recipient) and a shorter content, and is
+ * committed as exactly that (nothing of the first content is left, no
+ * other file is created). A bad envelope leaves tx as it was.
+ */
+static void test_restart_rewrites_in_place(void **state)
+{
+	struct fixture *fx = *state;
+	struct queue_envelope env, bad;
+	struct result r = {.fx = fx};
+	char err[200], *text;
+	size_t tlen, flen;
+	static char big[100000];
+	struct stat before, after;
+
+	make_env(&env);
+	struct queue_tx *tx = queue_tx_begin(fx->q, &env, err, sizeof(err));
+	assert_non_null(tx);
+	char id[QUEUE_ID_MAX + 1];
+	snprintf(id, sizeof(id), "%s", queue_tx_id(tx));
+	memset(big, 'b', sizeof(big));
+	assert_int_equal(queue_tx_write(tx, big, sizeof(big)), 0); /* written through */
+	assert_int_equal(queue_tx_write(tx, "buffered\r\n", 10), 0);
+	int scanfd = queue_tx_read_fd(tx);
+	assert_true(scanfd >= 0);
+	assert_int_equal(fstat(scanfd, &before), 0);
+
+	memset(&bad, 0, sizeof(bad)); /* no recipient: does not format */
+	assert_int_equal(queue_tx_restart(tx, &bad, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "envelope"));
+	assert_int_equal(queue_tx_content_size(tx), sizeof(big) + 10);
+
+	assert_int_equal(queue_envelope_add_rcpt(&env, "bcc@example.com"), 0);
+	memset(env.id, 0, sizeof(env.id));
+	assert_int_equal(queue_tx_restart(tx, &env, err, sizeof(err)), 0);
+	assert_string_equal(env.id, id);
+	assert_string_equal(queue_tx_id(tx), id);
+	assert_int_equal(queue_tx_content_size(tx), 0);
+	assert_int_equal(queue_tx_write(tx, "X-Stamp: 1\r\n\r\nhi\r\n", 18), 0);
+	assert_int_equal(queue_tx_content_size(tx), 18);
+	assert_int_equal(count_in(fx, "tmp"), 1);
+	queue_tx_commit(tx, on_commit, &r);
+	run_until(fx, &r.calls, 1);
+	assert_int_equal(r.ok, 1);
+	assert_string_equal(r.id, id);
+	assert_int_equal(count_in(fx, "tmp"), 0);
+	assert_int_equal(count_in(fx, "queue"), 1);
+
+	assert_int_equal(queue_envelope_format(&env, &text, &tlen), 0);
+	char *file = read_file(queue_spool_dirfd(fx->q, QUEUE_AREA_QUEUE), id, &flen);
+	assert_int_equal(flen, tlen + 18);
+	assert_memory_equal(file, text, tlen);
+	assert_non_null(strstr(text, "rcpt bcc@example.com\n"));
+	assert_memory_equal(file + tlen, "X-Stamp: 1\r\n\r\nhi\r\n", 18);
+	/* The same file the scanner had open, now in queue/. */
+	assert_int_equal(fstatat(queue_spool_dirfd(fx->q, QUEUE_AREA_QUEUE), id, &after, 0), 0);
+	assert_true(before.st_ino == after.st_ino && before.st_dev == after.st_dev);
+	close(scanfd);
+	free(file);
+	free(text);
+	queue_envelope_free(&env);
+}
+
 static void test_clean_tmp(void **state)
 {
 	struct fixture *fx = *state;
@@ -462,6 +527,7 @@ int main(void)
 		T(test_commit_refuses_planted_symlink),
 		T(test_write_fails_on_file_size_limit),
 		T(test_read_fd_for_scanner),
+		T(test_restart_rewrites_in_place),
 		T(test_clean_tmp),
 		T(test_free_runs_pending_callbacks),
 	};
