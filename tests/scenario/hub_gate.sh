@@ -97,41 +97,7 @@ log = { level = "info"; };
 EOT
 }
 
-# start_hub CONF SOCKET LOG: airlock-hub in al-hub; HUB_PID.
-start_hub() {
-	local conf=$1 sock=$2 logf=$3
-	rm -f "$sock"
-	ip netns exec al-hub "$HUBD" -c "$conf" >>"$logf" 2>&1 &
-	HUB_PID=$!
-	local i
-	for i in $(seq 100); do
-		[ -S "$sock" ] && return 0
-		kill -0 "$HUB_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$logf"
-	fail "airlock-hub started"
-	return 1
-}
-
-stop_hub() {
-	[ -n "${HUB_PID:-}" ] && kill "$HUB_PID" 2>/dev/null && wait "$HUB_PID" 2>/dev/null || true
-	HUB_PID=
-}
-
-# hub_ctl SOCKET PYTHON_EXPR: the expression on the status reply's "hub" object h.
-hub_ctl() {
-	python3 - "$1" "$2" <<'EOT'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(5)
-s.connect(sys.argv[1])
-s.sendall(b'{"cmd":"status"}\n')
-d = json.loads(s.makefile().readline())
-h = d["hub"]
-print(eval(sys.argv[2]))
-EOT
-}
+# start_hub, stop_hub and hub_ctl come from lib.bash.
 
 # make_msg FILE TAG: a plain message with CRLF lines (and a line needing dot-stuffing).
 make_msg() {
