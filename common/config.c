@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/un.h>
 
 #include "common/config_scan.h"
@@ -552,4 +553,33 @@ int config_load_file(const char *path, struct airlock_config *cfg, char *err, si
 	config_scan_free(&sc);
 	free(dir);
 	return rc;
+}
+
+int config_parse_cmdline(int argc, char **argv, const char **path, bool *check_only,
+			 void (*usage)(FILE *out))
+{
+	int opt;
+	*check_only = false;
+	optind = 1;
+	while ((opt = getopt(argc, argv, "c:nh")) != -1) {
+		switch (opt) {
+		case 'c':
+			*path = optarg;
+			break;
+		case 'n':
+			*check_only = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	return -1;
 }

@@ -192,4 +192,14 @@ int config_load_string(const char *text, const char *name_for_errors, struct air
  */
 void config_print_reference(FILE *out);
 
+/*
+ * The daemons' command line, "[-c FILE] [-n] [-h]": sets *path (left as it
+ * is without -c; points into argv) and *check_only (-n). Returns -1 when the
+ * daemon should go on, else the exit status to return at once: 0 after
+ * printing usage for -h to stdout, 2 after printing it to stderr for an
+ * unknown option or a stray argument.
+ */
+int config_parse_cmdline(int argc, char **argv, const char **path, bool *check_only,
+			 void (*usage)(FILE *out));
+
 #endif

@@ -614,27 +614,10 @@ int main(int argc, char **argv)
 	static struct edge_parent parent;
 	struct edge_parent *p = &parent;
 	const char *path = CONFIG_DEFAULT_PATH;
-	int check_only = 0, opt;
-	while ((opt = getopt(argc, argv, "c:nh")) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'n':
-			check_only = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	bool check_only = false;
+	int rc = config_parse_cmdline(argc, argv, &path, &check_only, usage);
+	if (rc >= 0)
+		return rc;
 	char err[512];
 	if (config_set_custom("policy.rules", rules_build, rules_free) < 0)
 		fatal("config: policy.rules is not a custom key");

@@ -437,29 +437,12 @@ int main(int argc, char **argv)
 	static struct hub_parent parent;
 	struct hub_parent *p = &parent;
 	const char *path = CONFIG_DEFAULT_PATH;
-	int check_only = 0, opt;
+	bool check_only = false;
 	char err[512];
 
-	while ((opt = getopt(argc, argv, "c:nh")) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'n':
-			check_only = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	int rc = config_parse_cmdline(argc, argv, &path, &check_only, usage);
+	if (rc >= 0)
+		return rc;
 	if (config_load_file(path, &p->ctx.cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "airlock-hub: %s\n", err);
 		return 1;

@@ -914,6 +914,41 @@ static void test_edge_hubs(void **state)
 	assert_string_equal(msg, "t.conf:1: edge.hubs: at most 16 hubs");
 }
 
+static int usage_calls;
+static FILE *usage_out;
+static void record_usage(FILE *out)
+{
+	usage_calls++;
+	usage_out = out;
+}
+
+static void test_cmdline(void **state)
+{
+	(void)state;
+	const char *path = "/etc/default.conf";
+	bool check = true;
+	char *a1[] = {"d", "-c", "/x.conf", "-n", NULL};
+	assert_int_equal(config_parse_cmdline(4, a1, &path, &check, record_usage), -1);
+	assert_string_equal(path, "/x.conf");
+	assert_true(check);
+	char *a2[] = {"d", NULL};
+	path = "/etc/default.conf";
+	assert_int_equal(config_parse_cmdline(1, a2, &path, &check, record_usage), -1);
+	assert_string_equal(path, "/etc/default.conf");
+	assert_false(check);
+	assert_int_equal(usage_calls, 0);
+	char *a3[] = {"d", "-h", NULL};
+	assert_int_equal(config_parse_cmdline(2, a3, &path, &check, record_usage), 0);
+	assert_true(usage_calls == 1 && usage_out == stdout);
+	char *a4[] = {"d", "stray", NULL};
+	assert_int_equal(config_parse_cmdline(2, a4, &path, &check, record_usage), 2);
+	assert_true(usage_calls == 2 && usage_out == stderr);
+	opterr = 0;
+	char *a5[] = {"d", "-x", NULL};
+	assert_int_equal(config_parse_cmdline(2, a5, &path, &check, record_usage), 2);
+	assert_true(usage_calls == 3 && usage_out == stderr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -941,6 +976,7 @@ int main(void)
 		cmocka_unit_test(test_scan_policy_keys),
 		cmocka_unit_test(test_quarantine_and_result_header),
 		cmocka_unit_test(test_custom_key),
+		cmocka_unit_test(test_cmdline),
 		cmocka_unit_test(test_edge_hubs),
 	};
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);
