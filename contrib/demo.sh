@@ -77,6 +77,7 @@ else
 fi
 
 step "al-inet -> MX: a message carrying the EICAR test string (swaks)"
+# shellcheck disable=SC2016 # the EICAR string, not an expansion
 eicar='X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR''-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'
 ip netns exec al-inet swaks --server "$AIRLOCK_EDGE_MX" --helo client.example.org \
 	--from mallory@example.net --to bob@example.com --header "Subject: totally harmless" \
