@@ -282,6 +282,11 @@ size_t attest_trust_count(const struct attest_trust *t)
 	return t->n;
 }
 
+const struct attest_key *attest_trust_get(const struct attest_trust *t, size_t idx)
+{
+	return idx < t->n ? &t->keys[idx] : NULL;
+}
+
 int attest_trust_add(struct attest_trust *t, const unsigned char pk[ATTEST_PK_LEN])
 {
 	for (size_t i = 0; i < t->n; i++) {

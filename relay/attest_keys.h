@@ -124,6 +124,9 @@ int attest_trust_load(struct attest_trust *t, const char *path, char *err, size_
 /* Number of keys in t. */
 size_t attest_trust_count(const struct attest_trust *t);
 
+/* The idx-th key in insertion order, or NULL past the end (internal data of t). */
+const struct attest_key *attest_trust_get(const struct attest_trust *t, size_t idx);
+
 /*
  * The idx-th key (0-based, in insertion order) whose id equals key_id, or
  * NULL when there is none. Ids can collide, so a verifier tries idx = 0, 1,

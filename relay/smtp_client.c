@@ -125,6 +125,8 @@ void client_arm_for_head(struct smtp_client_conn *c)
 {
 	if (c->exp_count > 0)
 		client_arm_timer(c, client_timeout(c, (enum client_expect)c->expect[c->exp_head]));
+	else if (c->phase == PH_TXN && c->txn.step && !c->txn.content_started)
+		evtimer_del(c->timer); /* a step-wise envelope waits for its caller */
 	else if (c->phase == PH_TXN)
 		client_arm_timer(c, c->o.data_block_timeout_s ? c->o.data_block_timeout_s : 180);
 	else

@@ -164,6 +164,62 @@ void smtp_client_conn_quit(struct smtp_client_conn *conn);
  */
 void smtp_client_conn_free(struct smtp_client_conn *conn);
 
+/*
+ * Step-wise transactions, for a proxy that relays every reply as it comes
+ * (the hub): MAIL, then each RCPT, then the content, each started only when
+ * the previous step has its reply. Commands go in lockstep (no pipelining).
+ * The replies of MAIL and RCPT go to step_cb; the content's outcome to
+ * done_cb as for smtp_client_conn_send() (its per-recipient arrays list every
+ * RCPT of the transaction, refused ones with their RCPT reply).
+ *
+ * step_cb gets the reply code and line ("250 2.1.5 Ok"), or code 0 and a
+ * description when the session failed while the step waited (timeout,
+ * connection lost, malformed reply); the connection is then unusable (free
+ * it). A step callback may call smtp_client_conn_free().
+ */
+typedef void (*smtp_client_step_fn)(void *arg, struct smtp_client_conn *conn, int code,
+				    const char *reply);
+
+/*
+ * Starts a step-wise transaction on a ready, idle connection: RSET first if
+ * the connection was used, then MAIL FROM:<from> with SIZE=size (when
+ * offered and size > 0), BODY=8BITMIME (eightbit, when offered) and SMTPUTF8
+ * (when smtputf8 or the address needs it; if the peer lacks it, step_cb gets
+ * a local 553 5.6.7 and nothing is sent). from is copied ("" for <>).
+ * step_cb is called exactly once, never from inside this call. Returns 0, or
+ * -1 when the connection is not usable (nothing is called then).
+ */
+int smtp_client_conn_mail(struct smtp_client_conn *conn, const char *from, uint64_t size,
+			  bool smtputf8, bool eightbit, smtp_client_step_fn step_cb, void *arg);
+
+/*
+ * Sends RCPT TO:<rcpt> in the transaction smtp_client_conn_mail() started,
+ * after MAIL was accepted and no other step is waiting. rcpt is copied.
+ * step_cb is called exactly once, never from inside this call. Returns 0,
+ * or -1 (nothing called) when no step-wise transaction is open, MAIL was
+ * refused, a step is still waiting, or memory is short.
+ */
+int smtp_client_conn_rcpt(struct smtp_client_conn *conn, const char *rcpt,
+			  smtp_client_step_fn step_cb, void *arg);
+
+/*
+ * Sends the content (fd, offset, length as in struct smtp_client_msg: read
+ * with pread(), not closed, borrowed until done_cb returns) of the step-wise
+ * transaction, once at least one RCPT was accepted and no step is waiting:
+ * BDAT when offered, else DATA. done_cb is called exactly once, never from
+ * inside this call; the connection is then ready for the next transaction.
+ * Returns 0, or -1 (nothing called) when that is not the case.
+ */
+int smtp_client_conn_content(struct smtp_client_conn *conn, int fd, off_t offset, uint64_t length,
+			     smtp_client_done_fn done_cb, void *arg);
+
+/*
+ * Abandons an open step-wise transaction whose steps have all been answered:
+ * the connection becomes ready again (the next transaction starts with
+ * RSET). Returns 0, or -1 when a step is still waiting or none is open.
+ */
+int smtp_client_conn_abandon(struct smtp_client_conn *conn);
+
 /* A short name for a stage, for logs ("rcpt"). */
 const char *smtp_client_stage_name(int stage);
 

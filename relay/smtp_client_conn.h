@@ -72,6 +72,15 @@ struct client_txn {
 	/* The reply that decided a failed content stage (BDAT or DATA refused). */
 	int fail_code;
 	char fail_text[SMTP_CLIENT_REPLY_MAX];
+	/* Step-wise transactions (smtp_client_conn_mail and friends). */
+	bool step;
+	bool step_waiting; /* a MAIL or RCPT reply is due to step_cb */
+	bool step_mail_ok;
+	smtp_client_step_fn step_cb;
+	void *step_arg;
+	char *step_from;
+	char **step_rcpts; /* owned copies; t->m.rcpts points here */
+	size_t step_cap;
 };
 
 struct smtp_client_conn {

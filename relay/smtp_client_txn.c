@@ -29,6 +29,11 @@ void client_txn_release(struct smtp_client_conn *c)
 	free(t->rcpt_code);
 	free(t->rcpt_reply);
 	free(t->rcpt_buf);
+	if (t->step_rcpts)
+		for (size_t i = 0; i < t->m.nrcpts; i++)
+			free(t->step_rcpts[i]);
+	free(t->step_rcpts);
+	free(t->step_from);
 	if (t->chunk)
 		evbuffer_free(t->chunk);
 	memset(t, 0, sizeof(*t));
@@ -69,6 +74,13 @@ static void txn_finish(struct smtp_client_conn *c, int stage, int code, const ch
 		c->phase = PH_READY;
 		evtimer_del(c->timer);
 		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	}
+	if (t->step && t->step_waiting) {
+		/* A step-wise MAIL or RCPT waited: its callback hears of the failure. */
+		smtp_client_step_fn scb = t->step_cb;
+		t->step_waiting = false;
+		scb(t->step_arg, c, code, res->reply);
+		return;
 	}
 	if (cb)
 		cb(t->done_arg, c, res);
@@ -156,7 +168,7 @@ static void txn_send_mail(struct smtp_client_conn *c, bool utf8)
 	char params[96] = "";
 	size_t n = 0;
 
-	if (c->esmtp && c->caps.size)
+	if (c->esmtp && c->caps.size && !(t->step && t->m.length == 0))
 		n += (size_t)snprintf(params + n, sizeof(params) - n, " SIZE=%" PRIu64,
 				      t->m.length);
 	if (c->esmtp && t->m.eightbit && c->caps.eightbitmime)
@@ -274,9 +286,27 @@ static void txn_envelope_done(struct smtp_client_conn *c)
 	client_expect_push(c, EXP_DATA);
 }
 
+/* The reply to a step-wise MAIL or RCPT goes to its callback as it is. */
+static void txn_step_reply(struct smtp_client_conn *c, const struct smtp_reply *r)
+{
+	struct client_txn *t = &c->txn;
+	char text[SMTP_CLIENT_REPLY_MAX];
+
+	smtp_reply_format(r, text, sizeof(text));
+	t->step_waiting = false;
+	client_arm_for_head(c);
+	t->step_cb(t->step_arg, c, r->code, text);
+}
+
 void client_txn_on_mail(struct smtp_client_conn *c, const struct smtp_reply *r)
 {
 	struct client_txn *t = &c->txn;
+
+	if (t->step) {
+		t->step_mail_ok = r->code / 100 == 2;
+		txn_step_reply(c, r);
+		return;
+	}
 
 	if (r->code / 100 != 2) {
 		t->mail_failed = true;
@@ -295,6 +325,14 @@ void client_txn_on_rcpt(struct smtp_client_conn *c, const struct smtp_reply *r)
 	struct client_txn *t = &c->txn;
 	size_t i = t->rcpt_replied++;
 
+	if (t->step) {
+		t->rcpt_code[i] = r->code;
+		smtp_reply_format(r, t->rcpt_buf[i], SMTP_CLIENT_REPLY_MAX);
+		if (r->code / 100 == 2)
+			t->rcpt_ok++;
+		txn_step_reply(c, r);
+		return;
+	}
 	if (!t->mail_failed) {
 		t->rcpt_code[i] = r->code;
 		smtp_reply_format(r, t->rcpt_buf[i], SMTP_CLIENT_REPLY_MAX);
@@ -482,4 +520,142 @@ void client_txn_pump(struct smtp_client_conn *c)
 		bufferevent_setwatermark(c->bev, EV_WRITE, CLIENT_OUTPUT_HIGH / 4, 0);
 		client_arm_timer(c, c->o.data_block_timeout_s ? c->o.data_block_timeout_s : 180);
 	}
+}
+
+/* ---- step-wise transactions ------------------------------------------------------------ */
+
+/* Room for n recipients in the step-wise arrays; rcpt_reply points into rcpt_buf. */
+static int step_grow(struct client_txn *t, size_t n)
+{
+	if (n <= t->step_cap)
+		return 0;
+	size_t cap = t->step_cap ? t->step_cap * 2 : 4;
+	while (cap < n)
+		cap *= 2;
+	char **rc = realloc(t->step_rcpts, cap * sizeof(*rc));
+	if (rc)
+		t->step_rcpts = rc;
+	int *code = realloc(t->rcpt_code, cap * sizeof(*code));
+	if (code)
+		t->rcpt_code = code;
+	char **rep = realloc(t->rcpt_reply, cap * sizeof(*rep));
+	if (rep)
+		t->rcpt_reply = rep;
+	char(*buf)[SMTP_CLIENT_REPLY_MAX] = realloc(t->rcpt_buf, cap * sizeof(*buf));
+	if (buf)
+		t->rcpt_buf = buf;
+	if (!rc || !code || !rep || !buf)
+		return -1;
+	for (size_t i = 0; i < cap; i++)
+		t->rcpt_reply[i] = t->rcpt_buf[i];
+	t->m.rcpts = (const char *const *)t->step_rcpts;
+	t->step_cap = cap;
+	return 0;
+}
+
+int smtp_client_conn_mail(struct smtp_client_conn *c, const char *from, uint64_t size,
+			  bool smtputf8, bool eightbit, smtp_client_step_fn step_cb, void *arg)
+{
+	struct client_txn *t = &c->txn;
+	bool utf8 = smtputf8;
+
+	if (!smtp_client_conn_usable(c) || c->exp_count != 0 || !from || !step_cb)
+		return -1;
+	client_txn_release(c);
+	size_t cap = CLIENT_BDAT_INFLIGHT + 4;
+	uint8_t *exp = cap > c->exp_cap ? realloc(c->expect, cap) : c->expect;
+	if (!exp || !(t->step_from = strdup(from)) || step_grow(t, 1) != 0) {
+		if (exp)
+			c->expect = exp;
+		client_txn_release(c);
+		return -1;
+	}
+	c->expect = exp;
+	if (cap > c->exp_cap)
+		c->exp_cap = cap;
+	c->exp_head = 0;
+	t->step = true;
+	t->step_cb = step_cb;
+	t->step_arg = arg;
+	t->step_waiting = true;
+	t->m.from = t->step_from;
+	t->m.length = size;
+	t->m.smtputf8 = smtputf8;
+	t->m.eightbit = eightbit;
+	t->pipelining = false;
+	c->phase = PH_TXN;
+	if (txn_local_check(c, &utf8) != 0) {
+		t->local_pending = true;
+		event_active(c->kick, EV_TIMEOUT, 1);
+		return 0;
+	}
+	t->utf8 = utf8;
+	if (c->used) {
+		client_send(c, "RSET\r\n");
+		client_expect_push(c, EXP_RSET);
+	} else {
+		txn_send_mail(c, utf8);
+	}
+	c->used = true;
+	client_arm_for_head(c);
+	return 0;
+}
+
+/* An open step-wise transaction with every step answered. */
+static bool step_idle(const struct smtp_client_conn *c)
+{
+	const struct client_txn *t = &c->txn;
+	return c->phase == PH_TXN && t->step && !t->step_waiting && !t->local_pending &&
+	       !t->content_started && !t->done_cb && c->exp_count == 0 && !c->free_pending;
+}
+
+int smtp_client_conn_rcpt(struct smtp_client_conn *c, const char *rcpt, smtp_client_step_fn step_cb,
+			  void *arg)
+{
+	struct client_txn *t = &c->txn;
+	bool utf8 = false;
+
+	if (!step_idle(c) || !t->step_mail_ok || !rcpt || !step_cb || !txn_addr_ok(rcpt, &utf8) ||
+	    (utf8 && !t->utf8))
+		return -1;
+	if (step_grow(t, t->m.nrcpts + 1) != 0)
+		return -1;
+	if (!(t->step_rcpts[t->m.nrcpts] = strdup(rcpt)))
+		return -1;
+	t->rcpt_code[t->m.nrcpts] = 0;
+	t->rcpt_buf[t->m.nrcpts][0] = '\0';
+	t->m.nrcpts++;
+	t->step_cb = step_cb;
+	t->step_arg = arg;
+	t->step_waiting = true;
+	txn_send_rcpt(c);
+	client_arm_for_head(c);
+	return 0;
+}
+
+int smtp_client_conn_content(struct smtp_client_conn *c, int fd, off_t offset, uint64_t length,
+			     smtp_client_done_fn done_cb, void *arg)
+{
+	struct client_txn *t = &c->txn;
+
+	if (!step_idle(c) || t->rcpt_ok == 0 || !done_cb)
+		return -1;
+	t->m.fd = fd;
+	t->m.offset = offset;
+	t->m.length = length;
+	t->done_cb = done_cb;
+	t->done_arg = arg;
+	txn_envelope_done(c);
+	if (c->phase == PH_TXN)
+		client_arm_for_head(c);
+	return 0;
+}
+
+int smtp_client_conn_abandon(struct smtp_client_conn *c)
+{
+	if (!step_idle(c))
+		return -1;
+	c->phase = PH_READY;
+	evtimer_del(c->timer);
+	return 0;
 }

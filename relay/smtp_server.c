@@ -178,11 +178,48 @@ static void refuse(struct smtp_server *s, int fd, const char *addr, const char *
 
 int smtp_server_serve_fd(struct smtp_server *s, int fd, const struct sockaddr *peer, socklen_t len)
 {
+	return smtp_server_serve_fd_note(s, fd, peer, len, NULL);
+}
+
+/* An RFC 5322 comment of printable ASCII: "(...)" with balanced, quoted-pair-aware parentheses. */
+static bool note_ok(const char *note)
+{
+	size_t n = strlen(note);
+	int depth = 0;
+
+	if (n < 2 || n > SMTP_SERVER_NOTE_MAX || note[0] != '(' || note[n - 1] != ')')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)note[i];
+		if (ch < 0x20 || ch > 0x7e)
+			return false;
+		if (depth == 0 && i > 0)
+			return false; /* text after the comment closed */
+		if (ch == '\\') {
+			if (++i >= n || note[i] < 0x20 || note[i] > 0x7e)
+				return false;
+		} else if (ch == '(') {
+			depth++;
+		} else if (ch == ')') {
+			depth--;
+		}
+	}
+	return depth == 0;
+}
+
+int smtp_server_serve_fd_note(struct smtp_server *s, int fd, const struct sockaddr *peer,
+			      socklen_t len, const char *note)
+{
 	char addr[INET6_ADDRSTRLEN];
 	bool ip6;
 	bool ip = peer_address(peer, len, addr, sizeof(addr), &ip6);
 	struct smtp_client_count *client = NULL;
 
+	if (note && note[0] && !note_ok(note)) {
+		log_error("event=smtp-bad-note client=%s", addr);
+		close(fd);
+		return -1;
+	}
 	if (s->shutting_down) {
 		refuse(s, fd, addr, "shutdown");
 		return 0;
@@ -202,7 +239,7 @@ int smtp_server_serve_fd(struct smtp_server *s, int fd, const struct sockaddr *p
 			return -1;
 		}
 	}
-	if (smtp_session_new(s, fd, addr, ip, ip6, client) != 0) {
+	if (smtp_session_new(s, fd, addr, ip, ip6, client, note) != 0) {
 		client_release(s, client);
 		return -1;
 	}

@@ -68,6 +68,11 @@ struct smtp_server_opts {
 	unsigned data_rate_grace_s; /* 0: 10 */
 	SSL_CTX *tls;		    /* STARTTLS offered when not NULL; not owned, must outlive */
 	unsigned max_errors;	    /* bad commands before 421 4.7.0 and close; 0: 20 */
+	/*
+	 * Accept every RCPT domain (relay_domains is not consulted): for a
+	 * proxy whose next hop decides about recipients, such as the hub.
+	 */
+	bool accept_any_domain;
 };
 
 /*
@@ -89,6 +94,7 @@ struct smtp_txn_info {
 	bool smtputf8;		  /* MAIL carried SMTPUTF8 */
 	enum smtp_body_type body; /* MAIL BODY= (NONE when absent) */
 	uint64_t declared_size;	  /* MAIL SIZE=, 0 when absent */
+	const char *note;	  /* smtp_server_serve_fd_note()'s note, or NULL */
 };
 
 /*
@@ -133,6 +139,31 @@ struct smtp_server_hooks {
 	/* Content refused or the session gone before txn_end: discard txn. */
 	void (*txn_abort)(void *txn);
 	void *ctx; /* first argument of check_mail and txn_begin */
+	/*
+	 * Optional, for a proxy that relays the envelope live (the hub):
+	 * MAIL and RCPT decided later. mail_async, when set, replaces
+	 * check_mail: it is called for a MAIL that passed the engine's own
+	 * checks, and the session reads no further command until
+	 * reply(cookie, line) was called exactly once, from a later
+	 * event-loop turn or inside the call. line is a full reply without
+	 * CRLF (copied; 2xx, 4xx or 5xx, else fatal()): it is sent as it is,
+	 * a 2xx accepts the sender, anything else ends the transaction, and a
+	 * 421 also closes the session. rcpt_async does the same for each RCPT
+	 * that passed the engine's checks (rcpt is internal data, valid during
+	 * the call; a 2xx adds the recipient). The session stays allocated
+	 * until reply() even when its client has gone.
+	 */
+	void (*mail_async)(void *ctx, const struct smtp_txn_info *info, smtp_txn_done_fn reply,
+			   void *cookie);
+	void (*rcpt_async)(void *ctx, const struct smtp_txn_info *info,
+			   const struct smtp_addr *rcpt, smtp_txn_done_fn reply, void *cookie);
+	/*
+	 * Optional: the transaction of session_id that mail_async was asked
+	 * about has ended, whatever its outcome (refused MAIL, RSET, a new
+	 * MAIL, QUIT, the connection gone, or after the end-of-data reply or
+	 * txn_abort). Called once per mail_async call, after its reply.
+	 */
+	void (*envelope_end)(void *ctx, const char *session_id);
 };
 
 struct smtp_server_stats {
@@ -147,6 +178,9 @@ struct smtp_server_stats {
 };
 
 struct smtp_server;
+
+/* Longest note of smtp_server_serve_fd_note(), in octets. */
+#define SMTP_SERVER_NOTE_MAX 1000
 
 /*
  * Creates a server on base with a copy of opts and hooks (the strings in
@@ -172,6 +206,18 @@ int smtp_server_add_listener(struct smtp_server *s, int listen_fd);
  * no session could be set up (memory), fd closed.
  */
 int smtp_server_serve_fd(struct smtp_server *s, int fd, const struct sockaddr *peer, socklen_t len);
+
+/*
+ * smtp_server_serve_fd() with a note about the connection that the caller
+ * established before (the hub: the authenticated IKE identity). note (copied;
+ * NULL or "" for none) must be an RFC 5322 comment, "(...)", of printable
+ * ASCII without CR or LF, at most 1000 octets; anything else is refused (fd
+ * closed, -1). It is written into every Received: field of the session, as
+ * a line of its own after the "from" clause, and handed to the hooks in
+ * smtp_txn_info.note.
+ */
+int smtp_server_serve_fd_note(struct smtp_server *s, int fd, const struct sockaddr *peer,
+			      socklen_t len, const char *note);
 
 /*
  * Stops accepting (listeners are closed), answers idle sessions (no

@@ -83,7 +83,7 @@ static void session_destroy(struct smtp_session *s)
 		event_free(s->tick);
 		s->tick = NULL;
 	}
-	if (s->phase != SMTP_PHASE_COMMIT)
+	if (!smtp_session_owed(s))
 		smtp_session_txn_reset(s);
 	free(s->discard_reply);
 	s->discard_reply = NULL;
@@ -91,10 +91,11 @@ static void session_destroy(struct smtp_session *s)
 		smtp_server_session_closed(s->server, s);
 		s->server = NULL;
 	}
-	if (s->phase == SMTP_PHASE_COMMIT) {
+	if (smtp_session_owed(s)) {
 		s->gone = true;
 		return;
 	}
+	free(s->note);
 	free(s);
 }
 
@@ -124,7 +125,7 @@ void smtp_session_close(struct smtp_session *s, const char *reason)
 		return;
 	if (!s->close_reason)
 		s->close_reason = reason;
-	if (s->phase == SMTP_PHASE_COMMIT) {
+	if (smtp_session_owed(s)) {
 		/* The sink still owes done(): drop the connection, keep the session. */
 		s->want_destroy = true;
 		return;
@@ -167,6 +168,7 @@ void smtp_session_txn_info(const struct smtp_session *s, struct smtp_txn_info *i
 	info->tls = s->tls;
 	info->tls_version = s->tls_version;
 	info->tls_cipher = s->tls_cipher;
+	info->note = s->note;
 	if (s->txn) {
 		info->from = &s->txn->from;
 		info->rcpts = s->txn->rcpts;
@@ -185,6 +187,8 @@ void smtp_session_txn_reset(struct smtp_session *s)
 		return;
 	if (t->sink && s->server)
 		s->server->hooks.txn_abort(t->sink);
+	if (t->envelope_async && t->envelope_end)
+		t->envelope_end(t->envelope_ctx, s->id);
 	smtp_body_free(t->body);
 	free(t->rcpts);
 	free(t);
@@ -292,6 +296,10 @@ static void proceed_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 	}
 	s->txn->from = cmd->path;
 	s->txn->params = cmd->params;
+	if (srv->hooks.mail_async) {
+		smtp_session_mail_async(s);
+		return;
+	}
 	if (srv->hooks.check_mail) {
 		smtp_session_txn_info(s, &info);
 		refusal = srv->hooks.check_mail(srv->hooks.ctx, &info);
@@ -327,7 +335,7 @@ static void proceed_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 	const struct smtp_server *srv = s->server;
 	struct smtp_txn *t = s->txn;
 
-	if (!cmd->path.postmaster &&
+	if (!cmd->path.postmaster && !srv->opts.accept_any_domain &&
 	    (cmd->path.literal || !domain_is_relayed(srv, cmd->path.domain))) {
 		smtp_session_error(s, "554 5.7.1 Relay access denied");
 		return;
@@ -345,6 +353,10 @@ static void proceed_rcpt(struct smtp_session *s, const struct smtp_cmd *cmd)
 		}
 		t->rcpts = r;
 		t->rcpts_cap = cap;
+	}
+	if (srv->hooks.rcpt_async) {
+		smtp_session_rcpt_async(s, &cmd->path);
+		return;
 	}
 	t->rcpts[t->nrcpts++] = cmd->path;
 	smtp_session_reply(s, "250 2.1.5 Ok");
@@ -532,6 +544,7 @@ static bool session_can_run(struct smtp_session *s)
 		return false;
 	switch (s->phase) {
 	case SMTP_PHASE_COMMIT:
+	case SMTP_PHASE_ENVELOPE:
 	case SMTP_PHASE_TLS_HANDSHAKE:
 	case SMTP_PHASE_CLOSING:
 		return false;
@@ -709,7 +722,7 @@ void smtp_session_resume(struct smtp_session *s)
 }
 
 int smtp_session_new(struct smtp_server *srv, int fd, const char *addr, bool addr_ip, bool addr_ip6,
-		     struct smtp_client_count *client)
+		     struct smtp_client_count *client, const char *note)
 {
 	struct smtp_session *s = calloc(1, sizeof(*s));
 	unsigned char rnd[8];
@@ -717,6 +730,11 @@ int smtp_session_new(struct smtp_server *srv, int fd, const char *addr, bool add
 
 	if (!s) {
 		close(fd);
+		return -1;
+	}
+	if (note && note[0] && !(s->note = strdup(note))) {
+		close(fd);
+		free(s);
 		return -1;
 	}
 	s->server = srv;
@@ -730,6 +748,7 @@ int smtp_session_new(struct smtp_server *srv, int fd, const char *addr, bool add
 	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!s->bev) {
 		close(fd);
+		free(s->note);
 		free(s);
 		return -1;
 	}
@@ -779,7 +798,7 @@ void smtp_session_orphan(struct smtp_session *s)
 		return;
 	}
 	/* Inside one of its own callbacks: unlink now, free on the way out. */
-	if (s->phase != SMTP_PHASE_COMMIT)
+	if (!smtp_session_owed(s))
 		smtp_session_txn_reset(s);
 	if (s->tick) {
 		event_free(s->tick);

@@ -84,6 +84,7 @@ enum smtp_session_phase {
 	SMTP_PHASE_BDAT,	  /* a BDAT chunk to the body reader */
 	SMTP_PHASE_BDAT_DISCARD,  /* a BDAT chunk read and dropped after an error */
 	SMTP_PHASE_COMMIT,	  /* txn_end called, waiting for done() */
+	SMTP_PHASE_ENVELOPE,	  /* mail_async / rcpt_async called, waiting for reply() */
 	SMTP_PHASE_TLS_HANDSHAKE, /* after 220 to STARTTLS */
 	SMTP_PHASE_CLOSING,	  /* the last reply is being written */
 };
@@ -101,7 +102,11 @@ struct smtp_txn {
 	struct smtp_body *body;
 	bool write_failed;   /* txn_write returned -1 */
 	uint64_t chunk_size; /* announced size of the current BDAT chunk */
-	uint64_t size;	     /* octets stored, known at the end of the content */
+	bool envelope_async; /* mail_async was called: envelope_end is owed */
+	/* The hook and its ctx, kept: the session may outlive its link to the server. */
+	void (*envelope_end)(void *ctx, const char *session_id);
+	void *envelope_ctx;
+	uint64_t size; /* octets stored, known at the end of the content */
 };
 
 struct smtp_session {
@@ -132,6 +137,9 @@ struct smtp_session {
 	bool gone;	   /* connection closed while committing */
 	const char *close_reason;
 	uint64_t messages, accepted, commands;
+	char *note;		   /* smtp_server_serve_fd_note(), owned; NULL for none */
+	bool env_rcpt_wait;	   /* SMTP_PHASE_ENVELOPE waits for an RCPT (else MAIL) */
+	struct smtp_addr env_rcpt; /* the RCPT being decided */
 };
 
 /*
@@ -142,7 +150,7 @@ struct smtp_session {
  * smtp_server_session_closed(). Returns 0, or -1 when memory is exhausted.
  */
 int smtp_session_new(struct smtp_server *srv, int fd, const char *addr, bool addr_ip, bool addr_ip6,
-		     struct smtp_client_count *client);
+		     struct smtp_client_count *client, const char *note);
 
 /* Server shutdown: idle sessions get 421 4.7.0 now, the rest at their next command. */
 void smtp_session_shutdown(struct smtp_session *s);
@@ -167,6 +175,18 @@ void smtp_session_txn_info(const struct smtp_session *s, struct smtp_txn_info *i
 
 /* Ends the transaction: aborts the sink's one if open, frees everything. */
 void smtp_session_txn_reset(struct smtp_session *s);
+
+/* Whether the sink owes the session a callback (done() or an envelope reply()). */
+static inline bool smtp_session_owed(const struct smtp_session *s)
+{
+	return s->phase == SMTP_PHASE_COMMIT || s->phase == SMTP_PHASE_ENVELOPE;
+}
+
+/* smtp_session_envelope.c: asks mail_async about the MAIL whose txn was just set up. */
+void smtp_session_mail_async(struct smtp_session *s);
+
+/* smtp_session_envelope.c: asks rcpt_async about rcpt (room in txn->rcpts ensured). */
+void smtp_session_rcpt_async(struct smtp_session *s, const struct smtp_addr *rcpt);
 
 /* Runs queued commands again (after done(), a drained output buffer). */
 void smtp_session_resume(struct smtp_session *s);

@@ -22,7 +22,7 @@
 
 #define REPLY_354	"354 End data with <CR><LF>.<CR><LF>"
 #define REPLY_NO_SINK	"451 4.3.0 Temporary failure, try again later"
-#define RECEIVED_MAX	2048
+#define RECEIVED_MAX	(2048 + SMTP_SERVER_NOTE_MAX)
 #define DEFAULT_GRACE_S 10
 
 static int session_body_sink(void *arg, const char *data, size_t len)
@@ -53,6 +53,7 @@ static int format_received(const struct smtp_session *s, char *buf, size_t size)
 {
 	char date[64], peer[INET6_ADDRSTRLEN + 32], tls[160] = "",
 						    rcpt[SMTP_ADDR_PATH_MAX + 16] = "";
+	const char *note_sep = s->note ? "\r\n\t" : "", *note = s->note ? s->note : "";
 	struct tm tm;
 	time_t now = time(NULL);
 
@@ -70,8 +71,9 @@ static int format_received(const struct smtp_session *s, char *buf, size_t size)
 		snprintf(rcpt, sizeof(rcpt), "\r\n\tfor <%s>", s->txn->rcpts[0].mailbox);
 	int n = snprintf(
 		buf, size,
-		"Received: from %s (%s)\r\n\tby %s (airlock) with %s id %s%s%s;\r\n\t%s\r\n",
-		s->helo, peer, s->server->hostname, received_protocol(s), s->id, tls, rcpt, date);
+		"Received: from %s (%s)%s%s\r\n\tby %s (airlock) with %s id %s%s%s;\r\n\t%s\r\n",
+		s->helo, peer, note_sep, note, s->server->hostname, received_protocol(s), s->id,
+		tls, rcpt, date);
 	return n > 0 && (size_t)n < size ? n : -1;
 }
 
@@ -217,6 +219,7 @@ static void txn_done(void *cookie, const char *reply)
 	count_reply(s, reply);
 	if (s->gone) {
 		smtp_session_txn_reset(s);
+		free(s->note);
 		free(s);
 		return;
 	}

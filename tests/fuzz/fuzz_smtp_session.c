@@ -161,6 +161,34 @@ static void pump(struct event_base *base, int fd, struct replies *r, int turns, 
 	}
 }
 
+/* Asynchronous envelope hooks (opt & 32), answering at once; every MAIL asked must end. */
+static unsigned env_asked, env_ended;
+
+static void env_mail(void *ctx, const struct smtp_txn_info *info, smtp_txn_done_fn reply,
+		     void *cookie)
+{
+	(void)ctx;
+	env_asked++;
+	reply(cookie, info->from->mailbox[0] == 'x' ? "451 4.3.0 later" : "250 2.1.0 ok");
+}
+
+static void env_rcpt(void *ctx, const struct smtp_txn_info *info, const struct smtp_addr *rcpt,
+		     smtp_txn_done_fn reply, void *cookie)
+{
+	(void)ctx;
+	(void)info;
+	reply(cookie, rcpt->mailbox[0] == 'x'	? "550 5.1.1 no"
+		      : rcpt->mailbox[0] == 'q' ? "421 4.3.2 closing"
+						: "250 2.1.5 ok");
+}
+
+static void env_end(void *ctx, const char *session_id)
+{
+	(void)ctx;
+	(void)session_id;
+	env_ended++;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const domains[] = {"example.com", ".sub.example.com"};
@@ -192,9 +220,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.normalise_bare_newlines = (opt & 1) != 0,
 		.command_timeout_s = 300,
 		.max_errors = (opt & 16) ? 3 : 0,
+		.accept_any_domain = (opt & 64) != 0,
 	};
-	struct smtp_server_hooks hooks = {NULL,	    sink_begin, sink_write,
-					  sink_end, sink_abort, &sink};
+	struct smtp_server_hooks hooks = {.txn_begin = sink_begin,
+					  .txn_write = sink_write,
+					  .txn_end = sink_end,
+					  .txn_abort = sink_abort,
+					  .ctx = &sink};
+	if (opt & 32) {
+		hooks.mail_async = env_mail;
+		hooks.rcpt_async = env_rcpt;
+		hooks.envelope_end = env_end;
+	}
+	env_asked = env_ended = 0;
 	struct smtp_server *srv = smtp_server_new(base, &o, &hooks);
 	CHECK(srv != NULL);
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
@@ -233,6 +271,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(sink.open == 0);
 	smtp_server_free(srv);
 	event_base_loop(base, EVLOOP_NONBLOCK);
+	/* Every envelope the sink was asked about ended exactly once (deferred commits may lag). */
+	CHECK(env_ended <= env_asked);
+	CHECK(sink.deferred || env_ended == env_asked);
 	event_base_free(base);
 	return 0;
 }

@@ -17,6 +17,7 @@ airlock_fuzz(fuzz_ipc ${CMAKE_SOURCE_DIR}/relay/ipc.c)
 airlock_fuzz(fuzz_control ${CMAKE_SOURCE_DIR}/relay/control.c)
 airlock_fuzz(fuzz_smtp_session ${CMAKE_SOURCE_DIR}/relay/smtp_server.c
 	${CMAKE_SOURCE_DIR}/relay/smtp_session.c ${CMAKE_SOURCE_DIR}/relay/smtp_session_data.c
+	${CMAKE_SOURCE_DIR}/relay/smtp_session_envelope.c
 	${CMAKE_SOURCE_DIR}/relay/smtp_tls.c ${CMAKE_SOURCE_DIR}/relay/smtp_cmd.c
 	${CMAKE_SOURCE_DIR}/relay/smtp_addr.c ${CMAKE_SOURCE_DIR}/relay/smtp_body.c
 	${CMAKE_SOURCE_DIR}/relay/smtp_cmd_reply.c)
@@ -34,3 +35,8 @@ airlock_fuzz(fuzz_gate ${CMAKE_SOURCE_DIR}/policy/gate.c ${CMAKE_SOURCE_DIR}/tun
 	${CMAKE_SOURCE_DIR}/tunnel/sa_parse.c ${CMAKE_SOURCE_DIR}/tunnel/vici_msg.c)
 airlock_fuzz(fuzz_scan_rewrite ${CMAKE_SOURCE_DIR}/relay/scan_rewrite.c
 	${CMAKE_SOURCE_DIR}/relay/scan_reply.c ${CMAKE_SOURCE_DIR}/relay/ipc.c)
+airlock_fuzz(fuzz_hub_msg ${CMAKE_SOURCE_DIR}/relay/hub/hub_msg.c ${CMAKE_SOURCE_DIR}/relay/ipc.c
+	${CMAKE_SOURCE_DIR}/relay/attest.c ${CMAKE_SOURCE_DIR}/relay/attest_keys.c
+	${CMAKE_SOURCE_DIR}/policy/gate.c ${CMAKE_SOURCE_DIR}/tunnel/sa_table.c
+	${CMAKE_SOURCE_DIR}/tunnel/ts.c ${CMAKE_SOURCE_DIR}/tunnel/sa_parse.c
+	${CMAKE_SOURCE_DIR}/tunnel/vici_msg.c)

@@ -186,8 +186,12 @@ HARNESS_FN void h_start(struct harness *h, const struct smtp_server_opts *opts)
 	h->base = event_base_new();
 	assert_non_null(h->base);
 	h->sink.base = h->base;
-	struct smtp_server_hooks hooks = {fake_check_mail, fake_begin, fake_write,
-					  fake_end,	   fake_abort, &h->sink};
+	struct smtp_server_hooks hooks = {.check_mail = fake_check_mail,
+					  .txn_begin = fake_begin,
+					  .txn_write = fake_write,
+					  .txn_end = fake_end,
+					  .txn_abort = fake_abort,
+					  .ctx = &h->sink};
 	h->srv = smtp_server_new(h->base, &h->opts, &hooks);
 	assert_non_null(h->srv);
 }

@@ -1,0 +1,104 @@
+/*
+ * The hub's SMTP sink (the smtp process): a live proxy of each transaction
+ * to the internal MTA, with the scan attestation checked before any content
+ * is passed on.
+ *
+ *  - MAIL: a connection to the internal MTA is opened and MAIL sent; its
+ *    reply is the edge's reply (no connection, a timeout or a 421:
+ *    451 4.4.1 / 451 4.3.0).
+ *  - each RCPT: sent on, its reply is the edge's reply, so per-recipient
+ *    verdicts reach the edge.
+ *  - content: held only in memory (a memfd; the hub keeps no copy on disk)
+ *    while attest_stream hashes it; at end of data the stamp is verified
+ *    against the trusted keys. Refused: 550 5.7.1 Scan attestation refused:
+ *    REASON, and the internal transaction is abandoned (RSET / QUIT);
+ *    valid: the content goes to the internal MTA, and the edge's end of data
+ *    is answered only after the internal MTA answered:
+ *
+ *	internal MTA 2xx after the content     250 2.0.0 Ok: ... (its reply quoted)
+ *	internal MTA 5xx                       its 5xx reply
+ *	4xx, timeout, lost connection          451 4.x.x ...
+ *
+ *  - the transaction's end (RSET, QUIT, next MAIL, the edge gone): the
+ *    internal session is ended with QUIT.
+ *
+ * Every wait for the internal MTA is bounded by timeout_s. The functions
+ * plug straight into struct smtp_server_hooks (hub_smtp.c).
+ */
+#ifndef AIRLOCK_HUB_PROXY_H
+#define AIRLOCK_HUB_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "relay/attest.h"
+#include "relay/hub/hub_msg.h"
+#include "relay/smtp_client.h"
+#include "relay/smtp_server.h"
+
+struct event_base;
+
+struct hub_proxy_opts {
+	const struct sockaddr *mta; /* the internal MTA; copied */
+	socklen_t mta_len;
+	const char *helo_name; /* our EHLO name towards it; copied */
+	unsigned timeout_s;    /* every stage of the internal session */
+	int64_t max_age, max_skew;
+	bool accept_unscanned;
+};
+
+/* Called once per finished message (refused or proxied) with its outcome. */
+typedef void (*hub_proxy_result_fn)(void *arg, const struct hub_result *r);
+
+struct hub_proxy;
+struct hub_txn;
+
+/* A new sink (gets owned; hub_proxy_free). NULL when out of memory. No keys until set. */
+struct hub_proxy *hub_proxy_new(struct event_base *base, const struct hub_proxy_opts *o,
+				hub_proxy_result_fn cb, void *arg);
+/* Frees the proxy; transactions still running keep a reference and finish. NULL is fine. */
+void hub_proxy_free(struct hub_proxy *p);
+
+/*
+ * Replaces the trusted keys (t gets owned; the old set is freed once no
+ * transaction uses it any more). Before the first call every stamp is
+ * refused as unknown-key.
+ */
+void hub_proxy_set_trust(struct hub_proxy *p, struct attest_trust *t);
+size_t hub_proxy_trust_count(const struct hub_proxy *p);
+
+/* smtp_server_hooks: ctx is the struct hub_proxy. */
+void hub_mail_async(void *ctx, const struct smtp_txn_info *info, smtp_txn_done_fn reply,
+		    void *cookie);
+void hub_rcpt_async(void *ctx, const struct smtp_txn_info *info, const struct smtp_addr *rcpt,
+		    smtp_txn_done_fn reply, void *cookie);
+void hub_envelope_end(void *ctx, const char *session_id);
+void *hub_txn_begin(void *ctx, const struct smtp_txn_info *info, const char **reply);
+int hub_txn_write(void *txn, const char *data, size_t len);
+void hub_txn_end(void *txn, smtp_txn_done_fn done, void *cookie);
+void hub_txn_abort(void *txn);
+
+/*
+ * The edge's reply to its MAIL or RCPT for the internal MTA's reply (code,
+ * line), or for a local failure (code 0, line describing it) (pure): writes
+ * one reply line without CRLF into out, printable ASCII: a 2xx, 4xx or 5xx
+ * is passed on as it is (a malformed one becomes 451 4.3.0 / 554 5.0.0
+ * quoting it), a 421 becomes 451 4.3.0 (the internal session ends, the
+ * edge's need not), a local failure 451 4.4.1.
+ */
+void hub_reply_step(int code, const char *line, char *out, size_t outsz);
+
+/*
+ * The edge's end-of-data reply for the internal MTA's result r of the
+ * content (pure): one reply line without CRLF into out (printable ASCII, at
+ * most outsz - 1 octets): 250 when the content got a 2xx, the MTA's reply
+ * when it got a 5xx, else 451. Returns the outcome.
+ */
+enum hub_proxy_outcome hub_reply_map(const struct smtp_client_result *r, char *out, size_t outsz);
+
+/* The reply for a refused attestation: "550 5.7.1 Scan attestation refused: NAME (DETAIL)". */
+void hub_reply_attest(enum attest_result a, const char *detail, char *out, size_t outsz);
+
+#endif
