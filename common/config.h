@@ -31,7 +31,7 @@
 #define CONFIG_MAX_DOMAINS 64
 
 /*
- * The loaded configuration. Plain data but for policy.rules (see
+ * The loaded configuration. Plain data but for policy.rules and edge.hubs (see
  * config_set_custom()): it may be copied and compared freely. Strings are
  * NUL-terminated; an optional string that is not set is empty.
  */
@@ -59,7 +59,13 @@ struct airlock_config {
 		char hostname[256]; /* "" = the system's host name */
 		char relay_domains[CONFIG_MAX_DOMAINS][256];
 		int nrelay_domains;
-		char next_hop[64];    /* "192.0.2.2:25"; "" = none configured */
+		/*
+		 * edge.hubs as built by the builder registered with
+		 * config_set_custom() (a struct forward_hubs * for the edge),
+		 * or NULL when unset or when no builder is registered. Owned
+		 * by the configuration: config_release().
+		 */
+		void *hubs;
 		int max_message_size; /* octets */
 		int max_recipients;
 		int max_connections;
@@ -130,7 +136,7 @@ struct airlock_config {
 };
 
 /*
- * Group- or list-valued keys (today only "policy.rules") are interpreted by
+ * Group- or list-valued keys ("policy.rules", "edge.hubs") are interpreted by
  * a module above common/: a program that uses them registers a builder
  * before loading. build gets the setting and the name of the top-level file
  * (for its messages) and returns the object, or NULL with one line
@@ -145,7 +151,7 @@ typedef void (*config_custom_free_fn)(void *obj);
 int config_set_custom(const char *key, config_custom_build_fn build, config_custom_free_fn destroy);
 
 /*
- * Frees what a loaded configuration owns (policy.rules) and sets those
+ * Frees what a loaded configuration owns (policy.rules, edge.hubs) and sets those
  * pointers to NULL; the rest stays valid. NULL is allowed.
  */
 void config_release(struct airlock_config *cfg);

@@ -308,9 +308,13 @@ const struct config_key config_keys[] = {
 		 "a list of domain names (a leading \".\" means every subdomain)",
 		 "Domains the edge accepts mail for; any other recipient gets 554 5.7.1. "
 		 "`airlock-edge` refuses to start with none."),
-	STR_KEY(edge, next_hop, store_hostport, NULL, "\"address:port\" (IPv6 in brackets)",
-		"Where accepted mail is forwarded (numeric `address:port`). Required by "
-		"`airlock-edge`."),
+	CUSTOM_KEY(edge, hubs, "a list of hub groups",
+		   "Where accepted mail is forwarded, only through the IPsec SA: a list of "
+		   "`{ address = \"192.0.2.2:25\"; priority = 10; connection; child; }` groups "
+		   "(relay/forward_hubs.h). address is the hub's inner address; the lowest "
+		   "priority (default 10) whose CHILD_SA is up and which is not failing is used; "
+		   "connection and child default to `tunnel.connection` / `tunnel.child`. "
+		   "Required by `airlock-edge`, with `tunnel.local_address`."),
 	INT_KEY(edge, max_message_size, 1024, 2147483647, 36700160,
 		"Largest message in octets (SIZE, enforced during DATA/BDAT: 552 5.3.4)."),
 	INT_KEY(edge, max_recipients, 100, 100000, 100,

@@ -61,6 +61,8 @@ struct queue_runner {
 	struct queue_runner_opts o;
 	queue_route_fn route;
 	void *route_arg;
+	queue_outcome_fn outcome;
+	void *outcome_arg;
 	struct event *tick;
 	struct event *kick_ev; /* dispatches outside the caller's stack */
 	struct runner_msg *buckets[RUNNER_BUCKETS];
@@ -170,7 +172,17 @@ static bool route_same(const struct queue_route *a, const struct queue_route *b)
 	return a->peer_len == b->peer_len && memcmp(&a->peer, &b->peer, a->peer_len) == 0 &&
 	       a->source_len == b->source_len &&
 	       memcmp(&a->source, &b->source, a->source_len) == 0 &&
-	       strcmp(a->bind_device, b->bind_device) == 0;
+	       strcmp(a->bind_device, b->bind_device) == 0 && a->xfrm_out == b->xfrm_out &&
+	       a->tag == b->tag;
+}
+
+static void runner_outcome(struct queue_runner *r, enum queue_outcome_kind kind,
+			   const struct queue_route *route, const char *reply)
+{
+	if (!r->outcome)
+		return;
+	struct queue_runner_outcome o = {kind, route, reply ? reply : ""};
+	r->outcome(r->outcome_arg, &o);
 }
 
 static void runner_dispatch(struct queue_runner *r);
@@ -369,11 +381,13 @@ static void delivery_ready(void *arg, struct smtp_client_conn *conn,
 	struct queue_runner *r = d->r;
 
 	if (!res) {
+		runner_outcome(r, QUEUE_OUTCOME_SESSION_OK, &d->route, NULL);
 		delivery_send(d);
 		return;
 	}
 	char why[QUEUE_RUNNER_REASON_MAX];
 	snprintf(why, sizeof(why), "%s %s", d->route.name, res->reply);
+	runner_outcome(r, QUEUE_OUTCOME_SESSION_FAILED, &d->route, res->reply);
 	runner_defer(r, d->msg, d->route.name, why);
 	smtp_client_conn_free(conn);
 	d->conn = NULL;
@@ -465,6 +479,7 @@ static void runner_start_delivery(struct queue_runner *r, struct runner_msg *m,
 		co.source_len = route->source_len;
 	}
 	co.bind_device = route->bind_device[0] ? d->route.bind_device : NULL;
+	co.xfrm_out = route->xfrm_out;
 	d->conn = smtp_client_conn_new(r->base, (const struct sockaddr *)&route->peer,
 				       route->peer_len, &co, delivery_ready, d);
 	if (!d->conn) {
@@ -582,6 +597,51 @@ void queue_runner_kick(struct queue_runner *r, const char *id)
 {
 	if (runner_add(r, id))
 		runner_schedule_dispatch(r);
+}
+
+void queue_runner_set_outcome_cb(struct queue_runner *r, queue_outcome_fn fn, void *arg)
+{
+	r->outcome = fn;
+	r->outcome_arg = fn ? arg : NULL;
+}
+
+size_t queue_runner_kick_all(struct queue_runner *r)
+{
+	size_t n = 0;
+
+	while (r->head[LIST_WAITING]) {
+		struct runner_msg *m = r->head[LIST_WAITING];
+		m->next_attempt = now_s();
+		list_move(r, m, LIST_READY);
+		n++;
+	}
+	if (n)
+		runner_schedule_dispatch(r);
+	return n;
+}
+
+size_t queue_runner_abort_route(struct queue_runner *r, int tag, const char *reason)
+{
+	size_t n = 0;
+
+	for (struct runner_delivery *d = r->deliveries, *next; d; d = next) {
+		next = d->next;
+		if (d->route.tag != tag)
+			continue;
+		smtp_client_conn_free(d->conn);
+		d->conn = NULL;
+		runner_defer(r, d->msg, d->route.name, reason);
+		delivery_free(d);
+		n++;
+	}
+	for (unsigned i = 0; i < r->o.max_parallel; i++) {
+		if (r->idle[i].conn && r->idle[i].route.tag == tag) {
+			smtp_client_conn_free(r->idle[i].conn);
+			r->idle[i].conn = NULL;
+		}
+	}
+	runner_schedule_dispatch(r);
+	return n;
 }
 
 void queue_runner_get_stats(const struct queue_runner *r, struct queue_runner_stats *out)

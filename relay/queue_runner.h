@@ -98,6 +98,8 @@ struct queue_route {
 	socklen_t source_len;
 	char bind_device[32]; /* SO_BINDTODEVICE when not empty */
 	char name[64];	      /* the next hop in logs ("hub") */
+	bool xfrm_out;	      /* pin with a per-socket XFRM OUT policy requiring ESP */
+	int tag; /* the route hook's own number for this route, given back in outcomes */
 };
 
 /*
@@ -152,6 +154,47 @@ void queue_runner_get_stats(const struct queue_runner *r, struct queue_runner_st
  */
 int queue_runner_list(const struct queue_runner *r,
 		      int (*each)(void *arg, const struct queue_runner_entry *e), void *arg);
+
+/*
+ * Outcome feedback to the route hook's owner, so that it can steer away from
+ * a next hop that fails (hub failover). SESSION_OK: a new connection got
+ * through connect, greeting, EHLO (and STARTTLS) and is ready for mail;
+ * SESSION_FAILED: it did not (connect error, timeout, a 4xx/5xx greeting or
+ * EHLO, TLS failure) and reply says why. Replies to a message (MAIL, RCPT,
+ * content) are not sessions failing and are not reported.
+ */
+enum queue_outcome_kind {
+	QUEUE_OUTCOME_SESSION_OK = 0,
+	QUEUE_OUTCOME_SESSION_FAILED,
+};
+
+struct queue_runner_outcome {
+	enum queue_outcome_kind kind;
+	const struct queue_route *route; /* as the route hook filled it, tag included */
+	const char *reply;		 /* "" for SESSION_OK */
+};
+
+/* Internal data during the call. May call queue_runner_kick_all(), not free the runner. */
+typedef void (*queue_outcome_fn)(void *arg, const struct queue_runner_outcome *o);
+
+/* Sets (or with fn NULL clears) the outcome callback. */
+void queue_runner_set_outcome_cb(struct queue_runner *r, queue_outcome_fn fn, void *arg);
+
+/*
+ * Makes every deferred message due now (their attempt counts stay) and
+ * dispatches soon: the route came back (an SA is up again), so waiting for
+ * the back-off would only delay mail. Returns how many were made due.
+ */
+size_t queue_runner_kick_all(struct queue_runner *r);
+
+/*
+ * The route with this tag is gone (its SA went down): every delivery in
+ * flight over it is abandoned and deferred with reason, and its idle
+ * connections are closed, instead of waiting for their timeouts. A message
+ * whose content was already sent may then arrive twice. Returns the number
+ * of deliveries abandoned.
+ */
+size_t queue_runner_abort_route(struct queue_runner *r, int tag, const char *reason);
 
 /* Abandons deliveries in flight (they are retried at the next start) and frees r. NULL ok. */
 void queue_runner_free(struct queue_runner *r);

@@ -23,6 +23,7 @@
 
 #include "common/log.h"
 #include "relay/smtp_client_conn.h"
+#include "tunnel/tunnel_socket.h"
 
 /* RFC 5321 4.5.3.2 values, used when an option is 0. */
 #define DEFAULT_CONNECT_S 30
@@ -559,6 +560,14 @@ static int client_prepare_socket(struct smtp_client_conn *c, int fd)
 		snprintf(c->res.reply, sizeof(c->res.reply), "bind to device %s: %s",
 			 c->o.bind_device, strerror(errno));
 		return -1;
+	}
+	if (c->o.xfrm_out) {
+		char why[256];
+		if (tunnel_socket_xfrm_policy(fd, c->peer.ss_family, TUNNEL_SOCKET_OUT, why,
+					      sizeof(why)) != 0) {
+			snprintf(c->res.reply, sizeof(c->res.reply), "pin to the tunnel: %s", why);
+			return -1;
+		}
 	}
 	if (c->o.source && bind(fd, c->o.source, c->o.source_len) != 0) {
 		char src[64];

@@ -62,6 +62,12 @@ struct smtp_client_opts {
 	const struct sockaddr *source; /* bind before connect; NULL for any */
 	socklen_t source_len;
 	const char *bind_device; /* SO_BINDTODEVICE before connect; NULL for none */
+	/*
+	 * Before connect, a per-socket XFRM OUT policy requiring ESP
+	 * (tunnel_socket_xfrm_policy): the kernel cannot send this connection
+	 * in clear. Needs CAP_NET_ADMIN; a failure fails the connection.
+	 */
+	bool xfrm_out;
 };
 
 /* One message. Every pointer is borrowed until the done callback returns. */

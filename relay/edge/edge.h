@@ -7,7 +7,8 @@
  *		answers 250 only after the message is fsynced and renamed
  *	scan	(scan.enabled) libclamav, attachment policy and transport
  *		rules over a thread pool; no network, no spool writes
- *	queue	delivers committed messages to the next hop (queue_runner)
+ *	queue	delivers committed messages to the hubs (queue_runner), only
+ *		through the IPsec SA (edge_forward.h); owns the VICI session
  *
  * Children talk only to the parent, over socketpairs (relay/ipc): smtp
  * reports each committed queue id, which the parent hands to queue; the
@@ -60,8 +61,6 @@ struct edge_ctx {
 	int nlisten;
 	SSL_CTX *server_tls; /* NULL: no STARTTLS offered */
 	SSL_CTX *client_tls; /* NULL when queue.tls is "none" */
-	struct sockaddr_storage next_hop;
-	socklen_t next_hop_len;
 };
 
 /* Child entry points (proc_spec.main). arg is the struct edge_ctx. */
@@ -76,6 +75,14 @@ int edge_scan_main(void *arg, int parent_fd);
  */
 struct ipc_chan;
 int edge_send_json(struct ipc_chan *chan, uint16_t type, uint32_t req, json_t *obj);
+
+/*
+ * In the queue process (started as root when edge.user is set): becomes
+ * user, keeping the group of the VICI socket of vici_uri as its only
+ * supplementary group and CAP_NET_ADMIN (edge_queue_privs.c). Returns 0, or
+ * -1 with a one-line reason in err.
+ */
+int edge_queue_drop_privileges(const char *user, const char *vici_uri, char *err, size_t errlen);
 
 /* The quarantine directory: queue.quarantine_dir, or quarantine/ in the spool. */
 void edge_quarantine_dir(const struct airlock_config *cfg, char *out, size_t size);

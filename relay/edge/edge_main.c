@@ -9,10 +9,12 @@
 #include "common/netaddr.h"
 #include "policy/transport_rules_config.h"
 #include "relay/edge/edge_route.h"
+#include "relay/forward_hubs.h"
 #include "relay/control.h"
 #include "relay/ipc.h"
 #include "relay/proc.h"
 #include "relay/smtp_tls.h"
+#include "tunnel/ts.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -327,7 +329,9 @@ static int start_children(struct edge_parent *p)
 			.name = child_names[i],
 			.main = mains[i],
 			.arg = &p->ctx,
-			.user = user,
+			/* queue drops its own privileges, keeping VICI access (edge_queue_privs.c).
+			 */
+			.user = i == CHILD_QUEUE ? NULL : user,
 			.keep_fds = i == CHILD_SMTP ? p->ctx.listen_fds : NULL,
 			.n_keep_fds = i == CHILD_SMTP ? (size_t)p->ctx.nlisten : 0,
 		};
@@ -392,6 +396,39 @@ static int make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid)
 	return 0;
 }
 
+/* edge.hubs and tunnel.local_address: mail leaves only from the inner address, through the SA. */
+static int check_forwarding(struct airlock_config *cfg)
+{
+	struct forward_hubs *hubs = cfg->edge.hubs;
+	if (!hubs) {
+		fprintf(stderr, "airlock-edge: edge.hubs is not set: nowhere to forward mail\n");
+		return -1;
+	}
+	if (!cfg->tunnel.local_address[0]) {
+		fprintf(stderr, "airlock-edge: tunnel.local_address is not set: edge.hubs are "
+				"reached only from the edge's inner tunnel address\n");
+		return -1;
+	}
+	int family;
+	uint8_t addr[16];
+	if (ts_addr_parse(cfg->tunnel.local_address, &family, addr) < 0) {
+		fprintf(stderr, "airlock-edge: tunnel.local_address %s is not an address\n",
+			cfg->tunnel.local_address);
+		return -1;
+	}
+	for (size_t i = 0; i < hubs->n; i++) {
+		if (hubs->hub[i].addr.ss_family != family) {
+			fprintf(stderr,
+				"airlock-edge: edge.hubs: %s is not of the family of "
+				"tunnel.local_address %s\n",
+				hubs->hub[i].address, cfg->tunnel.local_address);
+			return -1;
+		}
+	}
+	forward_hubs_set_defaults(hubs, cfg->tunnel.connection, cfg->tunnel.child);
+	return 0;
+}
+
 static int prepare(struct edge_parent *p)
 {
 	struct airlock_config *cfg = &p->ctx.cfg;
@@ -400,12 +437,8 @@ static int prepare(struct edge_parent *p)
 				"no mail\n");
 		return -1;
 	}
-	if (!cfg->edge.next_hop[0]) {
-		fprintf(stderr,
-			"airlock-edge: edge.next_hop is not set: nowhere to forward mail\n");
+	if (check_forwarding(cfg) < 0)
 		return -1;
-	}
-	netaddr_parse(cfg->edge.next_hop, &p->ctx.next_hop, &p->ctx.next_hop_len);
 	if (cfg->edge.hostname[0])
 		snprintf(p->ctx.hostname, sizeof(p->ctx.hostname), "%s", cfg->edge.hostname);
 	else if (gethostname(p->ctx.hostname, sizeof(p->ctx.hostname) - 1) < 0)
@@ -506,6 +539,17 @@ static void rules_free(void *obj)
 	transport_rules_free(obj);
 }
 
+static void *hubs_build(const struct config_setting_t *s, const char *file, char *err,
+			size_t errlen)
+{
+	return forward_hubs_from_setting(s, file, err, errlen);
+}
+
+static void hubs_free(void *obj)
+{
+	forward_hubs_free(obj);
+}
+
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
@@ -543,11 +587,17 @@ int main(int argc, char **argv)
 	char err[512];
 	if (config_set_custom("policy.rules", rules_build, rules_free) < 0)
 		fatal("config: policy.rules is not a custom key");
+	if (config_set_custom("edge.hubs", hubs_build, hubs_free) < 0)
+		fatal("config: edge.hubs is not a custom key");
 	if (config_load_file(path, &p->ctx.cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "airlock-edge: %s\n", err);
 		return 1;
 	}
 	if (check_only) {
+		if (check_forwarding(&p->ctx.cfg) < 0) {
+			config_release(&p->ctx.cfg);
+			return 1;
+		}
 		printf("airlock-edge: %s: configuration ok\n", path);
 		config_release(&p->ctx.cfg);
 		return 0;
@@ -589,9 +639,14 @@ int main(int argc, char **argv)
 		snprintf(listen_text + strlen(listen_text),
 			 sizeof(listen_text) - strlen(listen_text), "%s%s", i ? "," : "",
 			 p->ctx.cfg.edge.listen[i]);
-	log_info("event=started listen=%s next_hop=%s spool=%s control=%s scan=%s", listen_text,
-		 p->ctx.cfg.edge.next_hop, p->ctx.cfg.queue.directory,
-		 p->ctx.cfg.edge.control_socket, p->ctx.cfg.scan.enabled ? "on" : "off");
+	const struct forward_hubs *hubs = p->ctx.cfg.edge.hubs;
+	char hubs_text[600] = "";
+	for (size_t i = 0; i < hubs->n; i++)
+		snprintf(hubs_text + strlen(hubs_text), sizeof(hubs_text) - strlen(hubs_text),
+			 "%s%s", i ? "," : "", hubs->hub[i].address);
+	log_info("event=started listen=%s hubs=%s spool=%s control=%s scan=%s", listen_text,
+		 hubs_text, p->ctx.cfg.queue.directory, p->ctx.cfg.edge.control_socket,
+		 p->ctx.cfg.scan.enabled ? "on" : "off");
 
 	event_base_dispatch(p->base);
 

@@ -1,10 +1,13 @@
 /*
- * The edge's queue process: delivers committed messages to the next hop
- * with queue_runner, on top of the spool; answers status and listings.
+ * The edge's queue process: delivers committed messages to the hubs through
+ * the IPsec SA (edge_forward.h) with queue_runner, on top of the spool;
+ * answers status and listings.
  */
 #include "relay/edge/edge.h"
+#include "relay/edge/edge_forward.h"
 
 #include "common/log.h"
+#include "relay/forward_hubs.h"
 #include "relay/ipc.h"
 #include "relay/queue_runner.h"
 #include "relay/queue_spool.h"
@@ -26,6 +29,7 @@ struct edge_queue {
 	struct queue_spool *spool;
 	struct queue_runner *runner;
 	struct scan_quarantine *quarantine; /* NULL: not open (commands answer an error) */
+	struct edge_forward *forward;	    /* the route through the SA */
 };
 
 /* ---- the runner's view of the spool ---------------------------------------------- */
@@ -95,19 +99,6 @@ static int store_hold(void *arg, const char *id, const char *reason, char *err, 
 	return queue_msg_hold(eq->spool, id, reason, err, errlen);
 }
 
-/* The configured next hop. The tunnel-only path replaces this with the SA's route. */
-static int route_next_hop(void *arg, struct queue_route *out, char *why, size_t whylen)
-{
-	const struct edge_ctx *ctx = arg;
-	(void)why;
-	(void)whylen;
-	memset(out, 0, sizeof(*out));
-	memcpy(&out->peer, &ctx->next_hop, ctx->next_hop_len);
-	out->peer_len = ctx->next_hop_len;
-	snprintf(out->name, sizeof(out->name), "%s", ctx->cfg.edge.next_hop);
-	return 0;
-}
-
 /* ---- status and listings --------------------------------------------------------- */
 
 static int count_one(void *arg, const char *id)
@@ -125,12 +116,13 @@ static json_t *status_json(struct edge_queue *eq)
 	queue_spool_list(eq->spool, QUEUE_AREA_HOLD, count_one, &held);
 	if (eq->quarantine)
 		scan_quarantine_list(eq->quarantine, count_one, &quarantined);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "queued",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "queued",
 			 (json_int_t)rs.queued, "active", (json_int_t)rs.active, "deferred",
 			 (json_int_t)rs.deferred, "delivered", (json_int_t)rs.delivered,
 			 "held_since_start", (json_int_t)rs.held, "hold_area", (json_int_t)held,
 			 "quarantined", (json_int_t)quarantined, "oldest_age_s",
-			 (json_int_t)rs.oldest_age_s, "next_hop", eq->ctx->cfg.edge.next_hop);
+			 (json_int_t)rs.oldest_age_s, "hubs", edge_forward_hubs_json(eq->forward),
+			 "tunnel", edge_forward_tunnel_json(eq->forward));
 }
 
 struct listing {
@@ -227,6 +219,11 @@ int edge_queue_main(void *arg, int parent_fd)
 
 	log_init("airlock-edge/queue", cfg->log.level, cfg->log.target);
 	signal(SIGPIPE, SIG_IGN);
+	if (cfg->edge.user[0] &&
+	    edge_queue_drop_privileges(cfg->edge.user, cfg->tunnel.vici, err, sizeof(err)) < 0) {
+		log_error("event=privileges-error reason=\"%s\"", err);
+		return 1;
+	}
 	eq.base = event_base_new();
 	if (!eq.base)
 		fatal("out of memory");
@@ -271,18 +268,28 @@ int edge_queue_main(void *arg, int parent_fd)
 			   .tls_mode = tls_mode,
 			   .tls = ctx->client_tls},
 	};
-	eq.runner = queue_runner_new(eq.base, &store, &ro, route_next_hop, (void *)ctx);
+	eq.forward = edge_forward_new(eq.base, cfg, err, sizeof(err));
+	if (!eq.forward) {
+		log_error("event=forward-error reason=\"%s\"", err);
+		return 1;
+	}
+	eq.runner = queue_runner_new(eq.base, &store, &ro, edge_forward_route, eq.forward);
 	if (!eq.runner)
 		fatal("cannot create the queue runner");
+	queue_runner_set_outcome_cb(eq.runner, edge_forward_outcome, eq.forward);
+	edge_forward_set_runner(eq.forward, eq.runner);
 	eq.parent = ipc_chan_new(eq.base, parent_fd, parent_handler, &eq);
 	if (!eq.parent)
 		fatal("cannot create the parent channel");
 	ipc_chan_set_name(eq.parent, "parent");
 	queue_runner_start(eq.runner);
-	log_info("event=queue-ready next_hop=%s", cfg->edge.next_hop);
+	log_info("event=queue-ready hubs=%zu local=%s vici=%s",
+		 ((const struct forward_hubs *)cfg->edge.hubs)->n, cfg->tunnel.local_address,
+		 cfg->tunnel.vici);
 	event_base_dispatch(eq.base);
 
 	queue_runner_free(eq.runner);
+	edge_forward_free(eq.forward);
 	scan_quarantine_free(eq.quarantine);
 	queue_spool_free(eq.spool);
 	if (eq.parent)

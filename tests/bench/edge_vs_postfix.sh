@@ -41,7 +41,10 @@ SCAN=${BENCH_SCAN:-0}
 # Testbed addresses (DESIGN.md); nothing else is ever targeted.
 MX_ADDR=198.51.100.25
 MX_PORT=25
-SINK_ADDR=203.0.113.2
+# The sink listens on the hub's inner address: airlock forwards only through the IPsec SA
+# (edge.hubs), and Postfix's relayhost takes the same tunnel from the edge's inner address.
+SINK_ADDR=192.0.2.2
+EDGE_INNER=192.0.2.1
 SINK_PORT=${BENCH_SINK_PORT:-2526}
 MARKER=.airlock-bench
 
@@ -345,7 +348,7 @@ edge = {
 	listen = ["$MX_ADDR:$MX_PORT"];
 	hostname = "edge.example.com";
 	relay_domains = ["example.com"];
-	next_hop = "$SINK_ADDR:$SINK_PORT";
+	hubs = ( { address = "$SINK_ADDR:$SINK_PORT"; } );
 	max_connections = $3;
 	max_connections_per_client = $2;
 	control_socket = "$dir/edge.sock";$state
@@ -354,6 +357,10 @@ queue = {
 	directory = "$dir/spool";
 	tls = "none";
 	max_parallel = 20;
+};
+tunnel = {
+	vici = "$EDGE_VICI";
+	local_address = "$EDGE_INNER";
 };
 log = {
 	level = "warning";
@@ -498,8 +505,8 @@ inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 mydestination =
 # With one inet_interfaces address the client would use it as its source, 198.51.100.25,
-# which al-hub cannot answer: leave from the DMZ address like airlock does.
-smtp_bind_address = 203.0.113.1
+# which the SA does not cover: leave from the edge's inner address like airlock does.
+smtp_bind_address = $EDGE_INNER
 relay_domains = example.com
 relayhost = [$SINK_ADDR]:$SINK_PORT
 smtpd_relay_restrictions = permit_auth_destination, reject
@@ -561,6 +568,7 @@ EOF
 T_START=$SECONDS
 log "testbed up"
 timeout 300 "$TESTBED" up >"$WORK/testbed-up.log" 2>&1 || die "testbed up failed: $(tail -5 "$WORK/testbed-up.log")"
+EDGE_VICI=$("$TESTBED" env | sed -n 's/^AIRLOCK_EDGE_VICI=//p')
 # The testbed is shared: a scenario test may be using the MX or the sink port right now, or
 # be between two of its steps (and send its mail to our relay a moment later).
 others_running() { pgrep -f 'tests/scenario/' >/dev/null; }

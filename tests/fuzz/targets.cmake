@@ -40,3 +40,4 @@ airlock_fuzz(fuzz_hub_msg ${CMAKE_SOURCE_DIR}/relay/hub/hub_msg.c ${CMAKE_SOURCE
 	${CMAKE_SOURCE_DIR}/policy/gate.c ${CMAKE_SOURCE_DIR}/tunnel/sa_table.c
 	${CMAKE_SOURCE_DIR}/tunnel/ts.c ${CMAKE_SOURCE_DIR}/tunnel/sa_parse.c
 	${CMAKE_SOURCE_DIR}/tunnel/vici_msg.c)
+airlock_fuzz(fuzz_forward_hubs ${CMAKE_SOURCE_DIR}/relay/forward_hubs.c)

@@ -62,7 +62,7 @@ wait_for() {
 }
 
 testbed_up() {
-	"$TESTBED" up --bare >"$WORK/testbed-up.log" 2>&1 || {
+	"$TESTBED" up --bare "$@" >"$WORK/testbed-up.log" 2>&1 || {
 		cat "$WORK/testbed-up.log"
 		log "FAIL - testbed up"
 		exit 1
@@ -81,6 +81,11 @@ finish() {
 		log "last lines of the edge's log:"
 		tail -n 20 "$WORK/edge.log"
 	fi
+	# AIRLOCK_SCENARIO_LOGS=DIR keeps the work dir's logs and captures for a look afterwards.
+	if [ -n "${AIRLOCK_SCENARIO_LOGS:-}" ]; then
+		mkdir -p "$AIRLOCK_SCENARIO_LOGS/$SCENARIO"
+		cp "$WORK"/*.log "$WORK"/*.pcap "$AIRLOCK_SCENARIO_LOGS/$SCENARIO/" 2>/dev/null || true
+	fi
 	rm -rf "$WORK"
 	if [ $rc -ne 0 ] && [ $FAILURES -eq 0 ]; then
 		FAILURES=1
@@ -94,17 +99,21 @@ finish() {
 WORK=$(mktemp -d)
 trap finish EXIT
 
-# ---- the edge daemon and its next hop ------------------------------------------------
+# ---- the edge daemon and its hubs ----------------------------------------------------
 
 EDGE_HOST=edge.example.com
 EDGE_MX=198.51.100.25:25
-SINK_ADDR=203.0.113.2:2526
+# The sink listens on the hub's inner address: the edge reaches it only through the SA
+# (its selectors cover every port between 192.0.2.1 and 192.0.2.2).
+SINK_ADDR=192.0.2.2:2526
+EDGE_INNER=192.0.2.1
 PY="$AIRLOCK_SRC/tests/scenario"
 
 # write_edge_conf FILE [extra libconfig lines for the edge section] : a config
-# relaying example.com to the sink in al-hub, children as "nobody".
+# relaying example.com through the SA to the sink in al-hub, children as "nobody".
+# EDGE_HUBS replaces the hub list (libconfig groups, default the sink alone).
 write_edge_conf() {
-	local file=$1
+	local file=$1 hubs=${EDGE_HUBS:-"{ address = \"$SINK_ADDR\"; }"}
 	shift
 	chmod 755 "$WORK"
 	mkdir -p "$WORK/spool"
@@ -113,7 +122,7 @@ edge = {
 	listen = ["$EDGE_MX"];
 	hostname = "$EDGE_HOST";
 	relay_domains = ["example.com"];
-	next_hop = "$SINK_ADDR";
+	hubs = ($hubs);
 	user = "nobody";
 	control_socket = "$WORK/edge.sock";
 	$*
@@ -126,7 +135,12 @@ queue = {
 	tls = "none";
 	${QUEUE_EXTRA:-}
 };
-tunnel = { vici = "${AIRLOCK_EDGE_VICI:-unix:///var/run/charon.vici}"; };
+tunnel = {
+	vici = "${AIRLOCK_EDGE_VICI:-unix:///var/run/charon.vici}";
+	local_address = "$EDGE_INNER";
+	connection = "${AIRLOCK_CONN:-airlock}";
+	child = "${AIRLOCK_CHILD:-airlock}";
+};
 log = { level = "info"; };
 EOT
 }

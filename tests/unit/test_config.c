@@ -19,6 +19,9 @@
 
 #include "common/config.h"
 #include "common/config_schema.h"
+#include "relay/forward_hubs.h"
+
+#include <sys/socket.h>
 
 static char dir[256];
 static char err[512];
@@ -624,7 +627,7 @@ static void test_edge_and_queue_keys(void **state)
 	const char *good = "edge = {\n"
 			   "  listen = [\"198.51.100.25:25\", \"[2001:db8::25]:2525\"];\n"
 			   "  relay_domains = [\"Example.COM\", \".example.net\"];\n"
-			   "  next_hop = \"192.0.2.2:25\";\n"
+			   "  hubs = ( { address = \"192.0.2.2:25\"; } );\n"
 			   "  hostname = \"mx.example.com\";\n"
 			   "  bare_newlines = \"normalise\";\n"
 			   "};\n"
@@ -636,7 +639,7 @@ static void test_edge_and_queue_keys(void **state)
 	assert_int_equal(cfg.edge.nrelay_domains, 2);
 	assert_string_equal(cfg.edge.relay_domains[0], "example.com");
 	assert_string_equal(cfg.edge.relay_domains[1], ".example.net");
-	assert_string_equal(cfg.edge.next_hop, "192.0.2.2:25");
+	assert_null(cfg.edge.hubs); /* no builder registered yet: only the shape is checked */
 	assert_int_equal(cfg.queue.retry_max, 10);
 
 	const struct edge_case bad[] = {
@@ -657,8 +660,10 @@ static void test_edge_and_queue_keys(void **state)
 		{"edge = { relay_domains = [\"example.com.\"]; };", NULL},
 		{"edge = { hostname = \".example.com\"; };",
 		 "t.conf:1: edge.hostname: must be a host name"},
-		{"edge = { next_hop = \"hub.example.com:25\"; };",
-		 "t.conf:1: edge.next_hop: must be \"address:port\" (IPv6 in brackets)"},
+		{"edge = { next_hop = \"192.0.2.2:25\"; };",
+		 "t.conf:1: edge.next_hop: unknown key"},
+		{"edge = {\n hubs = \"192.0.2.2:25\"; };",
+		 "t.conf:2: edge.hubs: must be a list of hub groups"},
 		{"edge = { bare_newlines = \"accept\"; };",
 		 "t.conf:1: edge.bare_newlines: must be \"reject\" or \"normalise\""},
 		{"edge = { tls_key = \"relative.pem\"; };",
@@ -808,6 +813,105 @@ static void test_custom_key(void **state)
 	config_release(NULL);
 }
 
+static void *hubs_build(const struct config_setting_t *s, const char *file, char *e, size_t elen)
+{
+	return forward_hubs_from_setting(s, file, e, elen);
+}
+
+static void hubs_free(void *obj)
+{
+	forward_hubs_free(obj);
+}
+
+/* edge.hubs as airlock-edge builds it (relay/forward_hubs.c). */
+static void test_edge_hubs(void **state)
+{
+	(void)state;
+	struct airlock_config cfg;
+	assert_int_equal(config_set_custom("edge.hubs", hubs_build, hubs_free), 0);
+	load_ok("tunnel = { connection = \"c0\"; child = \"k0\"; };\n"
+		"edge = { hubs = (\n"
+		"  { address = \"192.0.2.2:25\"; priority = 10; },\n"
+		"  { address = \"192.0.2.3:2526\"; priority = 20; connection = \"airlock-hub2\";\n"
+		"    child = \"airlock-hub2\"; },\n"
+		"  { address = \"[2001:db8::2]:25\"; } ); };",
+		&cfg);
+	struct forward_hubs *h = cfg.edge.hubs;
+	assert_non_null(h);
+	assert_int_equal(h->n, 3);
+	assert_string_equal(h->hub[0].address, "192.0.2.2:25");
+	assert_int_equal(h->hub[0].priority, 10);
+	assert_string_equal(h->hub[0].connection, "");
+	assert_int_equal(h->hub[1].priority, 20);
+	assert_string_equal(h->hub[1].connection, "airlock-hub2");
+	assert_string_equal(h->hub[1].child, "airlock-hub2");
+	assert_int_equal(h->hub[2].priority, FORWARD_HUB_DEFAULT_PRIORITY);
+	assert_int_equal(h->hub[2].addr.ss_family, AF_INET6);
+	forward_hubs_set_defaults(h, cfg.tunnel.connection, cfg.tunnel.child);
+	assert_string_equal(h->hub[0].connection, "c0");
+	assert_string_equal(h->hub[0].child, "k0");
+	assert_string_equal(h->hub[1].connection, "airlock-hub2");
+	config_release(&cfg);
+	assert_null(cfg.edge.hubs);
+
+	const struct edge_case bad[] = {
+		{"edge = {\n hubs = 5; };", "t.conf:2: edge.hubs: must be a list of groups: ( { "
+					    "address = \"...\"; } )"},
+		{"edge = {\n hubs = (); };", "t.conf:2: edge.hubs: must name at least one hub"},
+		{"edge = { hubs = (\n \"192.0.2.2:25\" ); };",
+		 "t.conf:2: edge.hubs[0]: must be a group: { address = \"192.0.2.2:25\"; priority "
+		 "= 10; }"},
+		{"edge = { hubs = (\n { priority = 1; } ); };",
+		 "t.conf:2: edge.hubs[0]: address is missing"},
+		{"edge = { hubs = ( { address = \"192.0.2.2:25\"; },\n"
+		 " { address = \"hub.example.com:25\"; } ); };",
+		 "t.conf:2: edge.hubs[1].address: must be \"address:port\" (numeric, IPv6 in "
+		 "brackets)"},
+		{"edge = { hubs = ( { address = \"192.0.2.2\"; } ); };",
+		 "t.conf:1: edge.hubs[0].address: must be \"address:port\" (numeric, IPv6 in "
+		 "brackets)"},
+		{"edge = { hubs = ( { address = \"192.0.2.2:25\";\n\n priority = -1; } ); };",
+		 "t.conf:3: edge.hubs[0].priority: must be an integer between 0 and 65535"},
+		{"edge = { hubs = ( { address = \"192.0.2.2:25\"; priority = \"1\"; } ); };",
+		 "t.conf:1: edge.hubs[0].priority: must be an integer between 0 and 65535"},
+		{"edge = { hubs = ( { address = \"192.0.2.2:25\";\n port = 25; } ); };",
+		 "t.conf:2: edge.hubs[0].port: unknown key (address, priority, connection, child)"},
+		{"edge = { hubs = ( { address = \"192.0.2.2:25\"; connection = \"\"; } ); };",
+		 "t.conf:1: edge.hubs[0].connection: must be 1 to 255 characters"},
+		{"edge = { hubs = ( { address = \"192.0.2.2:25\"; child = \"a b\"; } ); };",
+		 "t.conf:1: edge.hubs[0].child: must not contain spaces or control characters"},
+		{"edge = { hubs = ( { address = \"192.0.2.2:25\"; },\n"
+		 "\t{ address = \"192.0.2.2:25\"; priority = 5; } ); };",
+		 "t.conf:2: edge.hubs[1].address: 192.0.2.2:25 is already hub 0"},
+	};
+	char msg[512];
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = config_load_string(bad[i].text, "t.conf", &cfg, msg, sizeof(msg));
+		if (rc != -1 || strcmp(msg, bad[i].err) != 0)
+			fail_msg("case %zu '%s': rc=%d err='%s'", i, bad[i].text, rc,
+				 rc ? msg : "");
+	}
+	/* The line of an included file is that file's. */
+	write_file("hubs.conf", "\n\nhubs = ( { address = \"192.0.2.2\"; } );\n");
+	char text[600];
+	snprintf(text, sizeof(text), "edge = {\n@include \"%s/hubs.conf\"\n};\n", dir);
+	assert_int_equal(config_load_string(text, "t.conf", &cfg, msg, sizeof(msg)), -1);
+	char want[600];
+	snprintf(want, sizeof(want),
+		 "%s/hubs.conf:3: edge.hubs[0].address: must be \"address:port\" (numeric, IPv6 "
+		 "in brackets)",
+		 dir);
+	assert_string_equal(msg, want);
+	/* Too many hubs. */
+	char many[4096] = "edge = { hubs = (";
+	for (int i = 0; i <= FORWARD_HUBS_MAX; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many),
+			 "%s{ address = \"192.0.2.%d:25\"; }", i ? "," : "", i + 1);
+	strcat(many, "); };");
+	assert_int_equal(config_load_string(many, "t.conf", &cfg, msg, sizeof(msg)), -1);
+	assert_string_equal(msg, "t.conf:1: edge.hubs: at most 16 hubs");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -835,6 +939,7 @@ int main(void)
 		cmocka_unit_test(test_scan_policy_keys),
 		cmocka_unit_test(test_quarantine_and_result_header),
 		cmocka_unit_test(test_custom_key),
+		cmocka_unit_test(test_edge_hubs),
 	};
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

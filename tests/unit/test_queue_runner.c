@@ -38,6 +38,9 @@ struct t {
 	size_t nmsgs;
 	bool no_route;
 	unsigned opens;
+	unsigned outcomes_ok, outcomes_failed;
+	int outcome_tag;
+	char outcome_reply[SMTP_CLIENT_REPLY_MAX];
 };
 
 static struct smsg *store_find(struct t *t, const char *id)
@@ -133,7 +136,20 @@ static int route(void *arg, struct queue_route *out, char *why, size_t whylen)
 	memcpy(&out->peer, &t->f->addr, sizeof(t->f->addr));
 	out->peer_len = sizeof(t->f->addr);
 	snprintf(out->name, sizeof(out->name), "hub");
+	out->tag = 7;
 	return 0;
+}
+
+static void outcome(void *arg, const struct queue_runner_outcome *o)
+{
+	struct t *t = arg;
+
+	if (o->kind == QUEUE_OUTCOME_SESSION_OK)
+		t->outcomes_ok++;
+	else
+		t->outcomes_failed++;
+	t->outcome_tag = o->route->tag;
+	snprintf(t->outcome_reply, sizeof(t->outcome_reply), "%s", o->reply);
 }
 
 static struct smsg *add_msg(struct t *t, const char *id, size_t nrcpts, int64_t age)
@@ -175,6 +191,7 @@ static void runner_go(struct t *t)
 		t, store_list, store_open, store_close, store_rcpt_done, store_remove, store_hold};
 	t->r = queue_runner_new(t->base, &st, &t->o, route, t);
 	assert_non_null(t->r);
+	queue_runner_set_outcome_cb(t->r, outcome, t);
 	queue_runner_start(t->r);
 }
 
@@ -378,6 +395,108 @@ static void test_kick(void **state)
 	assert_true(fake_now_ms() - start < 900); /* at once, not at a tick or scan */
 }
 
+/* A 4xx greeting is a failed session, reported with the route's tag; a good one is not. */
+static void test_outcome_feedback(void **state)
+{
+	struct t *t = *state;
+	struct smsg *a = add_msg(t, "MSGA", 1, 0);
+
+	t->f->greeting = "421 4.3.2 Busy, go elsewhere\r\n";
+	runner_go(t);
+	RUN_UNTIL(t->base, t->outcomes_failed == 1, 2000);
+	assert_int_equal(t->outcomes_failed, 1);
+	assert_int_equal(t->outcomes_ok, 0);
+	assert_int_equal(t->outcome_tag, 7);
+	assert_non_null(strstr(t->outcome_reply, "421 4.3.2 Busy"));
+	assert_false(a->removed);
+	t->f->greeting = "220 fake.test ESMTP\r\n";
+	RUN_UNTIL(t->base, a->removed, 4000);
+	assert_true(a->removed);
+	assert_int_equal(t->outcomes_ok, 1);
+	assert_string_equal(t->outcome_reply, "");
+	/* A refused recipient is the message's problem, not a failing session. */
+	struct smsg *b = add_msg(t, "MSGB", 1, 0);
+	t->f->rules[0] = (struct fake_rule){"RCPT", "451 4.3.0 Try again later\r\n"};
+	queue_runner_kick(t->r, "MSGB");
+	RUN_UNTIL(t->base, t->f->messages > 0 || b->removed, 500);
+	fake_run_ms(t->base, 200);
+	assert_int_equal(t->outcomes_failed, 1);
+}
+
+/* A connection that cannot be made (nothing listens) is a failed session too. */
+static void test_outcome_connect_refused(void **state)
+{
+	struct t *t = *state;
+
+	add_msg(t, "MSGA", 1, 0);
+	fake_free(t->f);
+	t->f = fake_new(t->base);
+	struct sockaddr_in dead = t->f->addr;
+	fake_free(t->f);
+	t->f = fake_new(t->base);
+	t->f->addr = dead; /* the route now points at a closed port */
+	runner_go(t);
+	RUN_UNTIL(t->base, t->outcomes_failed == 1, 2000);
+	assert_int_equal(t->outcomes_failed, 1);
+	assert_non_null(strstr(t->outcome_reply, "connect"));
+}
+
+/* kick_all makes deferred messages due at once, without waiting for their back-off. */
+static void test_kick_all(void **state)
+{
+	struct t *t = *state;
+	struct listing l = {0};
+
+	add_msg(t, "MSGA", 1, 0);
+	add_msg(t, "MSGB", 1, 0);
+	t->o.retry_min_s = 60;
+	t->o.retry_max_s = 60;
+	t->no_route = true;
+	runner_go(t);
+	fake_run_ms(t->base, 100);
+	assert_int_equal(queue_runner_list(t->r, list_one, &l), 2);
+	assert_int_equal(l.attempts, 1);
+	t->no_route = false;
+	fake_run_ms(t->base, 1500);
+	assert_false(t->msgs[0].removed); /* the back-off holds them */
+	long long start = fake_now_ms();
+	assert_int_equal(queue_runner_kick_all(t->r), 2);
+	RUN_UNTIL(t->base, t->msgs[0].removed && t->msgs[1].removed, 2000);
+	assert_true(t->msgs[0].removed && t->msgs[1].removed);
+	assert_true(fake_now_ms() - start < 900);
+	assert_int_equal(queue_runner_kick_all(t->r), 0);
+}
+
+/* The route's SA went down: a delivery hanging on it is abandoned at once, with the reason. */
+static void test_abort_route(void **state)
+{
+	struct t *t = *state;
+	struct listing l = {0};
+	struct queue_runner_stats s;
+	struct smsg *a = add_msg(t, "MSGA", 1, 0);
+
+	t->o.retry_min_s = 60;
+	t->o.retry_max_s = 60;
+	t->f->rules[0] = (struct fake_rule){"MAIL", FAKE_SILENT};
+	runner_go(t);
+	RUN_UNTIL(t->base, t->f->accepted == 1, 2000);
+	fake_run_ms(t->base, 100);
+	stats(t, &s);
+	assert_int_equal(s.active, 1);
+	assert_int_equal(queue_runner_abort_route(t->r, 8, "other route"), 0);
+	assert_int_equal(queue_runner_abort_route(t->r, 7, "no SA to hub x"), 1);
+	stats(t, &s);
+	assert_int_equal(s.active, 0);
+	assert_int_equal(s.deferred, 1);
+	assert_int_equal(queue_runner_list(t->r, list_one, &l), 1);
+	assert_string_equal(l.reason, "no SA to hub x");
+	t->f->rules[0] = (struct fake_rule){NULL, NULL};
+	assert_int_equal(queue_runner_kick_all(t->r), 1);
+	RUN_UNTIL(t->base, a->removed, 2000);
+	assert_true(a->removed);
+	assert_int_equal(t->f->accepted, 2); /* a new connection, not the abandoned one */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +508,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_route_deferral, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_parallel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kick, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outcome_feedback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outcome_connect_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kick_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_route, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

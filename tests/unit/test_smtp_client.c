@@ -416,6 +416,25 @@ static void test_connect_refused(void **state)
 	close(s);
 }
 
+/*
+ * xfrm_out pins the socket with an XFRM OUT policy requiring ESP. Without an
+ * SA (and without CAP_NET_ADMIN the policy cannot even be set) nothing may
+ * reach the peer in clear: the connection fails and the server never sees it.
+ */
+static void test_xfrm_out_never_in_clear(void **state)
+{
+	struct t *t = *state;
+
+	t->o.xfrm_out = true;
+	t->o.connect_timeout_s = 2;
+	connect_to(t);
+	assert_int_equal(t->b.ready, -1);
+	assert_int_equal(t->b.r.stage, SMTP_CLIENT_STAGE_CONNECT);
+	assert_true(t->b.r.temporary);
+	fake_run_ms(t->base, 100);
+	assert_int_equal(t->f->accepted, 0);
+}
+
 /* Two messages over one connection, RSET between, then QUIT. */
 static void test_reuse_and_quit(void **state)
 {
@@ -480,6 +499,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_greeting_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_end_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xfrm_out_never_in_clear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reuse_and_quit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_in_callback, setup, teardown),
 	};

@@ -90,16 +90,26 @@ void ctl_render_daemon(FILE *out, json_t *d)
 	else
 		fputs("  smtp   not answering\n", out);
 	json_t *q = json_object_get(d, "queue");
-	if (json_is_object(q))
+	if (json_is_object(q)) {
 		fprintf(out,
 			"  queue  %lld queued (%lld active, %lld deferred), oldest %s; %lld "
-			"delivered; %lld in hold; next hop %s\n",
+			"delivered; %lld in hold\n",
 			(long long)num(q, "queued"), (long long)num(q, "active"),
 			(long long)num(q, "deferred"),
 			age_text(num(q, "oldest_age_s"), a, sizeof(a)),
-			(long long)num(q, "delivered"), (long long)num(q, "hold_area"),
-			json_string_value(json_object_get(q, "next_hop")));
-	else
+			(long long)num(q, "delivered"), (long long)num(q, "hold_area"));
+		/* One line per hub the queue forwards to, preferred first as configured. */
+		size_t k;
+		json_t *h;
+		json_array_foreach(json_object_get(q, "hubs"), k, h)
+		{
+			const char *addr = json_string_value(json_object_get(h, "address"));
+			const char *conn = json_string_value(json_object_get(h, "connection"));
+			const char *st = json_string_value(json_object_get(h, "state"));
+			fprintf(out, "  hub    %s priority %lld via %s: %s\n", addr ? addr : "?",
+				(long long)num(h, "priority"), conn ? conn : "?", st ? st : "?");
+		}
+	} else
 		fputs("  queue  not answering\n", out);
 	/* "scan" is absent when scanning is off, null when the scan process did not answer. */
 	json_t *sc = json_object_get(d, "scan");
