@@ -18,7 +18,7 @@ packages=(
 	strongswan-charon strongswan-swanctl libcharon-extra-plugins
 	libstrongswan-standard-plugins libstrongswan-extra-plugins strongswan-pki
 	# testbed and test peers
-	iproute2 procps psmisc openssl tcpdump swaks postfix clamav clamav-testfiles
+	iproute2 procps psmisc openssl tcpdump swaks postfix clamav clamav-testfiles nftables
 	python3
 )
 

@@ -769,7 +769,7 @@ EOF
 
 T_START=$SECONDS
 log "testbed up"
-timeout 300 "$TESTBED" up >"$WORK/testbed-up.log" 2>&1 || die "testbed up failed: $(tail -5 "$WORK/testbed-up.log")"
+timeout 300 "$TESTBED" up --bare >"$WORK/testbed-up.log" 2>&1 || die "testbed up failed: $(tail -5 "$WORK/testbed-up.log")"
 TB_ENV=$("$TESTBED" env)
 tb_env() { sed -n "s/^$1=//p" <<<"$TB_ENV"; }
 EDGE_VICI=$(tb_env AIRLOCK_EDGE_VICI)
@@ -809,7 +809,7 @@ if ! testbed_free; then
 	done
 	testbed_free ||
 		die "the testbed stays busy: $(ip netns exec al-edge ss -Hltnp "sport = :$MX_PORT") $(ip netns exec al-hub ss -Hltnp "sport = :$SINK_PORT")"
-	timeout 300 "$TESTBED" up >>"$WORK/testbed-up.log" 2>&1 || die "testbed up failed"
+	timeout 300 "$TESTBED" up --bare >>"$WORK/testbed-up.log" 2>&1 || die "testbed up failed"
 fi
 TESTBED_MINE=1
 start_sink "$SINK_ADDR" "$SINK_PORT" sink

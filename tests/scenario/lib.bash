@@ -62,7 +62,7 @@ wait_for() {
 }
 
 testbed_up() {
-	"$TESTBED" up "$@" >"$WORK/testbed-up.log" 2>&1 || {
+	"$TESTBED" up --bare "$@" >"$WORK/testbed-up.log" 2>&1 || {
 		cat "$WORK/testbed-up.log"
 		log "FAIL - testbed up"
 		exit 1

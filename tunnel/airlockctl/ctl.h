@@ -4,7 +4,10 @@
 #ifndef AIRLOCK_CTL_H
 #define AIRLOCK_CTL_H
 
+#include <stdbool.h>
 #include <stdio.h>
+
+#include <jansson.h>
 
 #include "common/config.h"
 #include "tunnel/tunnel_status.h"
@@ -57,6 +60,31 @@ int ctl_cmd_quarantine(struct ctl_opts *o, int nargs, char **args);
 
 /* The daemon section of the human status; d NULL means "not running". */
 void ctl_render_daemon(FILE *out, json_t *d);
+
+/*
+ * The hub section (ctl_hub.c). Wanted when hub.listen is configured or
+ * hub.control_socket exists: a hub host, not an edge-only one.
+ */
+bool ctl_hub_wanted(const struct ctl_opts *o);
+
+/*
+ * Asks hub.control_socket for {"cmd":"status"}. Returns the reply's "hub"
+ * object (gets owned), or NULL with a one-line reason in err.
+ */
+json_t *ctl_hub_request(const struct ctl_opts *o, char *err, size_t errlen);
+
+/*
+ * The "hub" object of a status reply (a new reference), or NULL with the
+ * reason in err when the reply is not {"ok":true,"hub":{...}}.
+ */
+json_t *ctl_hub_from_reply(json_t *reply, char *err, size_t errlen);
+
+/*
+ * The hub section of the human status: daemon, gate, attestation and proxy
+ * lines. hub NULL means not running, why says why (the request's error).
+ * Fields the daemon did not report are shown as "?".
+ */
+void ctl_render_hub(FILE *out, json_t *hub, const char *why);
 
 /*
  * Fetches one snapshot from the configured charon, synchronously. Never

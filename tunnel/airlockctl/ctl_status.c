@@ -52,7 +52,7 @@ struct tunnel_status *ctl_fetch_once(const struct ctl_opts *o)
 }
 
 static void print_json(const struct tunnel_status *st, const struct tunnel_check *chk,
-		       json_t *daemon, int compact)
+		       json_t *daemon, json_t *hub, int compact)
 {
 	json_t *j = tunnel_status_json(st, chk, time(NULL));
 	if (daemon) {
@@ -62,6 +62,8 @@ static void print_json(const struct tunnel_status *st, const struct tunnel_check
 	} else {
 		json_object_set_new(j, "edge", json_null());
 	}
+	/* The hub's control socket's "hub" object as is, null when it does not answer. */
+	json_object_set(j, "hub", hub ? hub : json_null());
 	char *text = json_dumps(j, compact ? JSON_COMPACT : JSON_INDENT(2));
 	if (text) {
 		fputs(text, stdout);
@@ -81,9 +83,14 @@ static void show(const struct ctl_opts *o, const struct tunnel_status *st, int l
 	tunnel_check_eval(st, &p, time(NULL), &chk);
 	/* The daemon section is there when the daemon runs; its absence is not an error. */
 	json_t *daemon = ctl_daemon_request(o, "status", err, sizeof(err));
+	/* The hub section likewise, on a host configured as a hub or running one. */
+	char hub_err[512] = "";
+	bool want_hub = ctl_hub_wanted(o);
+	json_t *hub = want_hub ? ctl_hub_request(o, hub_err, sizeof(hub_err)) : NULL;
 	if (o->json) {
-		print_json(st, &chk, daemon, live);
+		print_json(st, &chk, daemon, hub, live);
 		json_decref(daemon);
+		json_decref(hub);
 		return;
 	}
 	if (live && isatty(STDOUT_FILENO))
@@ -91,8 +98,13 @@ static void show(const struct ctl_opts *o, const struct tunnel_status *st, int l
 	else if (live)
 		fputs("----\n", stdout);
 	ctl_render_status(stdout, st, &chk, time(NULL));
-	ctl_render_daemon(stdout, daemon);
+	/* A hub-only host has no edge daemon to report missing. */
+	if (daemon || !want_hub || o->cfg.edge.nrelay_domains > 0)
+		ctl_render_daemon(stdout, daemon);
+	if (want_hub)
+		ctl_render_hub(stdout, hub, hub_err);
 	json_decref(daemon);
+	json_decref(hub);
 	fflush(stdout);
 }
 
