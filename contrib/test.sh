@@ -24,4 +24,6 @@ cmake --build "$build" -j"$(nproc)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd "$build"
-ctest --output-on-failure "$@"
+# Unit and fuzz tests run two at a time (the fuzz targets each run for a fixed time);
+# scenario tests are RUN_SERIAL: they share the one testbed and run alone.
+ctest --output-on-failure -j2 "$@"
