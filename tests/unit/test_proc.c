@@ -327,7 +327,7 @@ static void test_backoff_grows_and_crash_loop_is_flagged(void **state)
 	long long t0 = now_ms();
 	assert_int_equal(proc_start(p.sup, &spec, &p.chan, parent_handler, &p, err, sizeof(err)),
 			 0);
-	RUN_UNTIL(p.base, p.restarts >= 6, 5000);
+	RUN_UNTIL(p.base, p.restarts >= 6, 20000);
 	assert_true(p.restarts >= 6);
 	/* Delays 50, 100, 200, 400, then capped at 400 (crash loop: max back-off). */
 	const int want[] = {50, 100, 200, 400, 400, 400};
@@ -338,7 +338,7 @@ static void test_backoff_grows_and_crash_loop_is_flagged(void **state)
 			fail_msg("restart %d came after %lld ms, expected at least %d", i + 1, gap,
 				 want[i]);
 		/* Not wildly late either: the back-off is what paces restarts. */
-		if (gap > want[i] + 1000)
+		if (gap > want[i] + 3000)
 			fail_msg("restart %d came after %lld ms, expected about %d", i + 1, gap,
 				 want[i]);
 		prev = p.restart_at[i];
