@@ -108,6 +108,23 @@ int acert_read_text(const char *path, char **out, size_t *len, char *err, size_t
 /* Frees text that may hold a secret (wiped first). NULL is accepted. */
 void acert_free_secret(char *text, size_t len);
 
+/*
+ * Loads the CA of o (STATE/ca.key, the CA certificate): *key and *cert get
+ * owned by the caller. Returns 0, or -1 with err and both NULL.
+ */
+int acert_ca_load(const struct acert_opts *o, EVP_PKEY **key, X509 **cert, char *err,
+		  size_t errlen);
+
+/*
+ * With the CA of o: a new key and a certificate for id valid o->days, as
+ * objects (*key, *cert) and PEM text (*key_pem, a secret: acert_free_secret;
+ * *cert_pem: free). Everything gets owned by the caller, also on failure
+ * (whatever was made so far; the rest NULL). Returns 0, or -1 with err.
+ */
+int acert_ca_issue(const struct acert_opts *o, const char *id, EVP_PKEY **key, X509 **cert,
+		   char **key_pem, size_t *key_len, char **cert_pem, size_t *cert_len, char *err,
+		   size_t errlen);
+
 /* The role ("hub"/"edge") and connection saved in STATE/airlock-cert.params. */
 int acert_load_role(const struct acert_opts *o, char *role, size_t rolelen, struct acert_conn *conn,
 		    char *err, size_t errlen);

@@ -158,25 +158,14 @@ out:
 
 static int rotate_hub(const struct acert_opts *o, const struct acert_conn *c)
 {
-	char err[ACERT_ERR_MAX], path[ACERT_PATH_MAX];
+	char err[ACERT_ERR_MAX];
 	int rc = 1;
-	char *cakey_pem = NULL, *ca_pem = NULL, *key_pem = NULL, *cert_pem = NULL;
-	size_t cakey_len = 0, ca_len = 0, key_len = 0, cert_len = 0;
-	EVP_PKEY *cakey = NULL, *key = NULL;
-	X509 *ca = NULL, *cert = NULL;
-	acert_path(o, ACERT_F_CA_KEY, path);
-	if (acert_read_text(path, &cakey_pem, &cakey_len, err, sizeof(err)) ||
-	    !(cakey = acert_key_from_pem(cakey_pem, cakey_len, err, sizeof(err)))) {
-		fail(err);
-		goto out;
-	}
-	acert_path(o, ACERT_F_CA_CERT, path);
-	if (acert_read_text(path, &ca_pem, &ca_len, err, sizeof(err)) ||
-	    !(ca = acert_cert_from_pem(ca_pem, ca_len, err, sizeof(err))) ||
-	    !(key = acert_key_new(err, sizeof(err))) ||
-	    !(cert = acert_cert_issue(ca, cakey, key, c->local_id, o->days, err, sizeof(err))) ||
-	    !(key_pem = acert_key_pem(key, &key_len, err, sizeof(err))) ||
-	    !(cert_pem = acert_cert_pem(cert, &cert_len, err, sizeof(err)))) {
+	char *key_pem = NULL, *cert_pem = NULL;
+	size_t key_len = 0, cert_len = 0;
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	if (acert_ca_issue(o, c->local_id, &key, &cert, &key_pem, &key_len, &cert_pem, &cert_len,
+			   err, sizeof(err)) != 0) {
 		fail(err);
 		goto out;
 	}
@@ -187,13 +176,9 @@ static int rotate_hub(const struct acert_opts *o, const struct acert_conn *c)
 			     .new_cert_len = cert_len};
 	rc = run(o, &r, cert);
 out:
-	acert_free_secret(cakey_pem, cakey_len);
 	acert_free_secret(key_pem, key_len);
-	free(ca_pem);
 	free(cert_pem);
-	EVP_PKEY_free(cakey);
 	EVP_PKEY_free(key);
-	X509_free(ca);
 	X509_free(cert);
 	return rc;
 }

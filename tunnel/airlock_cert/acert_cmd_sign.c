@@ -34,21 +34,13 @@ int acert_sign_request(const struct acert_opts *o, const char *text, size_t len,
 {
 	char path[ACERT_PATH_MAX], why[ACERT_ERR_MAX];
 	int rc = -1;
-	char *cakey_pem = NULL, *ca_pem = NULL;
-	size_t cakey_len = 0, ca_len = 0;
 	EVP_PKEY *cakey = NULL;
 	X509 *ca = NULL, *cert = NULL;
 	struct acert_csr_request r;
 	*cert_out = NULL;
 	if (acert_csr_request_parse(text, len, &r, err, errlen) != 0)
 		return -1;
-	acert_path(o, ACERT_F_CA_KEY, path);
-	if (acert_read_text(path, &cakey_pem, &cakey_len, err, errlen) != 0 ||
-	    !(cakey = acert_key_from_pem(cakey_pem, cakey_len, err, errlen)))
-		goto out;
-	acert_path(o, ACERT_F_CA_CERT, path);
-	if (acert_read_text(path, &ca_pem, &ca_len, err, errlen) != 0 ||
-	    !(ca = acert_cert_from_pem(ca_pem, ca_len, err, errlen)) ||
+	if (acert_ca_load(o, &cakey, &ca, err, errlen) != 0 ||
 	    !(cert = acert_csr_sign(ca, cakey, r.req, o->days, id_out, err, errlen)))
 		goto out;
 	if (required_id && strcmp(required_id, id_out) != 0) {
@@ -86,8 +78,6 @@ int acert_sign_request(const struct acert_opts *o, const char *text, size_t len,
 	rc = 0;
 out:
 	acert_csr_request_clear(&r);
-	acert_free_secret(cakey_pem, cakey_len);
-	free(ca_pem);
 	EVP_PKEY_free(cakey);
 	X509_free(ca);
 	X509_free(cert);
@@ -117,28 +107,17 @@ int acert_cmd_sign(struct acert_opts *o)
 
 int acert_cmd_issue(struct acert_opts *o)
 {
-	char err[ACERT_ERR_MAX], path[ACERT_PATH_MAX];
+	char err[ACERT_ERR_MAX];
 	if (!o->arg || !acert_id_valid(o->arg) || !o->key_out || !o->out_file)
 		return fail("issue needs ID, --key-out FILE and -o FILE");
 	int rc = 1;
-	char *cakey_pem = NULL, *ca_pem = NULL, *key_pem = NULL, *cert_pem = NULL;
-	size_t cakey_len = 0, ca_len = 0, key_len = 0, cert_len = 0;
-	EVP_PKEY *cakey = NULL, *key = NULL;
-	X509 *ca = NULL, *cert = NULL;
+	char *key_pem = NULL, *cert_pem = NULL;
+	size_t key_len = 0, cert_len = 0;
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
 	struct acert_stage *st = NULL;
-	acert_path(o, ACERT_F_CA_KEY, path);
-	if (acert_read_text(path, &cakey_pem, &cakey_len, err, sizeof(err)) ||
-	    !(cakey = acert_key_from_pem(cakey_pem, cakey_len, err, sizeof(err)))) {
-		fail(err);
-		goto out;
-	}
-	acert_path(o, ACERT_F_CA_CERT, path);
-	if (acert_read_text(path, &ca_pem, &ca_len, err, sizeof(err)) ||
-	    !(ca = acert_cert_from_pem(ca_pem, ca_len, err, sizeof(err))) ||
-	    !(key = acert_key_new(err, sizeof(err))) ||
-	    !(cert = acert_cert_issue(ca, cakey, key, o->arg, o->days, err, sizeof(err))) ||
-	    !(key_pem = acert_key_pem(key, &key_len, err, sizeof(err))) ||
-	    !(cert_pem = acert_cert_pem(cert, &cert_len, err, sizeof(err)))) {
+	if (acert_ca_issue(o, o->arg, &key, &cert, &key_pem, &key_len, &cert_pem, &cert_len, err,
+			   sizeof(err)) != 0) {
 		fail(err);
 		goto out;
 	}
@@ -161,13 +140,9 @@ int acert_cmd_issue(struct acert_opts *o)
 	rc = 0;
 out:
 	acert_stage_free(st);
-	acert_free_secret(cakey_pem, cakey_len);
 	acert_free_secret(key_pem, key_len);
-	free(ca_pem);
 	free(cert_pem);
-	EVP_PKEY_free(cakey);
 	EVP_PKEY_free(key);
-	X509_free(ca);
 	X509_free(cert);
 	return rc;
 }

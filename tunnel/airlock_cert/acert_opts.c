@@ -145,3 +145,53 @@ int acert_path_valid(const char *path)
 			return 0;
 	return 1;
 }
+
+int acert_ca_load(const struct acert_opts *o, EVP_PKEY **key, X509 **cert, char *err, size_t errlen)
+{
+	char path[ACERT_PATH_MAX], *pem = NULL;
+	size_t len = 0;
+	*key = NULL;
+	*cert = NULL;
+	acert_path(o, ACERT_F_CA_KEY, path);
+	if (acert_read_text(path, &pem, &len, err, errlen) != 0)
+		return -1;
+	*key = acert_key_from_pem(pem, len, err, errlen);
+	acert_free_secret(pem, len);
+	if (!*key)
+		return -1;
+	acert_path(o, ACERT_F_CA_CERT, path);
+	pem = NULL;
+	len = 0;
+	if (acert_read_text(path, &pem, &len, err, errlen) == 0) {
+		*cert = acert_cert_from_pem(pem, len, err, errlen);
+		free(pem);
+		if (*cert)
+			return 0;
+	}
+	EVP_PKEY_free(*key);
+	*key = NULL;
+	return -1;
+}
+
+int acert_ca_issue(const struct acert_opts *o, const char *id, EVP_PKEY **key, X509 **cert,
+		   char **key_pem, size_t *key_len, char **cert_pem, size_t *cert_len, char *err,
+		   size_t errlen)
+{
+	EVP_PKEY *cakey = NULL;
+	X509 *ca = NULL;
+	*key = NULL;
+	*cert = NULL;
+	*key_pem = NULL;
+	*cert_pem = NULL;
+	int rc = acert_ca_load(o, &cakey, &ca, err, errlen) != 0 ||
+				 !(*key = acert_key_new(err, errlen)) ||
+				 !(*cert = acert_cert_issue(ca, cakey, *key, id, o->days, err,
+							    errlen)) ||
+				 !(*key_pem = acert_key_pem(*key, key_len, err, errlen)) ||
+				 !(*cert_pem = acert_cert_pem(*cert, cert_len, err, errlen))
+			 ? -1
+			 : 0;
+	EVP_PKEY_free(cakey);
+	X509_free(ca);
+	return rc;
+}
