@@ -27,7 +27,7 @@
 
 set -uo pipefail
 
-# The testbed lock (COMMON.md, tests/scenario/lib.bash) for the whole run: no scenario test
+# The testbed lock (tests/scenario/lib.bash) for the whole run: no scenario test
 # can use the testbed meanwhile. flock -o: the daemons started below do not inherit it.
 # BENCH_LOCK_HELD=1: the caller already holds it.
 if [[ ${BENCH_LOCK_HELD:-0} != 1 ]]; then

@@ -1,7 +1,7 @@
 /*
  * airlockctl's hub section: rendering of canned hub control-socket replies
- * (the COMMON.md contract), the reply check, and when the section is wanted.
- * airlockctl is a program, not a library: its hub file is compiled in here.
+ * (the JSON documented in the README's airlock-hub section), the reply check, and when the section
+ * is wanted. airlockctl is a program, not a library: its hub file is compiled in here.
  */
 #include <setjmp.h>
 #include <stdarg.h>
