@@ -347,7 +347,8 @@ const struct config_key config_keys[] = {
 		"Unix socket of the edge's control interface (`airlockctl queue`, `status`)."),
 	STR_KEY(edge, state_dir, store_abs_path, "/var/lib/airlock", "an absolute path",
 		"State directory: the scan attestation key (`attest.key`, `attest.pub`), "
-		"generated on first start. The parent creates it, owned by `edge.user`."),
+		"generated on first start and read again on SIGHUP. The parent creates it, owned "
+		"by `edge.user`."),
 	BOOL_KEY(scan, enabled, 1,
 		 "Scan every message before answering end-of-data (the `scan` process: "
 		 "libclamav, attachment policy, transport rules) and stamp clean mail with a "

@@ -45,9 +45,9 @@ enum edge_msg {
 	EDGE_MSG_QUEUE_REP = 6,	 /* queue -> parent: u32 request id, str JSON object */
 	EDGE_MSG_SCAN_REQ = 7,	 /* smtp -> parent -> scan: u32 seq, str queue id; fd */
 	EDGE_MSG_SCAN_REP = 8,	 /* scan -> parent -> smtp: struct scan_reply; maybe fd */
-	EDGE_MSG_RELOAD = 9,	 /* parent -> scan: reload the signature database */
-	EDGE_MSG_QUAR_REQ = 10,	 /* parent -> queue: u32 request id, str op, str queue id */
-	EDGE_MSG_QUAR_REP = 11,	 /* queue -> parent: u32 request id, str JSON object */
+	EDGE_MSG_RELOAD = 9, /* parent -> scan: reload the database; -> smtp: the attestation key */
+	EDGE_MSG_QUAR_REQ = 10, /* parent -> queue: u32 request id, str op, str queue id */
+	EDGE_MSG_QUAR_REP = 11, /* queue -> parent: u32 request id, str JSON object */
 };
 
 /* Longest JSON text a child sends in one reply (an ipc payload). */

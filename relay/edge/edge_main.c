@@ -571,12 +571,22 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	(void)sig;
 	(void)what;
 	struct edge_parent *p = arg;
-	if (!p->chan[CHILD_SCAN]) {
-		log_info("event=reload-ignored msg=\"no scan process running\"");
+	const struct airlock_config *cfg = &p->ctx.cfg;
+	if (!cfg->scan.enabled) {
+		log_info("event=reload-ignored msg=\"scanning is off\"");
 		return;
 	}
 	log_info("event=reload-requested");
-	ipc_send(p->chan[CHILD_SCAN], EDGE_MSG_RELOAD, NULL, 0, -1);
+	/* airlock-cert rotate may have left a new, root-owned attestation key pair. */
+	struct passwd *pw = cfg->edge.user[0] ? getpwnam(cfg->edge.user) : NULL;
+	if (own_attest_keys(cfg->edge.state_dir, pw ? pw->pw_uid : getuid(),
+			    pw ? pw->pw_gid : getgid()) < 0)
+		log_warning("event=attest-key-owner-failed dir=%s error=\"%s\"",
+			    cfg->edge.state_dir, strerror(errno));
+	if (p->chan[CHILD_SMTP])
+		ipc_send(p->chan[CHILD_SMTP], EDGE_MSG_RELOAD, NULL, 0, -1);
+	if (p->chan[CHILD_SCAN])
+		ipc_send(p->chan[CHILD_SCAN], EDGE_MSG_RELOAD, NULL, 0, -1);
 }
 
 static void *rules_build(const struct config_setting_t *s, const char *file, char *err,

@@ -225,6 +225,34 @@ static json_t *status_json(struct edge_smtp *es)
 	return o;
 }
 
+/*
+ * SIGHUP: the attestation key may have been rotated (airlock-cert rotate).
+ * Messages stamped from now on use the key on disk; a key that does not load
+ * leaves the current one in use.
+ */
+static void reload_signer(struct edge_smtp *es)
+{
+	const struct airlock_config *cfg = &es->ctx->cfg;
+	struct attest_signer *s = NULL;
+	char err[512];
+	if (!es->signer)
+		return; /* scanning off: nothing is stamped */
+	if (attest_signer_load_or_create(cfg->edge.state_dir, &s, NULL, err, sizeof(err)) < 0) {
+		log_warning("event=attest-key-reload-failed reason=\"%s\" key_id=%s", err,
+			    es->signer->pub.id);
+		return;
+	}
+	if (strcmp(s->pub.id, es->signer->pub.id) == 0) {
+		attest_signer_free(s);
+		log_info("event=attest-key-unchanged key_id=%s", es->signer->pub.id);
+		return;
+	}
+	log_info("event=attest-key-reloaded old_key_id=%s key_id=%s", es->signer->pub.id,
+		 s->pub.id);
+	attest_signer_free(es->signer);
+	es->signer = s;
+}
+
 static int parent_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
 {
 	struct edge_smtp *es = arg;
@@ -243,6 +271,11 @@ static int parent_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd
 		if (ipc_get_u32(r, &id) < 0 || ipc_get_end(r) < 0)
 			return -1;
 		return edge_send_json(es->parent, EDGE_MSG_STATUS_REP, id, status_json(es));
+	case EDGE_MSG_RELOAD:
+		if (ipc_get_end(r) < 0)
+			return -1;
+		reload_signer(es);
+		return 0;
 	default:
 		return -1;
 	}

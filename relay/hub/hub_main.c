@@ -19,6 +19,7 @@
 #include "tunnel/tunnel_socket.h"
 #include "tunnel/vici_client.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,6 +48,8 @@ struct hub_parent {
 	struct evconnlistener *listeners[CONFIG_MAX_LISTEN];
 	int nlisteners;
 	struct attest_trust *trust;
+	uint64_t trust_fp;	   /* trusted_keys_fingerprint() when trust was loaded */
+	struct event *trust_watch; /* re-reads the keys when their files change */
 	time_t started;
 	struct gate_counters gate;
 	uint64_t attest_verified, attest_refused, by_result[ATTEST_UNSCANNED + 1];
@@ -344,6 +347,40 @@ static int open_listeners(struct hub_parent *p)
 	return 0;
 }
 
+/*
+ * A cheap fingerprint of hub.trusted_keys: its own and, for a directory,
+ * every "*.pub" entry's name, size, mtime and inode, independent of order.
+ * 0 when nothing can be read.
+ */
+static uint64_t trusted_keys_fingerprint(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return 0;
+	uint64_t fp = (uint64_t)st.st_ino * 1000003u ^ (uint64_t)st.st_size ^
+		      (uint64_t)st.st_mtim.tv_sec * 1000000007u ^ (uint64_t)st.st_mtim.tv_nsec;
+	if (!S_ISDIR(st.st_mode))
+		return fp | 1;
+	DIR *d = opendir(path);
+	if (!d)
+		return fp | 1;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		if (n < 4 || strcmp(de->d_name + n - 4, ".pub") != 0 ||
+		    fstatat(dirfd(d), de->d_name, &st, 0) < 0)
+			continue;
+		uint64_t h = 1469598103934665603u; /* FNV-1a over the name, then the stat data */
+		for (size_t i = 0; i < n; i++)
+			h = (h ^ (unsigned char)de->d_name[i]) * 1099511628211u;
+		h ^= (uint64_t)st.st_size * 31u ^ (uint64_t)st.st_mtim.tv_sec * 1000000007u ^
+		     (uint64_t)st.st_mtim.tv_nsec ^ (uint64_t)st.st_ino << 20;
+		fp += h * 1099511628211u; /* a sum: directory order does not matter */
+	}
+	closedir(d);
+	return fp | 1;
+}
+
 static int load_keys(struct hub_parent *p, struct attest_trust **out, char *err, size_t errlen)
 {
 	struct attest_trust *t = attest_trust_new();
@@ -394,6 +431,7 @@ static int prepare(struct hub_parent *p, char *err, size_t errlen)
 		p->conns[p->nconns++] = cfg->hub.connections[i];
 	if (p->nconns == 0)
 		p->conns[p->nconns++] = cfg->tunnel.connection;
+	p->trust_fp = trusted_keys_fingerprint(p->ctx.cfg.hub.trusted_keys);
 	if (load_keys(p, &p->trust, err, errlen) < 0) {
 		fprintf(stderr, "airlock-hub: hub.trusted_keys: %s\n", err);
 		return -1;
@@ -404,24 +442,45 @@ static int prepare(struct hub_parent *p, char *err, size_t errlen)
 	return make_socket_dir(cfg->hub.control_socket);
 }
 
-static void on_hup(evutil_socket_t sig, short what, void *arg)
+static void reload_keys(struct hub_parent *p, const char *why)
 {
-	struct hub_parent *p = arg;
 	struct attest_trust *t;
 	char err[512];
-	(void)sig;
-	(void)what;
+	uint64_t fp = trusted_keys_fingerprint(p->ctx.cfg.hub.trusted_keys);
 	if (load_keys(p, &t, err, sizeof(err)) < 0) {
 		log_error("event=keys-reload-failed path=%s reason=\"%s\" msg=\"keeping the %zu "
 			  "keys loaded before\"",
 			  p->ctx.cfg.hub.trusted_keys, err, attest_trust_count(p->trust));
+		p->trust_fp = fp; /* not again until the files change once more */
 		return;
 	}
 	attest_trust_free(p->trust);
 	p->trust = t;
-	log_info("event=keys-reloaded path=%s count=%zu", p->ctx.cfg.hub.trusted_keys,
-		 attest_trust_count(t));
+	p->trust_fp = fp;
+	log_info("event=keys-reloaded path=%s count=%zu why=%s", p->ctx.cfg.hub.trusted_keys,
+		 attest_trust_count(t), why);
 	send_keys(p);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	reload_keys(arg, "sighup");
+}
+
+/*
+ * airlock-cert sign / serve add an edge's next attestation key to the
+ * trusted keys while mail flows: pick it up within a second, before the
+ * edge switches to it, so that no message stamped with it is refused.
+ */
+static void on_trust_watch(evutil_socket_t fd, short what, void *arg)
+{
+	struct hub_parent *p = arg;
+	(void)fd;
+	(void)what;
+	if (trusted_keys_fingerprint(p->ctx.cfg.hub.trusted_keys) != p->trust_fp)
+		reload_keys(p, "changed");
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
@@ -500,6 +559,10 @@ int main(int argc, char **argv)
 	struct event *sigterm = evsignal_new(p->base, SIGTERM, on_stop_signal, p);
 	struct event *sigint = evsignal_new(p->base, SIGINT, on_stop_signal, p);
 	struct event *sighup = evsignal_new(p->base, SIGHUP, on_hup, p);
+	p->trust_watch = event_new(p->base, -1, EV_PERSIST, on_trust_watch, p);
+	struct timeval watch_every = {1, 0};
+	if (!p->trust_watch || event_add(p->trust_watch, &watch_every) < 0)
+		fatal("out of memory");
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
 	evsignal_add(sighup, NULL);
@@ -524,6 +587,7 @@ int main(int argc, char **argv)
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sighup);
+	event_free(p->trust_watch);
 	proc_supervisor_free(p->sup);
 	sa_monitor_free(p->mon);
 	attest_trust_free(p->trust);
