@@ -1,6 +1,6 @@
 #!/bin/bash
 # Scan limits and reloads on the edge (testbed): a signature database reload (SIGHUP,
-# background mode) during a 100-message load costs no 451; a zip nested deeper than
+# background mode) during a 400-message load costs no 451; a zip nested deeper than
 # scan.max_recursion and a part over scan.max_file_size get the limits verdict of
 # scan.on_limits (550 5.7.1 by default, 451 4.7.1 with tempfail) with the limit named in the
 # reply and in the log, and nothing is queued for them.
@@ -60,10 +60,19 @@ start_edge "$EDGE_CONF"
 wait_for 20 "the scan process is ready" grep -q "event=scan-ready" "$WORK/edge.log"
 
 # --- a database reload during a load: no 451 ------------------------------------------------
-ip netns exec al-inet python3 "$PY/smtpclient.py" send "$EDGE_MX" --count 100 --sessions 5 \
+# 200,000 extra hash signatures make the compile take long enough (hundreds of ms) for the
+# load to overlap it; the HUP goes out once the load is under way.
+python3 -c 'import hashlib, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(200000):
+        f.write("%s:%d:Airlock.Bulk.%d\n" % (hashlib.md5(b"bulk%d" % i).hexdigest(), 1000 + i, i))' \
+	"$WORK/db/bulk.hdb"
+chmod a+r "$WORK/db/bulk.hdb"
+scanned() { [ "$(grep -c 'event=scanned ' "$WORK/edge.log")" -ge "$1" ]; }
+ip netns exec al-inet python3 "$PY/smtpclient.py" send "$EDGE_MX" --count 400 --sessions 5 \
 	--size 2000 --tag reload --no-retry --out "$WORK/load.jsonl" >/dev/null &
 loader=$!
-sleep 0.3
+wait_for 30 "the load is under way" scanned 10
 kill -HUP "$EDGE_PID"
 wait "$loader" || true
 acked=$(grep -c '"code": 250' "$WORK/load.jsonl" || true)
@@ -73,9 +82,9 @@ wait_for 30 "the reload finished" grep -q "event=scan-reload ok=1" "$WORK/edge.l
 during=$(awk '/event=scan-reload-start/ { on = 1 } /event=scan-reload ok=1/ { on = 0 }
 	on && /event=scanned / { n++ } END { print n + 0 }' "$WORK/edge.log")
 expect "messages were scanned while the new engine compiled ($during)" test "$during" -gt 0
-expect "all 100 messages of the load got 250 ($acked)" test "$acked" -eq 100
+expect "all 400 messages of the load got 250 ($acked)" test "$acked" -eq 400
 expect "no 451 during the reload" test "$(grep -c '"code": 451' "$WORK/load.jsonl" || true)" -eq 0
-wait_for 60 "all 100 arrive" sink_has "$WORK/sink" 100
+wait_for 60 "all 400 arrive" sink_has "$WORK/sink" 400
 
 # --- limits: nesting depth and part size ------------------------------------------------------
 out=$(send "$WORK/deep.eml")
@@ -89,7 +98,7 @@ expect "a part over max_file_size: $out" \
 expect "that limit is named in the log" \
 	grep -q "event=scanned .*verdict=limits limit=max_file_size" "$WORK/edge.log"
 sleep 2
-expect "neither reached the sink" test "$(sink_count "$WORK/sink")" -eq 100
+expect "neither reached the sink" test "$(sink_count "$WORK/sink")" -eq 400
 expect "nothing is left in the queue" test -z "$(ls "$WORK/spool/queue")"
 
 # --- scan.on_limits = tempfail ------------------------------------------------------------------
