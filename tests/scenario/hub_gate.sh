@@ -40,36 +40,11 @@ chmod 755 "$WORK"
 
 # ---- helpers --------------------------------------------------------------------------
 
-# start_mta DIR [smtp-sink options]: the internal MTA in al-hub.
-start_mta() {
-	local dir=$1
-	shift
-	mkdir -p "$dir"
-	chown postfix "$dir"
-	ip netns exec al-hub smtp-sink -u postfix "$@" -D "$dir/dump" "$MTA" 256 \
-		>>"$WORK/mta.log" 2>&1 &
-	MTA_PID=$!
-	local i
-	for i in $(seq 50); do
-		ip netns exec al-hub ss -ltn | grep -q "127.0.0.1:10025 " && return 0
-		sleep 0.1
-	done
-	fail "smtp-sink started"
-}
+# start_mta DIR [smtp-sink options] / stop_mta: the internal MTA in al-hub (lib.bash's
+# smtp-sink helpers on the hub's loopback).
+start_mta() { SINK_ADDR=$MTA start_sink "$@"; }
+stop_mta() { stop_sink; }
 
-stop_mta() {
-	[ -n "${MTA_PID:-}" ] && kill "$MTA_PID" 2>/dev/null && wait "$MTA_PID" 2>/dev/null || true
-	MTA_PID=
-	local i
-	for i in $(seq 50); do
-		ip netns exec al-hub ss -ltn | grep -q "127.0.0.1:10025 " || return 0
-		sleep 0.1
-	done
-}
-
-mta_count() {
-	if [ -e "$1/dump" ]; then grep -c '^X-Client-Addr: ' "$1/dump" || true; else echo 0; fi
-}
 
 # write_hub_conf FILE BACKEND LISTEN SOCKET [extra hub lines]
 write_hub_conf() {
@@ -148,7 +123,7 @@ expect "the smtp process runs as hub.user (nobody)" \
 
 out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
 expect "a stamped message through the SA gets 250 ($out)" test "$(code_of "$out")" = "end 250"
-expect "the internal MTA holds it" test "$(mta_count "$WORK/mta")" -eq 1
+expect "the internal MTA holds it" test "$(sink_count "$WORK/mta")" -eq 1
 expect "its bytes are what the edge sent, below the added header fields" \
 	python3 - "$WORK/mta/dump" "$WORK/good.eml" <<'EOT'
 import sys
@@ -186,7 +161,7 @@ for c in "plain:missing" "tampered:body-mismatch" "foreign:unknown-key" "unscann
 	expect "$f stamp: 550 5.7.1 with the reason $reason ($out)" \
 		grep -q "^end 550 5.7.1 Scan attestation refused: $reason" <<<"$out"
 done
-expect "nothing refused reached the internal MTA" test "$(mta_count "$WORK/mta")" -eq 1
+expect "nothing refused reached the internal MTA" test "$(sink_count "$WORK/mta")" -eq 1
 expect "status counts the refusals by result" \
 	test "$(hub_ctl "$SOCK" '[h["attestation"]["by_result"][k] for k in ("missing","body-mismatch","unknown-key","unscanned","stale")] + [h["attestation"]["verified"], h["attestation"]["refused"]]')" = "[1, 1, 1, 1, 1, 1, 5]"
 
@@ -246,7 +221,7 @@ out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
 expect "internal MTA deferring the sender: the edge's MAIL gets its 4xx live ($out)" \
 	grep -Eq "^mail 4[0-9][0-9] " <<<"$out"
 expect "neither reached the internal MTA's store" \
-	test "$(mta_count "$WORK/mtar")" -eq 0 -a "$(mta_count "$WORK/mtam")" -eq 0
+	test "$(sink_count "$WORK/mtar")" -eq 0 -a "$(sink_count "$WORK/mtam")" -eq 0
 stop_mta
 out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
 expect "internal MTA down: the edge's MAIL gets 451 4.4.1 ($out)" \
@@ -291,7 +266,7 @@ out=$(send al-dmz "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
 expect "al-dmz spoofing 192.0.2.1 without an SA gets no greeting ($out)" \
 	grep -Eq "^(connect|greeting) 0|^greeting 554" <<<"$out"
 expect "nothing from the spoofed source reached the internal MTA" \
-	test "$(mta_count "$WORK/mtab")" -eq 0
+	test "$(sink_count "$WORK/mtab")" -eq 0
 ip netns exec al-hub ip route del "$EDGE_INNER/32" via "$DMZ_ADDR" 2>/dev/null || true
 
 # The hub's charon stopped: 421 or no connection at all.
@@ -302,7 +277,7 @@ wait_for 10 "the hub's status shows VICI down" \
 out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
 expect "with the hub's charon stopped the edge gets 421 or no connection ($out)" \
 	grep -Eq "^(connect|greeting) 0|^greeting 421 4.7.0" <<<"$out"
-expect "still nothing at the internal MTA" test "$(mta_count "$WORK/mtab")" -eq 0
+expect "still nothing at the internal MTA" test "$(sink_count "$WORK/mtab")" -eq 0
 
 # SIGTERM: a clean stop.
 kill "$HUB_PID"
