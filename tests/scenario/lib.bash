@@ -151,6 +151,18 @@ log = { level = "info"; };
 EOT
 }
 
+# daemon_up PID SOCKET: true once the daemon's control socket exists (10 s at most),
+# false at once if the daemon exited.
+daemon_up() {
+	local i
+	for i in $(seq 100); do
+		[ -S "$2" ] && return 0
+		kill -0 "$1" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
 # start_edge CONF [shell prefix run before exec inside al-edge]: starts airlock-edge
 # in al-edge, waits for its control socket. EDGE_PID is the parent's pid.
 start_edge() {
@@ -159,12 +171,7 @@ start_edge() {
 	ip netns exec al-edge sh -c "$prefix && exec '$AIRLOCK_BIN/airlock-edge' -c '$conf'" \
 		>>"$WORK/edge.log" 2>&1 &
 	EDGE_PID=$!
-	local i
-	for i in $(seq 100); do
-		[ -S "$WORK/edge.sock" ] && return 0
-		kill -0 "$EDGE_PID" 2>/dev/null || break
-		sleep 0.1
-	done
+	daemon_up "$EDGE_PID" "$WORK/edge.sock" && return 0
 	cat "$WORK/edge.log"
 	log "FAIL - airlock-edge did not start"
 	return 1
@@ -231,12 +238,7 @@ start_hub() {
 	rm -f "$sock"
 	ip netns exec al-hub "$AIRLOCK_BIN/airlock-hub" -c "$conf" >>"$logf" 2>&1 &
 	HUB_PID=$!
-	local i
-	for i in $(seq 100); do
-		[ -S "$sock" ] && return 0
-		kill -0 "$HUB_PID" 2>/dev/null || break
-		sleep 0.1
-	done
+	daemon_up "$HUB_PID" "$sock" && return 0
 	cat "$logf"
 	fail "airlock-hub started"
 	return 1
