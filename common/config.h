@@ -112,6 +112,8 @@ struct airlock_config {
 		char on_infected[16];	     /* "reject" or "quarantine" */
 		char result_header[80];	     /* field name for the recipient; "" = none */
 		int threads;
+		char temp_dir[1024]; /* libclamav's temporary files; "" = a private tmpfs */
+		int temp_size;	     /* MiB of that tmpfs; 0 = max_scan_size x threads */
 	} scan;
 	struct {
 		char attachment_action[16]; /* "reject" or "strip" */

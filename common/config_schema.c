@@ -399,6 +399,20 @@ const struct config_key config_keys[] = {
 		"Copies arriving with the message are removed first. Empty: no such field."),
 	INT_KEY(scan, threads, 0, 64, 0,
 		"Scanning threads of the scan process; 0: one per online CPU (at most 64)."),
+	STR_KEY(scan, temp_dir, store_abs_path, NULL, "an absolute path",
+		"Directory for libclamav's temporary files (the decoded parts of the message "
+		"being scanned). Unset: a tmpfs private to the scan process, mounted in its own "
+		"mount namespace on `STATE_DIR/scan-tmp` and owned by `edge.user`: decoded content "
+		"never reaches a disk, no other process sees it, and it vanishes with the process, "
+		"crashes included. Without root or mount namespaces the scan process logs "
+		"`event=scan-temp-fallback` and uses `$TMPDIR` (else /tmp). The scan process does "
+		"not start when it cannot create a directory there (libclamav would answer clean "
+		"without scanning what needed its temporary files)."),
+	INT_KEY(scan, temp_size, 0, 1048576, 0,
+		"Size limit of that private tmpfs in MiB (memory is used only while files are "
+		"there); 0: (`scan.max_scan_size` + `scan.max_file_size`) times the scanning "
+		"threads. A scan that runs out of room is a scan error, never clean: the message "
+		"is deferred (or accepted unscanned, per `scan.on_scanner_failure`)."),
 	STR_KEY(policy, attachment_action, store_attach_action, "reject", "\"reject\" or \"strip\"",
 		"What the built-in attachment block list does: `reject` the message "
 		"(550 5.7.1) or `strip` the part (replaced by a short text part)."),

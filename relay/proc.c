@@ -169,6 +169,10 @@ static _Noreturn void child_run(struct proc_child *ch, int fd, pid_t parent)
 	close_all_but(keep, nkeep);
 
 	char err[256];
+	if (ch->spec.setup && ch->spec.setup(ch->spec.arg, err, sizeof(err)) != 0) {
+		log_error("event=proc-setup-failed name=%s reason=\"%s\"", ch->spec.name, err);
+		_exit(PROC_EXIT_SETUP);
+	}
 	if (ch->spec.chroot_or_null && (chroot(ch->spec.chroot_or_null) != 0 || chdir("/") != 0)) {
 		log_error("event=proc-setup-failed name=%s reason=\"chroot %s: %s\"", ch->spec.name,
 			  ch->spec.chroot_or_null, strerror(errno));

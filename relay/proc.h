@@ -4,8 +4,9 @@
  * The parent (root) starts each child with proc_start(): a socketpair, a
  * fork, and in the child a clean slate (every descriptor closed except the
  * parent channel and the listening sockets the spec keeps, signal
- * dispositions and mask reset), an optional chroot, privileges dropped to
- * the spec's user, then the spec's main function, whose result is the exit
+ * dispositions and mask reset), the spec's setup function (still with the
+ * parent's privileges), an optional chroot, privileges dropped to the
+ * spec's user, then the spec's main function, whose result is the exit
  * status. The child never returns into the parent's code or event loop.
  *
  * A child that exits is logged (status or signal) and restarted after an
@@ -49,6 +50,13 @@ struct proc_spec {
 	const char *chroot_or_null; /* chroot here before dropping privileges */
 	const int *keep_fds;	    /* descriptors the child inherits (listening sockets) */
 	size_t n_keep_fds;
+	/*
+	 * NULL, or run in the child before the chroot and the user switch,
+	 * with the parent's privileges (e.g. to mount something private to
+	 * the child). Returns 0, or -1 with one line in err: the child logs it
+	 * and exits with a set-up failure (restarted like any other death).
+	 */
+	int (*setup)(void *arg, char *err, size_t errlen);
 };
 
 /* Back-off and crash-loop policy; proc_supervisor_new sets these defaults. */

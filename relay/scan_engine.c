@@ -22,16 +22,26 @@
 static pthread_once_t cl_once = PTHREAD_ONCE_INIT;
 static cl_error_t cl_init_rc = CL_ERROR;
 
+/* The scan running in this thread, for libclamav's messages without a context. */
+static _Thread_local struct scan_ctx *current_scan;
+
 /* libclamav's own messages are mostly about malformed (untrusted) input: never above warning. */
 static void clamav_msg(enum cl_msg severity, const char *fullmsg, const char *msg, void *context)
 {
 	(void)fullmsg;
-	(void)context;
 	char text[512], q[600];
 	snprintf(text, sizeof(text), "%s", msg ? msg : "");
 	size_t n = strlen(text);
 	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
 		text[--n] = '\0';
+	/*
+	 * During a scan, context is that scan's struct scan_ctx; libclamav's
+	 * messages from before it set its context up come with NULL, and scans
+	 * run in the calling thread: this thread's current scan.
+	 */
+	struct scan_ctx *ctx = context ? context : current_scan;
+	if (severity == CL_MSG_ERROR && ctx && !ctx->error[0])
+		snprintf(ctx->error, sizeof(ctx->error), "libclamav: %s", text);
 	enum log_level level = severity == CL_MSG_ERROR	 ? LOG_LEVEL_WARNING
 			       : severity == CL_MSG_WARN ? LOG_LEVEL_INFO
 							 : LOG_LEVEL_DEBUG;
@@ -440,6 +450,7 @@ static int scan(struct scan_engine *e, int fd, const struct scan_range *range,
 	const char *virname = NULL;
 	unsigned long scanned = 0;
 	cl_error_t rc;
+	current_scan = &ctx;
 	if (range && range->len == 0) {
 		rc = CL_CLEAN; /* what libclamav says of an empty file */
 	} else if (range) {
@@ -453,9 +464,12 @@ static int scan(struct scan_engine *e, int fd, const struct scan_range *range,
 	} else {
 		rc = cl_scandesc_callback(fd, NULL, &virname, &scanned, c->cl, &opts, &ctx);
 	}
+	current_scan = NULL;
 	/* virname points into the engine: copy it before the reference is dropped. */
 	scan_verdict_from_cl((int)rc, virname && *virname ? virname : ctx.found, ctx.member_too_big,
 			     out);
+	if (out->result == SCAN_CLEAN && ctx.error[0])
+		verdict_set(out, SCAN_ERROR, "error", ctx.error);
 	scan_engine_release(e, c);
 	return out->result == SCAN_ERROR ? -1 : 0;
 }

@@ -50,6 +50,13 @@ struct scan_ctx {
 	uint64_t max_file_size;
 	bool member_too_big;
 	char found[SCAN_NAME_MAX]; /* first alert name, "" if none */
+	/*
+	 * libclamav's first error message during the scan, "" if none. libclamav
+	 * goes on and may answer CL_CLEAN when it could not write its temporary
+	 * files (no room, no permission), having skipped what needed them: a
+	 * clean answer with an error here is not a completed scan.
+	 */
+	char error[SCAN_NAME_MAX];
 };
 
 /* Loads and compiles db_dir with limits l. NULL with a reason in err on failure. */

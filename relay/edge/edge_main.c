@@ -4,6 +4,7 @@
  * requests between them, and the control socket.
  */
 #include "relay/edge/edge.h"
+#include "relay/edge/edge_scan_temp.h"
 #include "relay/scan_engine.h"
 
 #include "common/log.h"
@@ -335,6 +336,8 @@ static int start_children(struct edge_parent *p)
 			.user = i == CHILD_QUEUE ? NULL : user,
 			.keep_fds = i == CHILD_SMTP ? p->ctx.listen_fds : NULL,
 			.n_keep_fds = i == CHILD_SMTP ? (size_t)p->ctx.nlisten : 0,
+			/* libclamav's temporary files on a tmpfs of its own (edge_scan_temp.h) */
+			.setup = i == CHILD_SCAN ? edge_scan_temp_setup : NULL,
 		};
 		char err[256];
 		p->refs[i] = (struct child_ref){p, (enum edge_child)i};

@@ -6,6 +6,7 @@
  * the parent) or when the database directory changes.
  */
 #include "relay/edge/edge.h"
+#include "relay/edge/edge_scan_temp.h"
 
 #include "common/log.h"
 #include "relay/ipc.h"
@@ -222,8 +223,8 @@ static void options_from_config(struct edge_scan *es)
 	es->attach.on_limit = es->opts.on_limits;
 }
 
-/* scan.threads, or with 0 one thread per online CPU: scanning is CPU-bound. */
-static unsigned scan_threads(int configured)
+/* With 0 one thread per online CPU: scanning is CPU-bound. */
+unsigned edge_scan_threads(int configured)
 {
 	long n = configured > 0 ? configured : sysconf(_SC_NPROCESSORS_ONLN);
 	if (n < 1)
@@ -245,6 +246,15 @@ int edge_scan_main(void *arg, int parent_fd)
 		fatal("out of memory");
 	struct scan_limits limits;
 	limits_from_config(cfg, &limits);
+	const struct edge_scan_temp *temp = edge_scan_temp_chosen();
+	if (temp->note[0])
+		log_warning("event=scan-temp-fallback dir=%s reason=\"%s\"", temp->shown,
+			    temp->note);
+	limits.tmp_dir = temp->dir[0] ? temp->dir : NULL;
+	if (edge_scan_temp_check(temp, err, sizeof(err)) < 0) {
+		log_error("event=scan-error reason=\"%s\"", err);
+		return 1;
+	}
 	time_t t0 = time(NULL);
 	es.engine = scan_engine_new(cfg->scan.database_dir, &limits, err, sizeof(err));
 	if (!es.engine) {
@@ -252,7 +262,7 @@ int edge_scan_main(void *arg, int parent_fd)
 		return 1;
 	}
 	options_from_config(&es);
-	es.nwalkers = scan_threads(cfg->scan.threads);
+	es.nwalkers = edge_scan_threads(cfg->scan.threads);
 	for (unsigned i = 0; i < es.nwalkers; i++) {
 		es.walkers[i] = mime_walker_new(NULL);
 		if (!es.walkers[i]) {
@@ -275,9 +285,11 @@ int edge_scan_main(void *arg, int parent_fd)
 	event_add(es.watch, &tv);
 	struct scan_engine_info in;
 	scan_engine_info(es.engine, &in);
-	log_info("event=scan-ready engine=%s signatures=%u db=%u threads=%u load_s=%lld",
+	log_info("event=scan-ready engine=%s signatures=%u db=%u threads=%u load_s=%lld temp=%s "
+		 "temp_private=%s temp_size_mib=%llu",
 		 in.engine_version, in.signatures, in.db_version, es.nwalkers,
-		 (long long)(time(NULL) - t0));
+		 (long long)(time(NULL) - t0), temp->shown[0] ? temp->shown : "(default)",
+		 temp->private_mount ? "yes" : "no", (unsigned long long)(temp->size >> 20));
 	event_base_dispatch(es.base);
 
 	event_free(es.watch);

@@ -39,6 +39,24 @@ wait_for 20 "the scan process is ready" grep -q "event=scan-ready" "$WORK/edge.l
 expect "smtp, queue and scan run as nobody" \
 	test "$(ps -o user= --ppid "$EDGE_PID" | sort -u | tr -d ' \n')" = nobody
 
+# --- libclamav's temporary files: a tmpfs only the scan process sees ------------------------------
+# scan_temp_pids: the edge's children whose mount table has a tmpfs on STATE/scan-tmp.
+scan_temp_pids() {
+	local c
+	for c in $(ps -o pid= --ppid "$EDGE_PID"); do
+		grep -q " $WORK/state/scan-tmp .* - tmpfs " "/proc/$c/mountinfo" 2>/dev/null && echo "$c"
+	done
+}
+SCANPID=$(scan_temp_pids)
+expect "exactly one child (scan) has a tmpfs on state/scan-tmp: '$SCANPID'" \
+	test "$(wc -w <<<"$SCANPID")" -eq 1
+expect "the host's mount table does not have it" \
+	bash -c '! grep -q "$1" /proc/self/mountinfo' - " $WORK/state/scan-tmp "
+expect "in the scan process it belongs to nobody, mode 700" \
+	test "$(nsenter -t "${SCANPID:-1}" -m stat -c '%U %a' "$WORK/state/scan-tmp")" = "nobody 700"
+expect "scan-ready says so" grep -q "event=scan-ready .*temp=$WORK/state/scan-tmp temp_private=yes" \
+	"$WORK/edge.log"
+
 # --- viruses --------------------------------------------------------------------------------
 msg attach "$WORK/v-exe.eml" "$T/clam.exe"
 msg attach "$WORK/v-zip.eml" "$T/clam.zip"
@@ -162,3 +180,41 @@ expect "the text part is intact" grep -q "^Keep this text: strip-one" "$last"
 expect "the attachment is replaced by a notice" grep -q "^Name: tool.exe" "$last"
 expect "the attachment's content is gone" test "$(grep -c "TVogbm90" "$last")" -eq 0
 expect "the stripped message's stamp verifies" "$CHECK" "$WORK/state/attest.pub" "$last"
+
+# --- scan.temp_dir is where libclamav writes ------------------------------------------------------
+# A directory the scan process (nobody) cannot write: libclamav would answer clean without
+# scanning what needs its temporary files, so the scan process does not start, and mail is
+# deferred (scan.on_scanner_failure = tempfail).
+ready=$(grep -c "event=scan-ready" "$WORK/edge.log")
+stop_edge
+install -d -m 0700 -o root "$WORK/locked-tmp"
+write_scan_conf "$EDGE_CONF" ""
+sed -i "s|threads = 2;|threads = 2; temp_dir = \"$WORK/locked-tmp\";|" "$EDGE_CONF"
+start_edge "$EDGE_CONF"
+wait_for 20 "the scan process refuses to start: temp_dir not writable" grep -q \
+	"event=scan-error reason=\"libclamav's temporary directory $WORK/locked-tmp is not writable" \
+	"$WORK/edge.log"
+out=$(send "$WORK/clean.eml")
+expect "no scanner, no acceptance: 451 4.7.1 ($out)" grep -q "^451 4.7.1" <<<"$out"
+
+# --- scan.temp_size bounds libclamav's private tmpfs ---------------------------------------------
+# 1 MiB of tmpfs: libclamav cannot write the decoded 3 MiB attachment; it would answer clean,
+# its error message makes it a scan error and the message is deferred; a small one still passes.
+ready=$(grep -c "event=scan-ready" "$WORK/edge.log")
+stop_edge
+write_scan_conf "$EDGE_CONF" ""
+sed -i 's/threads = 2;/threads = 2; temp_size = 1;/' "$EDGE_CONF"
+start_edge "$EDGE_CONF"
+wait_for 20 "the scan process is ready (temp_size = 1)" ready_more_than "$ready"
+expect "scan-ready shows the 1 MiB tmpfs" grep -q "temp_private=yes temp_size_mib=1$" "$WORK/edge.log"
+head -c 3145728 /dev/urandom >"$WORK/big.bin"
+msg attach "$WORK/big.eml" "$WORK/big.bin"
+out=$(send "$WORK/big.eml")
+expect "3 MiB to decode into a 1 MiB tmpfs: 451 4.7.1 ($out)" grep -q "^451 4.7.1" <<<"$out"
+expect "the scan error is logged with libclamav's message" \
+	grep -q "event=scanned .*verdict=error reason=\"libclamav: " "$WORK/edge.log"
+out=$(send "$WORK/clean.eml")
+expect "a small message still passes: $out" grep -q "^250 2.0.0" <<<"$out"
+stop_edge
+expect "the private tmpfs left nothing in state/scan-tmp on the host" \
+	test -z "$(ls -A "$WORK/state/scan-tmp")"

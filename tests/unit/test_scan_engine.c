@@ -434,6 +434,28 @@ static void test_errors(void **state)
 	assert_true(v.detail[0] != '\0');
 }
 
+/*
+ * libclamav answers CL_CLEAN when it cannot write its temporary files, having
+ * skipped what needed them (here the decoded attachment with EICAR in it):
+ * its error message makes that a scan error, never clean.
+ */
+static void test_temp_dir_unusable(void **state)
+{
+	(void)state;
+	struct scan_limits l;
+	scan_limits_default(&l);
+	l.tmp_dir = "/nonexistent/airlock-scan-tmp";
+	struct scan_engine *e = engine_with(base_db, &l);
+	char *m = message_with("nothing here", "readme.txt", EICAR, strlen(EICAR));
+	struct scan_verdict v;
+	assert_int_equal(scan_buf(e, m, strlen(m), &v), -1);
+	assert_int_equal(v.result, SCAN_ERROR);
+	if (strncmp(v.detail, "libclamav: ", 11) != 0)
+		fail_msg("detail: %s", v.detail);
+	free(m);
+	scan_engine_free(e);
+}
+
 static void test_verdict_mapping(void **state)
 {
 	(void)state;
@@ -504,6 +526,7 @@ int main(void)
 		cmocka_unit_test_setup(test_size_and_file_limits, need_db),
 		cmocka_unit_test_setup(test_heuristics, need_db),
 		cmocka_unit_test_setup(test_errors, need_db),
+		cmocka_unit_test_setup(test_temp_dir_unusable, need_db),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
