@@ -59,6 +59,8 @@ struct client_txn {
 	bool content_started; /* DATA got its 354, or BDAT began */
 	bool content_queued;  /* every content octet and the end marker are in the output */
 	bool content_failed;  /* a BDAT chunk was refused: send no more */
+	bool data_pipelined;  /* DATA went with MAIL and RCPT (RFC 2920: last of the group) */
+	bool data_abandoned;  /* 354 with no recipient accepted: "." sent to end it empty */
 	unsigned bdat_inflight;
 	uint64_t read_off; /* content octets read from the file so far */
 	struct smtp_content_enc enc;
@@ -97,7 +99,12 @@ struct smtp_client_conn {
 	void *ready_arg;
 	bool esmtp;
 	bool tls_active;
-	bool used; /* a message went over it: RSET before the next */
+	/*
+	 * A transaction began and did not end with the reply to its end of
+	 * data (after which the server has reset: RFC 5321 4.1.1.4): the server
+	 * may hold transaction state, RSET before the next one.
+	 */
+	bool used;
 	struct smtp_caps caps;
 	/* FIFO of replies we wait for, in order. */
 	uint8_t *expect;

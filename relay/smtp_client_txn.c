@@ -177,9 +177,19 @@ static void txn_send_mail(struct smtp_client_conn *c, bool utf8)
 		snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
 	client_send(c, "MAIL FROM:<%s>%s\r\n", t->m.from, params);
 	client_expect_push(c, EXP_MAIL);
-	if (t->pipelining)
-		while (t->rcpt_sent < t->m.nrcpts)
-			txn_send_rcpt(c);
+	if (!t->pipelining)
+		return;
+	while (t->rcpt_sent < t->m.nrcpts)
+		txn_send_rcpt(c);
+	/*
+	 * DATA as the last command of the group (RFC 2920 3.1) saves a round
+	 * trip; with CHUNKING the BDATs wait for the RCPT replies instead.
+	 */
+	if (!t->step && !c->caps.chunking) {
+		client_send(c, "DATA\r\n");
+		client_expect_push(c, EXP_DATA);
+		t->data_pipelined = true;
+	}
 }
 
 int smtp_client_conn_send(struct smtp_client_conn *c, const struct smtp_client_msg *m,
@@ -343,7 +353,7 @@ void client_txn_on_rcpt(struct smtp_client_conn *c, const struct smtp_reply *r)
 		return;
 	if (t->rcpt_sent < t->m.nrcpts && !t->mail_failed)
 		txn_send_rcpt(c);
-	else
+	else if (!t->data_pipelined) /* else the DATA reply comes next */
 		txn_envelope_done(c);
 }
 
@@ -362,6 +372,17 @@ void client_txn_on_data(struct smtp_client_conn *c, const struct smtp_reply *r)
 {
 	struct client_txn *t = &c->txn;
 
+	if (t->data_pipelined && (t->mail_failed || t->rcpt_ok == 0)) {
+		/* The envelope failed; a server that still said 354 gets an empty content. */
+		if (r->code / 100 == 3) {
+			t->data_abandoned = true;
+			client_send(c, ".\r\n");
+			client_expect_push(c, EXP_DOT);
+			return;
+		}
+		txn_envelope_done(c);
+		return;
+	}
 	if (r->code / 100 != 3) {
 		t->fail_code = r->code;
 		smtp_reply_format(r, t->fail_text, sizeof(t->fail_text));
@@ -396,6 +417,11 @@ void client_txn_on_dot(struct smtp_client_conn *c, const struct smtp_reply *r)
 	struct client_txn *t = &c->txn;
 	char text[SMTP_CLIENT_REPLY_MAX];
 
+	c->used = false; /* the end of data's reply: the server has reset */
+	if (t->data_abandoned) {
+		txn_envelope_done(c); /* the envelope's failure decides */
+		return;
+	}
 	if (t->content_failed) {
 		txn_content_failed(c, SMTP_CLIENT_STAGE_DATA);
 		return;

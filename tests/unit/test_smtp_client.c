@@ -208,7 +208,7 @@ static void test_bdat(void **state)
 	/* A small one: dots untouched, bare LF and a missing last CRLF fixed. */
 	evbuffer_drain(t->f->wire, evbuffer_get_length(t->f->wire));
 	send_msg(t, ".a\nb", 4, three, 1, false);
-	assert_wire(t, "RSET\r\nMAIL FROM:<s@example.org>\r\nRCPT TO:<a@example.com>\r\n"
+	assert_wire(t, "MAIL FROM:<s@example.org>\r\nRCPT TO:<a@example.com>\r\n"
 		       "BDAT 7 LAST\r\n.a\r\nb\r\n");
 	assert_true(t->b.r.delivered);
 }
@@ -435,7 +435,7 @@ static void test_xfrm_out_never_in_clear(void **state)
 	assert_int_equal(t->f->accepted, 0);
 }
 
-/* Two messages over one connection, RSET between, then QUIT. */
+/* Two messages over one connection (the first end of data reset the server: no RSET), QUIT. */
 static void test_reuse_and_quit(void **state)
 {
 	struct t *t = *state;
@@ -451,8 +451,55 @@ static void test_reuse_and_quit(void **state)
 	RUN_UNTIL(t->base, t->f->conns[0] == NULL, 2000);
 	assert_wire(t, "EHLO client.test\r\nMAIL FROM:<s@example.org> SIZE=5\r\n"
 		       "RCPT TO:<a@example.com>\r\nDATA\r\none\r\n.\r\n"
-		       "RSET\r\nMAIL FROM:<s@example.org> SIZE=5\r\nRCPT TO:<b@example.com>\r\n"
+		       "MAIL FROM:<s@example.org> SIZE=5\r\nRCPT TO:<b@example.com>\r\n"
 		       "DATA\r\ntwo\r\n.\r\nQUIT\r\n");
+}
+
+/*
+ * PIPELINING: DATA goes in one group with MAIL and RCPT (one read at the
+ * server). Every RCPT refused: a server that still answers DATA with 354
+ * gets an empty content, the RCPT replies decide, and as the end of data
+ * reset the server the next transaction needs no RSET; one whose DATA is
+ * refused instead still holds the MAIL: RSET before the next.
+ */
+static void test_data_in_the_group(void **state)
+{
+	struct t *t = *state;
+
+	connect_ready(t);
+	t->f->max_lines_per_read = 0;
+	send_msg(t, "one\r\n", 5, three, 2, false);
+	assert_true(t->b.r.delivered);
+	assert_true(t->f->max_lines_per_read >= 4); /* MAIL, 2 x RCPT, DATA in one read */
+
+	evbuffer_drain(t->f->wire, evbuffer_get_length(t->f->wire));
+	t->f->rules[0] = (struct fake_rule){"RCPT", "550 5.1.1 Unknown\r\n"};
+	send_msg(t, "two\r\n", 5, three, 2, false);
+	assert_int_equal(t->b.r.stage, SMTP_CLIENT_STAGE_RCPT);
+	assert_int_equal(t->b.r.code, 550);
+	assert_int_equal(t->b.code[0], 550);
+	assert_int_equal(t->b.code[1], 550);
+	assert_false(t->b.r.temporary);
+	assert_int_equal(t->f->messages, 2); /* the empty one ended the 354 */
+	assert_wire(t, "MAIL FROM:<s@example.org> SIZE=5\r\nRCPT TO:<a@example.com>\r\n"
+		       "RCPT TO:<b@example.com>\r\nDATA\r\n.\r\n");
+	assert_true(smtp_client_conn_usable(t->b.conn));
+
+	evbuffer_drain(t->f->wire, evbuffer_get_length(t->f->wire));
+	t->f->rules[1] = (struct fake_rule){"DATA", "554 5.5.1 No valid recipients\r\n"};
+	send_msg(t, "three\r\n", 7, three, 1, false);
+	assert_int_equal(t->b.r.stage, SMTP_CLIENT_STAGE_RCPT);
+	assert_int_equal(t->b.code[0], 550);
+	assert_wire(t, "MAIL FROM:<s@example.org> SIZE=7\r\nRCPT TO:<a@example.com>\r\n"
+		       "DATA\r\n");
+
+	evbuffer_drain(t->f->wire, evbuffer_get_length(t->f->wire));
+	t->f->rules[0] = (struct fake_rule){NULL, NULL};
+	t->f->rules[1] = (struct fake_rule){NULL, NULL};
+	send_msg(t, "four\r\n", 6, three, 1, false);
+	assert_true(t->b.r.delivered);
+	assert_wire(t, "RSET\r\nMAIL FROM:<s@example.org> SIZE=6\r\nRCPT TO:<a@example.com>\r\n"
+		       "DATA\r\nfour\r\n.\r\n");
 }
 
 /* Freeing the connection from inside its done callback is safe. */
@@ -500,6 +547,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_data_end_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xfrm_out_never_in_clear, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_in_the_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reuse_and_quit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_in_callback, setup, teardown),
 	};
