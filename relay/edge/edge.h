@@ -10,19 +10,22 @@
  *	queue	delivers committed messages to the hubs (queue_runner), only
  *		through the IPsec SA (edge_forward.h); owns the VICI session
  *
- * Children talk only to the parent, over socketpairs (relay/ipc): smtp
+ * Children talk to the parent over socketpairs (relay/ipc), and smtp to
+ * scan over one of their own (below): smtp
  * reports each committed queue id, which the parent hands to queue; the
  * parent asks each for its status to answer the control socket, and passes
  * `airlockctl quarantine` requests to queue, which does the file work.
  *
- * Scanning: at end of data smtp sends a read-only fd of the complete temp
- * file (SCAN_REQ) to the parent, which passes it on to scan, remembering
- * the request; scan answers SCAN_REP (relay/scan_reply.h, maybe with an fd
- * of rewritten content) through the parent. Routing through the parent
- * keeps restarts simple: when scan dies the parent answers every request
- * it had passed on with SCAN_REPLY_FAILED (451 4.7.1), and a new scan
- * needs no new channel to smtp. When smtp dies, answers for its requests
- * are dropped (its temp files are cleaned by the next smtp). smtp also
+ * Scanning: smtp and scan talk directly, over a socketpair the parent
+ * creates once both run and hands to each (SCAN_LINK); a restart of either
+ * gives both a new one. At end of data smtp sends a read-only fd of the
+ * complete temp file (SCAN_REQ); scan answers SCAN_REP (relay/scan_reply.h,
+ * maybe with an fd of rewritten content). Two process hops per verdict
+ * instead of four through the parent. When the channel closes (scan died)
+ * or is replaced, smtp answers every request still on it 451 4.7.1 (or
+ * accepts unscanned, per scan.on_scanner_failure); without a channel it
+ * does so at once. When smtp dies, scan's answers for it have nowhere to go
+ * and are dropped (its temp files are cleaned by the next smtp). smtp also
  * times out each request after scan.timeout.
  */
 #ifndef AIRLOCK_EDGE_H
@@ -43,11 +46,12 @@ enum edge_msg {
 	EDGE_MSG_STATUS_REP = 4, /* child -> parent: u32 request id, str JSON object */
 	EDGE_MSG_QUEUE_REQ = 5,	 /* parent -> queue: u32 request id, u32 limit */
 	EDGE_MSG_QUEUE_REP = 6,	 /* queue -> parent: u32 request id, str JSON object */
-	EDGE_MSG_SCAN_REQ = 7,	 /* smtp -> parent -> scan: u32 seq, str queue id; fd */
-	EDGE_MSG_SCAN_REP = 8,	 /* scan -> parent -> smtp: struct scan_reply; maybe fd */
+	EDGE_MSG_SCAN_REQ = 7,	 /* smtp -> scan (link): u32 seq, str queue id; fd */
+	EDGE_MSG_SCAN_REP = 8,	 /* scan -> smtp (link): struct scan_reply; maybe fd */
 	EDGE_MSG_RELOAD = 9, /* parent -> scan: reload the database; -> smtp: the attestation key */
-	EDGE_MSG_QUAR_REQ = 10, /* parent -> queue: u32 request id, str op, str queue id */
-	EDGE_MSG_QUAR_REP = 11, /* queue -> parent: u32 request id, str JSON object */
+	EDGE_MSG_QUAR_REQ = 10,	 /* parent -> queue: u32 request id, str op, str queue id */
+	EDGE_MSG_QUAR_REP = 11,	 /* queue -> parent: u32 request id, str JSON object */
+	EDGE_MSG_SCAN_LINK = 12, /* parent -> smtp and scan: fd, their end of the scan link */
 };
 
 /* Longest JSON text a child sends in one reply (an ipc payload). */

@@ -10,7 +10,6 @@
 #include "common/log.h"
 #include "common/netaddr.h"
 #include "policy/transport_rules_config.h"
-#include "relay/edge/edge_route.h"
 #include "relay/forward_hubs.h"
 #include "relay/control.h"
 #include "relay/ipc.h"
@@ -67,8 +66,6 @@ struct edge_parent {
 	uint32_t next_id;
 	time_t started;
 	uint64_t committed_seen;
-	struct edge_route *route;
-	unsigned smtp_gen; /* raised when smtp goes away: its scan answers are dropped */
 };
 
 /* Whether child c runs in this configuration. */
@@ -275,22 +272,11 @@ static int child_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
 	struct child_ref *ref = arg;
 	struct edge_parent *p = ref->p;
 	char id[64];
-	if (type == EDGE_MSG_SCAN_REQ && ref->which == CHILD_SMTP)
-		return edge_route_request(p->route, p->chan[CHILD_SMTP], p->smtp_gen,
-					  p->chan[CHILD_SCAN], r, fd);
-	if (type == EDGE_MSG_SCAN_REP && ref->which == CHILD_SCAN)
-		return edge_route_reply(p->route, p->chan[CHILD_SMTP], p->smtp_gen, r, fd);
 	if (fd >= 0)
 		close(fd); /* no other message of ours carries one */
 	switch (type) {
 	case IPC_CLOSED:
 		p->chan[ref->which] = NULL;
-		if (ref->which == CHILD_SMTP)
-			p->smtp_gen++;
-		if (ref->which == CHILD_SCAN && edge_route_in_flight(p->route) > 0) {
-			log_warning("event=scan-lost in_flight=%u", edge_route_in_flight(p->route));
-			edge_route_scan_closed(p->route, p->chan[CHILD_SMTP], p->smtp_gen);
-		}
 		return 0;
 	case EDGE_MSG_COMMITTED:
 		if (ref->which != CHILD_SMTP || ipc_get_str(r, id, sizeof(id)) < 0 ||
@@ -310,6 +296,28 @@ static int child_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
 	}
 }
 
+/*
+ * Gives smtp and scan a channel of their own (EDGE_MSG_SCAN_LINK, one end
+ * each) once both run: scan requests and verdicts go over it directly. A
+ * restarted smtp or scan gets a new one, and so does the other side, which
+ * drops its old channel (closed by the death anyway).
+ */
+static void link_scan(struct edge_parent *p)
+{
+	if (!p->chan[CHILD_SMTP] || !p->chan[CHILD_SCAN])
+		return;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		log_error("event=scan-link-failed reason=\"socketpair: %s\"", strerror(errno));
+		return; /* smtp answers 451 without a link; the next restart tries again */
+	}
+	if (ipc_send(p->chan[CHILD_SCAN], EDGE_MSG_SCAN_LINK, NULL, 0, sv[0]) < 0 ||
+	    ipc_send(p->chan[CHILD_SMTP], EDGE_MSG_SCAN_LINK, NULL, 0, sv[1]) < 0)
+		log_error("event=scan-link-failed reason=\"cannot pass the channel\"");
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void child_restarted(void *arg, const struct proc_spec *spec, struct ipc_chan *chan)
 {
 	struct edge_parent *p = arg;
@@ -318,6 +326,8 @@ static void child_restarted(void *arg, const struct proc_spec *spec, struct ipc_
 			p->chan[i] = chan;
 	}
 	log_info("event=child-restarted name=%s", spec->name);
+	if (strcmp(spec->name, child_names[CHILD_QUEUE]) != 0)
+		link_scan(p);
 }
 
 static int start_children(struct edge_parent *p)
@@ -659,10 +669,10 @@ int main(int argc, char **argv)
 	if (!p->base || !p->sup)
 		fatal("out of memory");
 	p->started = time(NULL);
-	p->route = edge_route_new();
 	proc_supervisor_set_restart_cb(p->sup, child_restarted, p);
 	if (start_children(p) < 0)
 		return 1;
+	link_scan(p);
 	const struct control_command cmds[] = {
 		{"status", cmd_status, p},
 		{"queue", cmd_queue, p},
@@ -704,7 +714,6 @@ int main(int argc, char **argv)
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sighup);
-	edge_route_free(p->route);
 	proc_supervisor_free(p->sup);
 	event_base_free(p->base);
 	config_release(&p->ctx.cfg);

@@ -41,8 +41,16 @@ struct edge_scan {
 	uint64_t scans, clean, infected, rejected, limits, errors, quarantined;
 };
 
+/* One smtp process's channel (edge.h, "scan link"); freed when closed and no job needs it. */
+struct scan_link {
+	struct edge_scan *es;
+	struct ipc_chan *chan; /* NULL once closed */
+	unsigned jobs;	       /* requests from it not answered yet */
+};
+
 struct scan_msg {
 	struct edge_scan *es;
+	struct scan_link *link; /* where the answer goes */
 	int fd;
 	char id[QUEUE_ID_MAX + 1];
 	struct scan_reply reply;
@@ -72,6 +80,29 @@ static void count(struct edge_scan *es, const struct scan_reply *r)
 		es->quarantined++;
 }
 
+static void link_release(struct scan_link *l)
+{
+	if (--l->jobs == 0 && !l->chan)
+		free(l);
+}
+
+/* Sends m's reply to the smtp process that asked, if it is still there. */
+static void answer(struct scan_msg *m)
+{
+	struct ipc_writer w;
+	ipc_writer_init(&w);
+	scan_reply_put(&w, &m->reply);
+	if (!m->link->chan ||
+	    ipc_send_writer(m->link->chan, EDGE_MSG_SCAN_REP, &w, m->content_fd) < 0)
+		log_warning("event=scan-reply-lost id=%s reason=\"the smtp process went away\"",
+			    m->id);
+	ipc_writer_free(&w);
+	if (m->content_fd >= 0)
+		close(m->content_fd);
+	link_release(m->link);
+	free(m);
+}
+
 static void done(void *job, void *arg)
 {
 	struct edge_scan *es = arg;
@@ -80,15 +111,7 @@ static void done(void *job, void *arg)
 	count(es, &m->reply);
 	log_info("event=scanned id=%s action=%s%s", m->id, scan_reply_action_name(m->reply.action),
 		 m->reply.log);
-	struct ipc_writer w;
-	ipc_writer_init(&w);
-	scan_reply_put(&w, &m->reply);
-	if (!es->parent || ipc_send_writer(es->parent, EDGE_MSG_SCAN_REP, &w, m->content_fd) < 0)
-		log_error("event=scan-reply-lost id=%s", m->id);
-	ipc_writer_free(&w);
-	if (m->content_fd >= 0)
-		close(m->content_fd);
-	free(m);
+	answer(m);
 }
 
 static void reload_done(void *arg, int ok, const char *err)
@@ -137,6 +160,69 @@ static json_t *status_json(struct edge_scan *es)
 	return o;
 }
 
+/* smtp's SCAN_REQ: u32 seq, str queue id; fd of the spool file. */
+static int scan_request(struct scan_link *l, struct ipc_reader *r, int fd)
+{
+	struct scan_msg *m = calloc(1, sizeof(*m));
+	if (!m)
+		fatal("out of memory");
+	if (fd < 0 || ipc_get_u32(r, &m->reply.seq) < 0 ||
+	    ipc_get_str(r, m->id, sizeof(m->id)) < 0 || ipc_get_end(r) < 0) {
+		if (fd >= 0)
+			close(fd);
+		free(m);
+		return -1;
+	}
+	m->es = l->es;
+	m->link = l;
+	m->fd = fd;
+	m->content_fd = -1;
+	l->jobs++;
+	if (scan_pool_submit(l->es->pool, m) < 0) {
+		close(fd);
+		m->reply.action = SCAN_REPLY_FAILED;
+		log_error("event=scan-error id=%s reason=\"cannot queue the job\"", m->id);
+		answer(m);
+	}
+	return 0;
+}
+
+static int link_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
+{
+	struct scan_link *l = arg;
+	if (type == EDGE_MSG_SCAN_REQ)
+		return scan_request(l, r, fd);
+	if (fd >= 0)
+		close(fd);
+	if (type != IPC_CLOSED)
+		return -1;
+	/* smtp went away (or got a new link): its jobs finish, their answers are dropped */
+	ipc_chan_free(l->chan);
+	l->chan = NULL;
+	if (l->jobs == 0)
+		free(l);
+	return 0;
+}
+
+/* A new scan link from the parent (fd owned here); an older one stays until it closes. */
+static int scan_link(struct edge_scan *es, struct ipc_reader *r, int fd)
+{
+	if (fd < 0 || ipc_get_end(r) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	struct scan_link *l = calloc(1, sizeof(*l));
+	if (!l)
+		fatal("out of memory");
+	l->es = es;
+	l->chan = ipc_chan_new(es->base, fd, link_handler, l);
+	if (!l->chan)
+		fatal("cannot create the scan link");
+	ipc_chan_set_name(l->chan, "smtp");
+	return 0;
+}
+
 static int parent_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
 {
 	struct edge_scan *es = arg;
@@ -146,26 +232,8 @@ static int parent_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd
 		es->parent = NULL;
 		event_base_loopbreak(es->base);
 		return 0;
-	case EDGE_MSG_SCAN_REQ: {
-		struct scan_msg *m = calloc(1, sizeof(*m));
-		if (!m)
-			fatal("out of memory");
-		if (fd < 0 || ipc_get_u32(r, &m->reply.seq) < 0 ||
-		    ipc_get_str(r, m->id, sizeof(m->id)) < 0 || ipc_get_end(r) < 0) {
-			if (fd >= 0)
-				close(fd);
-			free(m);
-			return -1;
-		}
-		m->es = es;
-		m->fd = fd;
-		m->content_fd = -1;
-		if (scan_pool_submit(es->pool, m) < 0) {
-			close(fd);
-			free(m);
-		}
-		return 0;
-	}
+	case EDGE_MSG_SCAN_LINK:
+		return scan_link(es, r, fd);
 	case EDGE_MSG_RELOAD:
 		if (fd >= 0)
 			close(fd);

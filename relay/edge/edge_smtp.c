@@ -130,7 +130,7 @@ static void scan_timeout(evutil_socket_t fd, short what, void *arg)
 
 /*
  * Scanning on: the scan process gets a read-only fd of the complete temp
- * file through the parent; the reply waits for its verdict (or the
+ * file over the scan link; the reply waits for its verdict (or the
  * timeout), and edge_smtp_verdict() commits or refuses. Scanning off:
  * every complete message is committed as it is.
  */
@@ -157,14 +157,15 @@ static void txn_end(void *txn, smtp_txn_done_fn done, void *cookie)
 	ipc_writer_init(&w);
 	ipc_put_u32(&w, t->seq);
 	ipc_put_str(&w, t->first_id);
-	int rc =
-		fd < 0 || !es->parent ? -1 : ipc_send_writer(es->parent, EDGE_MSG_SCAN_REQ, &w, fd);
+	int rc = fd < 0 || !es->scan ? -1 : ipc_send_writer(es->scan, EDGE_MSG_SCAN_REQ, &w, fd);
 	ipc_writer_free(&w);
 	if (fd >= 0)
 		close(fd);
 	if (rc < 0) {
+		if (fd >= 0)
+			log_warning("event=scan-unavailable id=%s", t->first_id);
 		unlink_scanning(t);
-		edge_smtp_verdict(t, NULL, -1, fd < 0 ? "spool-read" : "no-channel");
+		edge_smtp_verdict(t, NULL, -1, fd < 0 ? "spool-read" : "scanner-unavailable");
 	}
 }
 
@@ -175,7 +176,7 @@ static void txn_abort(void *txn)
 	edge_txn_free(t);
 }
 
-/* A verdict from the scan process (through the parent). */
+/* A verdict from the scan process. */
 static int scan_reply(struct edge_smtp *es, struct ipc_reader *r, int fd)
 {
 	struct scan_reply rep;
@@ -253,12 +254,69 @@ static void reload_signer(struct edge_smtp *es)
 	es->signer = s;
 }
 
+/*
+ * The scan link closed (scan died) or is being replaced: every request on it
+ * gets the scanner-failure verdict, and the link goes.
+ */
+static void scan_lost(struct edge_smtp *es, const char *why)
+{
+	unsigned n = 0;
+	for (struct edge_txn *t = es->scanning; t; t = t->next)
+		n++;
+	if (n > 0)
+		log_warning("event=scan-lost in_flight=%u why=%s", n, why);
+	while (es->scanning) {
+		struct edge_txn *t = es->scanning;
+		es->scanning = t->next;
+		t->next = NULL;
+		edge_smtp_verdict(t, NULL, -1, why);
+	}
+	ipc_chan_free(es->scan);
+	es->scan = NULL;
+}
+
+static int scan_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
+{
+	struct edge_smtp *es = arg;
+	if (type == EDGE_MSG_SCAN_REP)
+		return scan_reply(es, r, fd);
+	if (fd >= 0)
+		close(fd);
+	if (type == IPC_CLOSED) {
+		scan_lost(es, "scanner-died");
+		return 0;
+	}
+	return -1;
+}
+
+/* A new scan link from the parent (fd owned here). */
+static int scan_link(struct edge_smtp *es, struct ipc_reader *r, int fd)
+{
+	if (fd < 0 || ipc_get_end(r) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!es->ctx->cfg.scan.enabled) {
+		close(fd);
+		return 0;
+	}
+	if (es->scan)
+		scan_lost(es, "scanner-restarted");
+	es->scan = ipc_chan_new(es->base, fd, scan_handler, es);
+	if (!es->scan)
+		fatal("cannot create the scan link");
+	ipc_chan_set_name(es->scan, "scan");
+	log_info("event=scan-linked");
+	return 0;
+}
+
 static int parent_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
 {
 	struct edge_smtp *es = arg;
 	uint32_t id;
-	if (type == EDGE_MSG_SCAN_REP)
-		return scan_reply(es, r, fd);
+	if (type == EDGE_MSG_SCAN_LINK)
+		return scan_link(es, r, fd);
 	if (fd >= 0)
 		close(fd);
 	switch (type) {
@@ -375,6 +433,7 @@ int edge_smtp_main(void *arg, int parent_fd)
 	scan_quarantine_free(es.quarantine);
 	if (es.parent)
 		ipc_chan_free(es.parent);
+	ipc_chan_free(es.scan);
 	event_base_free(es.base);
 	return 0;
 }

@@ -22,6 +22,7 @@ struct edge_smtp {
 	const struct edge_ctx *ctx;
 	struct event_base *base;
 	struct ipc_chan *parent;
+	struct ipc_chan *scan; /* the scan link (edge.h); NULL: none at the moment */
 	struct queue_spool *spool;
 	struct smtp_server *server;
 	struct attest_signer *signer;	    /* scan.enabled only */

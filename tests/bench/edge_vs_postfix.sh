@@ -59,10 +59,11 @@ HUB=${BENCH_HUB:-0}
 BIG_N=${BENCH_BIG_MESSAGES:-50}
 BIG_SIZE=1048576
 RAW_MB=${BENCH_RAW_MB:-200}
-# libclamav writes the decoded parts of every message it scans to temporary files in $TMPDIR
-# (else /tmp). BENCH_SCAN_TMPDIR=tmpfs gives the edge a fresh directory on /dev/shm as
-# TMPDIR; empty (the default): the edge's environment, here /tmp on disk.
+# libclamav writes the decoded parts of every message it scans to temporary files. Empty
+# BENCH_SCAN_TMPDIR (the default): airlock's default, a tmpfs private to the scan process
+# (scan.temp_dir unset); "disk": scan.temp_dir = a directory of the work dir, on disk.
 SCAN_TMP=
+SCAN_TMP_SEEN=
 
 # Testbed addresses (DESIGN.md); nothing else is ever targeted.
 MX_ADDR=198.51.100.25
@@ -244,9 +245,8 @@ cleanup() {
 trap cleanup EXIT
 case ${BENCH_SCAN_TMPDIR:-} in
 '') ;;
-tmpfs) SCAN_TMP=$(mktemp -d /dev/shm/airlock-bench-clamtmp.XXXXXX) ||
-	die "cannot create a directory on /dev/shm" ;;
-*) die "BENCH_SCAN_TMPDIR: \"tmpfs\" or empty" ;;
+disk) SCAN_TMP=$WORK/scan-tmp && mkdir -p "$SCAN_TMP" && chmod 1777 "$SCAN_TMP" ;;
+*) die "BENCH_SCAN_TMPDIR: \"disk\" or empty" ;;
 esac
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -454,10 +454,12 @@ EOF
 	# airlock.conf's default limits, the built-in attachment block list (reject), one
 	# scanning thread per CPU.
 	if [[ $SCAN == 1 ]]; then
+		local temp_line=
+		[[ -n $SCAN_TMP ]] && temp_line=$'\n\t'"temp_dir = \"$SCAN_TMP\";"
 		cat >>"$dir/airlock.conf" <<EOF
 scan = {
 	enabled = true;
-	database_dir = "$WORK/db";
+	database_dir = "$WORK/db";$temp_line
 };
 policy = {
 	attachment_builtin_list = true;
@@ -479,7 +481,7 @@ start_edge() { # start_edge DIR
 	local dir=$1
 	"$BIN/airlock-edge" -n -c "$dir/airlock.conf" >"$dir/edge.log" 2>&1 ||
 		die "airlock-edge rejected its configuration: $(cat "$dir/edge.log")"
-	ip netns exec al-edge env ${SCAN_TMP:+TMPDIR="$SCAN_TMP"} "$BIN/airlock-edge" \
+	ip netns exec al-edge "$BIN/airlock-edge" \
 		-c "$dir/airlock.conf" >>"$dir/edge.log" 2>&1 &
 	EDGE_PID=$!
 	wait_for 10 "airlock-edge's control socket" test -S "$dir/edge.sock" ||
@@ -489,6 +491,13 @@ start_edge() { # start_edge DIR
 	if [[ $SCAN == 1 ]]; then
 		wait_for 60 "the scan process to load its database" scan_ready "$dir" ||
 			die "the scan process did not come up: $(tail -5 "$dir/edge.log")"
+		# where libclamav writes: the scan process's own tmpfs, or scan.temp_dir
+		local c
+		SCAN_TMP_SEEN="scan.temp_dir = $SCAN_TMP ($(stat -f -c %T "${SCAN_TMP:-/}"))"
+		for c in $(ps -o pid= --ppid "$EDGE_PID"); do
+			grep -q " $dir/state/scan-tmp .* - tmpfs " "/proc/$c/mountinfo" 2>/dev/null &&
+				SCAN_TMP_SEEN="a tmpfs private to the scan process"
+		done
 	fi
 }
 
@@ -855,7 +864,7 @@ build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$(dirname "$BIN")/CMakeCac
 
 echo
 if [[ $SCAN == 1 ]]; then
-	echo "scanning: airlock scan.enabled = true (libclamav, test database of ${SCAN_SIGS:-?} signatures, attachment policy on, its temporary files in ${SCAN_TMP:-${TMPDIR:-/tmp}} ($(stat -f -c %T "${SCAN_TMP:-${TMPDIR:-/tmp}}"))); postfix: no scanning"
+	echo "scanning: airlock scan.enabled = true (libclamav, test database of ${SCAN_SIGS:-?} signatures, attachment policy on, its temporary files in ${SCAN_TMP_SEEN:-?}); postfix: no scanning"
 fi
 if [[ $HUB == 1 ]]; then
 	echo "paths: airlock = al-inet -> airlock-edge $MX_ADDR:$MX_PORT -> SA -> airlock-hub $HUB_ADDR:$HUB_PORT -> smtp-sink $MTA_ADDR:$MTA_PORT (al-hub);"

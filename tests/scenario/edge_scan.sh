@@ -127,7 +127,7 @@ kill -KILL "$pid"
 wait "$sender" || true
 expect "the message in flight gets 451 4.7.1: $(cat "$WORK/inflight.txt")" \
 	grep -q "^451 4.7.1" "$WORK/inflight.txt"
-expect "the parent logged the lost scanner" grep -q "event=scan-lost in_flight=1" "$WORK/edge.log"
+expect "smtp logged the lost scanner" grep -q "event=scan-lost in_flight=1 why=scanner-died" "$WORK/edge.log"
 wait_for 20 "a new scan process starts" scan_replaced "$pid"
 wait_for 20 "the new scan process is ready" ready_more_than 1
 # A load while the scanner is killed again: every 250 must arrive, every other reply is 451.
@@ -155,6 +155,16 @@ EOT
 expect "each acknowledged message is in the sink by its Message-Id" all_acked_arrived
 out=$(send "$WORK/clean.eml")
 expect "a message after the restarts is accepted: $out" grep -q "^250 2.0.0" <<<"$out"
+# smtp and scan talk over a link the parent gives both; a new smtp process gets a new one.
+smtp_pid() { edge_ctl status '[p["pid"] for p in d["processes"] if p["name"] == "smtp"][0]'; }
+smtp_replaced() { local now; now=$(smtp_pid); [ "$now" -gt 0 ] && [ "$now" != "$1" ]; }
+links=$(grep -c "event=scan-linked" "$WORK/edge.log")
+pid=$(smtp_pid)
+kill -KILL "$pid"
+wait_for 20 "a new smtp process starts" smtp_replaced "$pid"
+wait_for 20 "it gets a scan link" bash -c "[ \$(grep -c event=scan-linked '$WORK/edge.log') -gt $links ]"
+out=$(send "$WORK/clean.eml")
+expect "after smtp's restart a message is scanned and accepted: $out" grep -q "^250 2.0.0" <<<"$out"
 expect "status shows the scanner" test "$(edge_ctl status 'd["scan"]["signatures"]')" -gt 0
 "$AIRLOCK_BIN/airlockctl" -c "$EDGE_CONF" status >"$WORK/status.txt" 2>&1 || true
 expect "airlockctl status shows a scanner line" grep -q "^  scanner  ClamAV" "$WORK/status.txt"
