@@ -97,7 +97,10 @@ struct smtp_client_conn {
 	void *ready_arg;
 	bool esmtp;
 	bool tls_active;
-	bool used; /* a message went over it: RSET before the next */
+	bool used;		     /* a message went over it: RSET before the next */
+	bool timed_out;		     /* a deadline ended the session */
+	smtp_client_idle_fn idle_cb; /* the peer ended the session while it was idle */
+	void *idle_arg;
 	struct smtp_caps caps;
 	/* FIFO of replies we wait for, in order. */
 	uint8_t *expect;
