@@ -59,7 +59,6 @@ struct hub_env {
 	bool reused;	   /* conn came from the idle pool */
 	bool retried;	   /* MAIL was retried on a fresh session once */
 	bool mail_waiting; /* the step in flight is the MAIL */
-	bool no_pool;	   /* conn must not be pooled (the transaction failed) */
 	/* The edge's MAIL or RCPT waiting for the internal MTA. */
 	smtp_txn_done_fn reply;
 	void *cookie;
@@ -297,10 +296,7 @@ static void env_free(struct hub_env *e)
 	}
 	if (e->conn) {
 		smtp_client_conn_abandon(e->conn); /* an envelope without content: RSET next */
-		if (e->no_pool)
-			smtp_client_conn_quit(e->conn); /* frees a busy or dead one at once */
-		else
-			pool_put(p, e->conn, e->uses + 1);
+		pool_put(p, e->conn, e->uses + 1); /* or QUIT; a busy or dead one is freed */
 	}
 	if (e->txn)
 		e->txn->env = NULL;

@@ -188,8 +188,10 @@ int hub_smtp_main(void *arg, int parent_fd)
 	event_base_dispatch(hs.base);
 
 	smtp_server_free(hs.server);
-	hub_proxy_free(hs.proxy); /* QUIT to the idle internal sessions */
-	event_base_loop(hs.base, EVLOOP_NONBLOCK);
+	hub_proxy_free(hs.proxy); /* QUIT to the idle internal sessions: a moment for it */
+	struct timeval quit_wait = {0, 200 * 1000};
+	event_base_loopexit(hs.base, &quit_wait);
+	event_base_dispatch(hs.base);
 	event_free(hs.pool_note);
 	ipc_chan_free(hs.chan);
 	event_base_free(hs.base);
