@@ -150,6 +150,7 @@ void smtp_client_conn_free(struct smtp_client_conn *c)
 	if (!c)
 		return;
 	c->ready_cb = NULL;
+	c->idle_cb = NULL;
 	c->txn.done_cb = NULL;
 	if (c->depth > 0) {
 		c->free_pending = true; /* inside one of our callbacks: free on the way out */
@@ -212,7 +213,14 @@ void client_fail(struct smtp_client_conn *c, int stage, const struct smtp_reply 
 	case PH_QUIT:
 		smtp_client_conn_free(c);
 		break;
-	case PH_READY:
+	case PH_READY: {
+		smtp_client_idle_fn cb = c->idle_cb;
+		client_go_dead(c);
+		c->idle_cb = NULL;
+		if (cb)
+			cb(c->idle_arg, c);
+		break;
+	}
 	case PH_DEAD:
 		client_go_dead(c);
 		break;
@@ -358,7 +366,11 @@ static void client_dispatch(struct smtp_client_conn *c, const struct smtp_reply 
 		smtp_reply_format(r, text, sizeof(text));
 		log_info("event=smtp-client-unsolicited peer=%s reply=%s", c->peer_text,
 			 log_quote(quoted, sizeof(quoted), text));
-		client_go_dead(c);
+		/* Idle, it is the peer ending the session (a 421): the idle watcher hears of it. */
+		if (c->phase == PH_READY)
+			client_fail(c, SMTP_CLIENT_STAGE_MAIL, r, NULL);
+		else
+			client_go_dead(c);
 		return;
 	}
 	enum client_expect e = (enum client_expect)c->expect[c->exp_head];
@@ -511,6 +523,7 @@ static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	client_enter(c);
+	c->timed_out = true;
 	if (c->phase == PH_CONNECTING)
 		snprintf(text, sizeof(text), "connect to %s: timed out", c->peer_text);
 	else
@@ -640,6 +653,17 @@ fail:
 bool smtp_client_conn_usable(const struct smtp_client_conn *c)
 {
 	return c->phase == PH_READY && !c->free_pending;
+}
+
+void smtp_client_conn_watch_idle(struct smtp_client_conn *c, smtp_client_idle_fn cb, void *arg)
+{
+	c->idle_cb = cb;
+	c->idle_arg = arg;
+}
+
+bool smtp_client_conn_lost(const struct smtp_client_conn *c)
+{
+	return c->phase == PH_DEAD && !c->timed_out;
 }
 
 void smtp_client_conn_quit(struct smtp_client_conn *c)

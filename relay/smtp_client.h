@@ -226,6 +226,25 @@ int smtp_client_conn_content(struct smtp_client_conn *conn, int fd, off_t offset
  */
 int smtp_client_conn_abandon(struct smtp_client_conn *conn);
 
+/*
+ * Called at most once when an idle (ready) connection ends without being
+ * asked to: the peer closed or reset it, or sent something unsolicited (a
+ * 421 before closing, typically its idle timeout). The connection is then
+ * unusable; the callback may free it. For a cache of idle sessions.
+ */
+typedef void (*smtp_client_idle_fn)(void *arg, struct smtp_client_conn *conn);
+void smtp_client_conn_watch_idle(struct smtp_client_conn *conn, smtp_client_idle_fn cb, void *arg);
+
+/*
+ * True when the session has ended for good for a reason other than a
+ * deadline: the peer closed or reset the connection, answered 421, sent a
+ * malformed or unsolicited reply, or refused RSET. A caller that started a
+ * transaction on a reused idle session may then retry on a fresh
+ * connection: the session was stale, the peer need not be in trouble. False
+ * while the connection is usable or in a transaction, and after a timeout.
+ */
+bool smtp_client_conn_lost(const struct smtp_client_conn *conn);
+
 /* A short name for a stage, for logs ("rcpt"). */
 const char *smtp_client_stage_name(int stage);
 

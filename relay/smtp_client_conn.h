@@ -105,6 +105,9 @@ struct smtp_client_conn {
 	 * may hold transaction state, RSET before the next one.
 	 */
 	bool used;
+	bool timed_out;		     /* a deadline ended the session */
+	smtp_client_idle_fn idle_cb; /* the peer ended the session while it was idle */
+	void *idle_arg;
 	struct smtp_caps caps;
 	/* FIFO of replies we wait for, in order. */
 	uint8_t *expect;

@@ -54,6 +54,8 @@ struct hub_parent {
 	struct gate_counters gate;
 	uint64_t attest_verified, attest_refused, by_result[ATTEST_UNSCANNED + 1];
 	uint64_t proxy[HUB_PROXY_OUTCOME_COUNT];
+	/* Internal sessions: of earlier smtp children, and the current one's last report. */
+	struct hub_pool_stats pool_base, pool;
 };
 
 static void usage(FILE *out)
@@ -152,6 +154,7 @@ static int child_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
 {
 	struct hub_parent *p = arg;
 	struct hub_result res;
+	struct hub_pool_stats pool;
 
 	if (fd >= 0)
 		close(fd); /* no message from the child carries one */
@@ -169,6 +172,11 @@ static int child_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
 		p->by_result[res.attest]++;
 		p->proxy[res.proxy]++;
 		return 0;
+	case HUB_MSG_POOL:
+		if (hub_msg_get_pool(r, &pool) < 0)
+			return -1;
+		p->pool = pool;
+		return 0;
 	default:
 		return -1;
 	}
@@ -178,6 +186,10 @@ static void child_restarted(void *arg, const struct proc_spec *spec, struct ipc_
 {
 	struct hub_parent *p = arg;
 	p->chan = chan;
+	/* The new child counts from 0; its idle sessions died with the old one. */
+	p->pool_base.opened += p->pool.opened;
+	p->pool_base.reused += p->pool.reused;
+	memset(&p->pool, 0, sizeof(p->pool));
 	log_info("event=child-restarted name=%s", spec->name);
 	send_keys(p);
 }
@@ -218,10 +230,14 @@ static void cmd_status(void *arg, json_t *req, struct control_reply *r)
 		json_pack("{s:I, s:I, s:o, s:I}", "verified", (json_int_t)p->attest_verified,
 			  "refused", (json_int_t)p->attest_refused, "by_result", by_result,
 			  "trusted_keys", (json_int_t)attest_trust_count(p->trust));
-	json_t *proxy = json_pack("{s:s, s:I, s:I, s:I}", "internal_mta", cfg->hub.internal_mta,
-				  "delivered", (json_int_t)p->proxy[HUB_PROXY_DELIVERED],
-				  "tempfailed", (json_int_t)p->proxy[HUB_PROXY_TEMPFAILED],
-				  "rejected", (json_int_t)p->proxy[HUB_PROXY_REJECTED]);
+	json_t *proxy = json_pack(
+		"{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "internal_mta", cfg->hub.internal_mta,
+		"delivered", (json_int_t)p->proxy[HUB_PROXY_DELIVERED], "tempfailed",
+		(json_int_t)p->proxy[HUB_PROXY_TEMPFAILED], "rejected",
+		(json_int_t)p->proxy[HUB_PROXY_REJECTED], "sessions_opened",
+		(json_int_t)(p->pool_base.opened + p->pool.opened), "sessions_reused",
+		(json_int_t)(p->pool_base.reused + p->pool.reused), "idle",
+		(json_int_t)p->pool.idle);
 	json_t *hub = json_pack("{s:i, s:I, s:o, s:o, s:o, s:o}", "pid", (int)getpid(), "uptime",
 				(json_int_t)(time(NULL) - p->started), "listen", listen, "gate",
 				gate, "attestation", attest, "proxy", proxy);

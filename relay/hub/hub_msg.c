@@ -51,6 +51,14 @@ int hub_msg_put_result(struct ipc_writer *w, const struct hub_result *r)
 	return w->failed ? -1 : 0;
 }
 
+int hub_msg_put_pool(struct ipc_writer *w, const struct hub_pool_stats *s)
+{
+	ipc_put_u64(w, s->opened);
+	ipc_put_u64(w, s->reused);
+	ipc_put_u32(w, s->idle);
+	return w->failed ? -1 : 0;
+}
+
 static bool printable(const char *s, bool allow_empty)
 {
 	if (!allow_empty && !s[0])
@@ -142,6 +150,17 @@ int hub_msg_get_result(struct ipc_reader *r, struct hub_result *out)
 		return -1; /* proxied exactly when the stamp was good */
 	out->attest = (enum attest_result)a;
 	out->proxy = (enum hub_proxy_outcome)p;
+	return 0;
+}
+
+int hub_msg_get_pool(struct ipc_reader *r, struct hub_pool_stats *out)
+{
+	struct hub_pool_stats s;
+
+	if (ipc_get_u64(r, &s.opened) < 0 || ipc_get_u64(r, &s.reused) < 0 ||
+	    ipc_get_u32(r, &s.idle) < 0 || ipc_get_end(r) < 0 || s.idle > HUB_POOL_IDLE_MAX)
+		return -1;
+	*out = s;
 	return 0;
 }
 

@@ -7,6 +7,9 @@
  *	HUB_MSG_KEYS	parent -> smtp: the trusted attestation keys, sent at start,
  *			after every restart of the child and after SIGHUP.
  *	HUB_MSG_RESULT	smtp -> parent: the outcome of one message, for counters.
+ *	HUB_MSG_POOL	smtp -> parent: the internal-session pool's counters
+ *			(struct hub_pool_stats, the smtp process's totals), when
+ *			they change.
  *
  * The smtp process only ever serves a socket that came with a HUB_MSG_CONN
  * it could read in full: a message that fails its reader is a protocol error
@@ -26,6 +29,7 @@ enum hub_msg_type {
 	HUB_MSG_CONN = 1,
 	HUB_MSG_KEYS = 2,
 	HUB_MSG_RESULT = 3,
+	HUB_MSG_POOL = 4,
 };
 
 /* What the smtp process learns about an accepted connection. Strings are NUL-terminated. */
@@ -53,6 +57,13 @@ struct hub_result {
 	enum hub_proxy_outcome proxy;
 };
 
+/* The pool of internal-MTA sessions in the smtp process (hub_proxy.h). */
+struct hub_pool_stats {
+	uint64_t opened; /* sessions opened */
+	uint64_t reused; /* transactions started on a pooled session */
+	uint32_t idle;	 /* sessions idle now */
+};
+
 /* The result of an accepted gate_check as a struct hub_conn (received clause included). */
 void hub_conn_from_gate(const struct gate_result *g, struct hub_conn *out);
 
@@ -60,6 +71,7 @@ void hub_conn_from_gate(const struct gate_result *g, struct hub_conn *out);
 int hub_msg_put_conn(struct ipc_writer *w, const struct hub_conn *c);
 int hub_msg_put_keys(struct ipc_writer *w, const struct attest_trust *t);
 int hub_msg_put_result(struct ipc_writer *w, const struct hub_result *r);
+int hub_msg_put_pool(struct ipc_writer *w, const struct hub_pool_stats *s);
 
 /*
  * Readers of untrusted payloads: each reads the whole payload (trailing
@@ -72,6 +84,9 @@ int hub_msg_put_result(struct ipc_writer *w, const struct hub_result *r);
 int hub_msg_get_conn(struct ipc_reader *r, struct hub_conn *out);
 int hub_msg_get_keys(struct ipc_reader *r, struct attest_trust **out);
 int hub_msg_get_result(struct ipc_reader *r, struct hub_result *out);
+/* Pool counters: two u64 and a u32 (idle at most HUB_POOL_IDLE_MAX). */
+int hub_msg_get_pool(struct ipc_reader *r, struct hub_pool_stats *out);
+#define HUB_POOL_IDLE_MAX 1024
 
 /* "none", "delivered", "tempfailed", "rejected". */
 const char *hub_proxy_outcome_name(enum hub_proxy_outcome o);

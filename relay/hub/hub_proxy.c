@@ -1,8 +1,9 @@
 /*
- * The hub's live proxy to the internal MTA: one internal session per
- * transaction (opened at MAIL, ended with QUIT when the transaction ends),
- * the message held in a memfd and its attestation checked before the
- * content goes on. See hub_proxy.h.
+ * The hub's live proxy to the internal MTA: an internal session per
+ * transaction, taken from the idle pool (most recently used first) or
+ * opened at MAIL, and put back into the pool when the transaction ends in a
+ * known-good state; the message held in a memfd and its attestation checked
+ * before the content goes on. See hub_proxy.h.
  */
 #include "relay/hub/hub_proxy.h"
 
@@ -20,6 +21,13 @@
 
 struct hub_env;
 
+/* An idle internal session in the pool. */
+struct idle_sess {
+	struct smtp_client_conn *conn;
+	unsigned uses;	    /* transactions it carried */
+	long long since_ms; /* idle since (monotonic) */
+};
+
 struct hub_proxy {
 	struct event_base *base;
 	struct sockaddr_storage mta;
@@ -32,6 +40,13 @@ struct hub_proxy {
 	struct hub_env *envs; /* open transactions, one per session at most */
 	unsigned refs;	      /* envelopes and transactions alive; freed after the last */
 	bool dead;
+	/* The idle pool: idle[0] the oldest, idle[nidle - 1] the most recently used. */
+	struct idle_sess idle[HUB_IDLE_CAP];
+	size_t nidle;
+	struct event *idle_timer; /* the oldest idle session's idle timeout */
+	uint64_t opened, reused;
+	hub_proxy_stats_fn stats_cb;
+	void *stats_arg;
 };
 
 /* One transaction's internal session, from MAIL to envelope_end. */
@@ -40,6 +55,10 @@ struct hub_env {
 	struct hub_env *next;
 	char session[32];
 	struct smtp_client_conn *conn;
+	unsigned uses;	   /* transactions conn carried before this one */
+	bool reused;	   /* conn came from the idle pool */
+	bool retried;	   /* MAIL was retried on a fresh session once */
+	bool mail_waiting; /* the step in flight is the MAIL */
 	/* The edge's MAIL or RCPT waiting for the internal MTA. */
 	smtp_txn_done_fn reply;
 	void *cookie;
@@ -63,11 +82,23 @@ struct hub_txn {
 	void *cookie;
 };
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void idle_timer_cb(evutil_socket_t fd, short what, void *arg);
+
 struct hub_proxy *hub_proxy_new(struct event_base *base, const struct hub_proxy_opts *o,
 				hub_proxy_result_fn cb, void *arg)
 {
 	struct hub_proxy *p = calloc(1, sizeof(*p));
-	if (!p || o->mta_len > sizeof(p->mta) || !(p->helo_name = strdup(o->helo_name))) {
+	if (!p || o->mta_len > sizeof(p->mta) || !(p->helo_name = strdup(o->helo_name)) ||
+	    !(p->idle_timer = evtimer_new(base, idle_timer_cb, p))) {
+		if (p)
+			free(p->helo_name);
 		free(p);
 		return NULL;
 	}
@@ -77,9 +108,136 @@ struct hub_proxy *hub_proxy_new(struct event_base *base, const struct hub_proxy_
 	p->o = *o;
 	p->o.mta = (struct sockaddr *)&p->mta;
 	p->o.helo_name = p->helo_name;
+	if (!p->o.idle_max)
+		p->o.idle_max = HUB_IDLE_MAX;
+	if (p->o.idle_max > HUB_IDLE_CAP)
+		p->o.idle_max = HUB_IDLE_CAP;
+	if (!p->o.idle_timeout_ms)
+		p->o.idle_timeout_ms = HUB_IDLE_TIMEOUT_MS;
+	if (!p->o.max_uses)
+		p->o.max_uses = HUB_SESSION_MAX_USES;
 	p->cb = cb;
 	p->cb_arg = arg;
 	return p;
+}
+
+/* ---- the idle pool ------------------------------------------------------------------- */
+
+static void stats_changed(struct hub_proxy *p)
+{
+	if (!p->dead && p->stats_cb)
+		p->stats_cb(p->stats_arg);
+}
+
+/* Arms the idle timer for the oldest idle session, or stops it. */
+static void pool_arm(struct hub_proxy *p)
+{
+	if (p->nidle == 0) {
+		evtimer_del(p->idle_timer);
+		return;
+	}
+	long long left = p->idle[0].since_ms + (long long)p->o.idle_timeout_ms - now_ms();
+	if (left < 0)
+		left = 0;
+	struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+	evtimer_add(p->idle_timer, &tv);
+}
+
+/* Takes entry i out of the pool; returns its connection (no longer watched). */
+static struct smtp_client_conn *pool_remove(struct hub_proxy *p, size_t i)
+{
+	struct smtp_client_conn *c = p->idle[i].conn;
+
+	smtp_client_conn_watch_idle(c, NULL, NULL);
+	memmove(&p->idle[i], &p->idle[i + 1], (p->nidle - i - 1) * sizeof(p->idle[0]));
+	p->nidle--;
+	return c;
+}
+
+/* The internal MTA ended an idle session (closed it, 421): it leaves the pool. */
+static void pool_lost(void *arg, struct smtp_client_conn *conn)
+{
+	struct hub_proxy *p = arg;
+
+	for (size_t i = 0; i < p->nidle; i++) {
+		if (p->idle[i].conn == conn) {
+			pool_remove(p, i);
+			break;
+		}
+	}
+	log_debug("event=hub-internal-idle-closed idle=%zu", p->nidle);
+	smtp_client_conn_free(conn);
+	pool_arm(p);
+	stats_changed(p);
+}
+
+static void idle_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct hub_proxy *p = arg;
+	long long now = now_ms();
+
+	(void)fd;
+	(void)what;
+	while (p->nidle > 0 && p->idle[0].since_ms + (long long)p->o.idle_timeout_ms <= now)
+		smtp_client_conn_quit(pool_remove(p, 0));
+	pool_arm(p);
+	stats_changed(p);
+}
+
+/*
+ * Ends a transaction's internal session: into the pool when it is ready for
+ * the next one (the oldest idle session makes room), else QUIT (a busy or
+ * dead one is freed at once). uses counts the transactions it carried.
+ */
+static void pool_put(struct hub_proxy *p, struct smtp_client_conn *c, unsigned uses)
+{
+	if (p->dead || !smtp_client_conn_usable(c) || uses >= p->o.max_uses) {
+		smtp_client_conn_quit(c);
+		return;
+	}
+	if (p->nidle >= p->o.idle_max)
+		smtp_client_conn_quit(pool_remove(p, 0));
+	p->idle[p->nidle++] = (struct idle_sess){c, uses, now_ms()};
+	smtp_client_conn_watch_idle(c, pool_lost, p);
+	pool_arm(p);
+	stats_changed(p);
+}
+
+/* The most recently used idle session that is still usable, or NULL. */
+static struct smtp_client_conn *pool_take(struct hub_proxy *p, unsigned *uses)
+{
+	struct smtp_client_conn *c = NULL;
+
+	while (!c && p->nidle > 0) {
+		*uses = p->idle[p->nidle - 1].uses;
+		c = pool_remove(p, p->nidle - 1);
+		if (!smtp_client_conn_usable(c)) {
+			smtp_client_conn_free(c);
+			c = NULL;
+		}
+	}
+	pool_arm(p);
+	return c;
+}
+
+static void pool_drain(struct hub_proxy *p)
+{
+	while (p->nidle > 0)
+		smtp_client_conn_quit(pool_remove(p, p->nidle - 1));
+	evtimer_del(p->idle_timer);
+}
+
+void hub_proxy_set_stats_cb(struct hub_proxy *p, hub_proxy_stats_fn fn, void *arg)
+{
+	p->stats_cb = fn;
+	p->stats_arg = arg;
+}
+
+void hub_proxy_get_stats(const struct hub_proxy *p, struct hub_pool_stats *out)
+{
+	out->opened = p->opened;
+	out->reused = p->reused;
+	out->idle = (uint32_t)p->nidle;
 }
 
 static void proxy_unref(struct hub_proxy *p)
@@ -97,6 +255,9 @@ void hub_proxy_free(struct hub_proxy *p)
 	if (!p)
 		return;
 	p->dead = true;
+	pool_drain(p);
+	event_free(p->idle_timer);
+	p->idle_timer = NULL;
 	p->refs++;
 	proxy_unref(p);
 }
@@ -123,7 +284,7 @@ static struct hub_env *env_find(struct hub_proxy *p, const char *session)
 	return NULL;
 }
 
-/* Ends the internal session (QUIT when it is idle) and frees e. */
+/* Ends the transaction's internal session (into the pool when it can carry more) and frees e. */
 static void env_free(struct hub_env *e)
 {
 	struct hub_proxy *p = e->p;
@@ -134,8 +295,8 @@ static void env_free(struct hub_env *e)
 		}
 	}
 	if (e->conn) {
-		smtp_client_conn_abandon(e->conn);
-		smtp_client_conn_quit(e->conn); /* frees a busy or dead one at once */
+		smtp_client_conn_abandon(e->conn); /* an envelope without content: RSET next */
+		pool_put(p, e->conn, e->uses + 1); /* or QUIT; a busy or dead one is freed */
 	}
 	if (e->txn)
 		e->txn->env = NULL;
@@ -167,23 +328,81 @@ static void env_answer(struct hub_env *e, int code, const char *line)
 	fn(e->cookie, reply);
 }
 
+static void env_open(struct hub_env *e);
+
 static void env_step(void *arg, struct smtp_client_conn *conn, int code, const char *line)
 {
-	(void)conn;
-	env_answer(arg, code, line);
+	struct hub_env *e = arg;
+	bool was_mail = e->mail_waiting;
+	char q[SMTP_CLIENT_REPLY_MAX + 16];
+
+	e->mail_waiting = false;
+	if (was_mail && e->reused && !e->retried && !e->ended && smtp_client_conn_lost(conn)) {
+		/*
+		 * The pooled session was stale (the internal MTA closed or reset it
+		 * while it sat idle): nothing of this transaction reached it, so it
+		 * starts again on a fresh session, once; the edge sees only that.
+		 */
+		log_info("event=hub-internal-retry session=%s reason=%s", e->session,
+			 log_quote(q, sizeof(q), line));
+		smtp_client_conn_free(conn);
+		e->conn = NULL;
+		e->reused = false;
+		e->retried = true;
+		env_open(e);
+		return;
+	}
+	env_answer(e, code, line);
+}
+
+/* Sends the MAIL on e->conn, ready and idle. */
+static void env_start_mail(struct hub_env *e)
+{
+	e->mail_waiting = true;
+	if (smtp_client_conn_mail(e->conn, e->from, e->size, e->smtputf8, e->eightbit, env_step,
+				  e) < 0) {
+		e->mail_waiting = false;
+		env_answer(e, 0, "cannot start the transaction");
+	}
 }
 
 static void env_ready(void *arg, struct smtp_client_conn *conn, const struct smtp_client_result *r)
 {
 	struct hub_env *e = arg;
 
+	(void)conn;
 	if (r) {
 		env_answer(e, 0, r->reply);
 		return;
 	}
-	if (smtp_client_conn_mail(conn, e->from, e->size, e->smtputf8, e->eightbit, env_step, e) <
-	    0)
-		env_answer(e, 0, "cannot start the transaction");
+	env_start_mail(e);
+}
+
+/* Opens a fresh internal session for e; the MAIL follows once it is ready. */
+static void env_open(struct hub_env *e)
+{
+	struct hub_proxy *p = e->p;
+	struct smtp_client_opts co = {
+		.helo_name = p->helo_name,
+		.tls_mode = SMTP_CLIENT_TLS_NEVER,
+		.connect_timeout_s = p->o.timeout_s,
+		.greeting_timeout_s = p->o.timeout_s,
+		.helo_timeout_s = p->o.timeout_s,
+		.mail_timeout_s = p->o.timeout_s,
+		.rcpt_timeout_s = p->o.timeout_s,
+		.data_init_timeout_s = p->o.timeout_s,
+		.data_block_timeout_s = p->o.timeout_s,
+		.data_end_timeout_s = p->o.timeout_s,
+	};
+	e->uses = 0;
+	e->conn = smtp_client_conn_new(p->base, (struct sockaddr *)&p->mta, p->mta_len, &co,
+				       env_ready, e);
+	if (!e->conn) {
+		env_answer(e, 0, strerror(errno));
+		return;
+	}
+	p->opened++;
+	stats_changed(p);
 }
 
 void hub_mail_async(void *ctx, const struct smtp_txn_info *info, smtp_txn_done_fn reply,
@@ -207,22 +426,16 @@ void hub_mail_async(void *ctx, const struct smtp_txn_info *info, smtp_txn_done_f
 	e->size = info->declared_size;
 	e->smtputf8 = info->smtputf8;
 	e->eightbit = info->body == SMTP_BODY_TYPE_8BITMIME;
-	struct smtp_client_opts co = {
-		.helo_name = p->helo_name,
-		.tls_mode = SMTP_CLIENT_TLS_NEVER,
-		.connect_timeout_s = p->o.timeout_s,
-		.greeting_timeout_s = p->o.timeout_s,
-		.helo_timeout_s = p->o.timeout_s,
-		.mail_timeout_s = p->o.timeout_s,
-		.rcpt_timeout_s = p->o.timeout_s,
-		.data_init_timeout_s = p->o.timeout_s,
-		.data_block_timeout_s = p->o.timeout_s,
-		.data_end_timeout_s = p->o.timeout_s,
-	};
-	e->conn = smtp_client_conn_new(p->base, (struct sockaddr *)&p->mta, p->mta_len, &co,
-				       env_ready, e);
-	if (!e->conn)
-		env_answer(e, 0, strerror(errno));
+	unsigned uses = 0;
+	if ((e->conn = pool_take(p, &uses))) {
+		e->uses = uses;
+		e->reused = true;
+		p->reused++;
+		stats_changed(p);
+		env_start_mail(e); /* RSET first: the engine knows the session was used */
+		return;
+	}
+	env_open(e);
 }
 
 void hub_rcpt_async(void *ctx, const struct smtp_txn_info *info, const struct smtp_addr *rcpt,
@@ -355,7 +568,8 @@ static void content_done(void *arg, struct smtp_client_conn *conn,
 	char reply[SMTP_CLIENT_REPLY_MAX + 64];
 	enum hub_proxy_outcome o = hub_reply_map(r, reply, sizeof(reply));
 
-	if (!smtp_client_conn_usable(conn) && t->env) {
+	if (t->env && (!smtp_client_conn_usable(conn) || o == HUB_PROXY_TEMPFAILED)) {
+		/* A failed transaction does not leave its session for the next one. */
 		smtp_client_conn_free(conn);
 		t->env->conn = NULL;
 	}

@@ -20,7 +20,21 @@
  *	4xx, timeout, lost connection          451 4.x.x ...
  *
  *  - the transaction's end (RSET, QUIT, next MAIL, the edge gone): the
- *    internal session is ended with QUIT.
+ *    internal session goes back to an idle pool when it is in a known-good
+ *    state (the content was answered 2xx or 5xx, or the envelope ended
+ *    without content: the next transaction starts with RSET); a session
+ *    that failed (4xx at end of data, timeout, 421, lost) is closed.
+ *
+ * The idle pool (a connection cache): MAIL takes the most recently used idle
+ * session and opens a new one only when none is idle. At most idle_max
+ * sessions are idle (the oldest is closed to make room), each for at most
+ * idle_timeout_ms (then QUIT), and a session is retired (QUIT) after
+ * max_uses transactions. An idle session the internal MTA closes (EOF, 421)
+ * leaves the pool at once. When a reused session turns out dead as its
+ * transaction starts (closed, reset or 421 before the MAIL reply; not a
+ * timeout), the transaction starts again once on a fresh session: the
+ * edge's MAIL does not fail because of a stale session. hub_proxy_free()
+ * QUITs the idle sessions.
  *
  * Every wait for the internal MTA is bounded by timeout_s. The functions
  * plug straight into struct smtp_server_hooks (hub_smtp.c).
@@ -40,6 +54,12 @@
 
 struct event_base;
 
+/* Defaults of the idle pool (hub_proxy_opts fields left 0). */
+#define HUB_IDLE_MAX	     8
+#define HUB_IDLE_CAP	     64	   /* idle_max is capped here */
+#define HUB_IDLE_TIMEOUT_MS  30000 /* below common MTA idle timeouts (60-300 s) */
+#define HUB_SESSION_MAX_USES 100
+
 struct hub_proxy_opts {
 	const struct sockaddr *mta; /* the internal MTA; copied */
 	socklen_t mta_len;
@@ -47,6 +67,9 @@ struct hub_proxy_opts {
 	unsigned timeout_s;    /* every stage of the internal session */
 	int64_t max_age, max_skew;
 	bool accept_unscanned;
+	unsigned idle_max;	  /* idle sessions kept at most; 0: HUB_IDLE_MAX */
+	unsigned idle_timeout_ms; /* an idle session is QUIT after it; 0: HUB_IDLE_TIMEOUT_MS */
+	unsigned max_uses;	  /* transactions per session; 0: HUB_SESSION_MAX_USES */
 };
 
 /* Called once per finished message (refused or proxied) with its outcome. */
@@ -68,6 +91,15 @@ void hub_proxy_free(struct hub_proxy *p);
  */
 void hub_proxy_set_trust(struct hub_proxy *p, struct attest_trust *t);
 size_t hub_proxy_trust_count(const struct hub_proxy *p);
+
+/*
+ * The pool's counters: sessions opened, transactions started on a reused
+ * session, sessions idle now. fn (may be NULL) is called whenever they
+ * change, from inside the proxy: it should only note that.
+ */
+typedef void (*hub_proxy_stats_fn)(void *arg);
+void hub_proxy_set_stats_cb(struct hub_proxy *p, hub_proxy_stats_fn fn, void *arg);
+void hub_proxy_get_stats(const struct hub_proxy *p, struct hub_pool_stats *out);
 
 /* smtp_server_hooks: ctx is the struct hub_proxy. */
 void hub_mail_async(void *ctx, const struct smtp_txn_info *info, smtp_txn_done_fn reply,

@@ -26,7 +26,32 @@ struct hub_smtp {
 	struct smtp_server *server;
 	struct hub_proxy *proxy;
 	struct ipc_chan *chan;
+	struct event
+		*pool_note; /* sends the pool's counters once per loop pass when they changed */
 };
+
+static void on_pool_changed(void *arg)
+{
+	struct hub_smtp *hs = arg;
+	event_active(hs->pool_note, EV_TIMEOUT, 1);
+}
+
+static void send_pool(evutil_socket_t fd, short what, void *arg)
+{
+	struct hub_smtp *hs = arg;
+	struct hub_pool_stats st;
+	struct ipc_writer w;
+
+	(void)fd;
+	(void)what;
+	if (!hs->chan)
+		return;
+	hub_proxy_get_stats(hs->proxy, &st);
+	ipc_writer_init(&w);
+	if (hub_msg_put_pool(&w, &st) < 0 || ipc_send_writer(hs->chan, HUB_MSG_POOL, &w, -1) < 0)
+		log_warning("event=hub-pool-stats-lost");
+	ipc_writer_free(&w);
+}
 
 static void on_result(void *arg, const struct hub_result *r)
 {
@@ -125,6 +150,11 @@ int hub_smtp_main(void *arg, int parent_fd)
 		.accept_unscanned = cfg->hub.accept_unscanned,
 	};
 	hs.proxy = hub_proxy_new(hs.base, &po, on_result, &hs);
+	hs.pool_note = event_new(hs.base, -1, 0, send_pool, &hs);
+	if (!hs.pool_note)
+		fatal("out of memory");
+	if (hs.proxy)
+		hub_proxy_set_stats_cb(hs.proxy, on_pool_changed, &hs);
 	struct smtp_server_opts so = {
 		.hostname = ctx->hostname,
 		.max_message_size = (uint64_t)cfg->hub.max_message_size,
@@ -158,7 +188,11 @@ int hub_smtp_main(void *arg, int parent_fd)
 	event_base_dispatch(hs.base);
 
 	smtp_server_free(hs.server);
-	hub_proxy_free(hs.proxy);
+	hub_proxy_free(hs.proxy); /* QUIT to the idle internal sessions: a moment for it */
+	struct timeval quit_wait = {0, 200 * 1000};
+	event_base_loopexit(hs.base, &quit_wait);
+	event_base_dispatch(hs.base);
+	event_free(hs.pool_note);
 	ipc_chan_free(hs.chan);
 	event_base_free(hs.base);
 	return 0;

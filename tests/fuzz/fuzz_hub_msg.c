@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n = size - 1;
 	ipc_reader_init(&r, p, n);
 	ipc_writer_init(&w);
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0: {
 		struct hub_conn c;
 		if (hub_msg_get_conn(&r, &c) == 0) {
@@ -55,6 +55,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			attest_trust_free(t);
 		} else {
 			CHECK(t == NULL);
+		}
+		break;
+	}
+	case 3: {
+		struct hub_pool_stats st;
+		if (hub_msg_get_pool(&r, &st) == 0) {
+			CHECK(st.idle <= HUB_POOL_IDLE_MAX);
+			hub_msg_put_pool(&w, &st);
+			same_bytes(&w, p, n);
 		}
 		break;
 	}

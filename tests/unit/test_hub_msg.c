@@ -198,6 +198,36 @@ static void test_result(void **state)
 	assert_string_equal(hub_proxy_outcome_name(HUB_PROXY_TEMPFAILED), "tempfailed");
 }
 
+static void test_pool(void **state)
+{
+	struct hub_pool_stats st = {.opened = 5000000000ULL, .reused = 7, .idle = 3}, back;
+	struct ipc_writer w;
+	struct ipc_reader r;
+	(void)state;
+
+	ipc_writer_init(&w);
+	assert_int_equal(hub_msg_put_pool(&w, &st), 0);
+	ipc_reader_init(&r, w.buf, w.len);
+	assert_int_equal(hub_msg_get_pool(&r, &back), 0);
+	assert_true(back.opened == st.opened && back.reused == 7 && back.idle == 3);
+	/* Short, trailing bytes, an absurd idle count. */
+	ipc_reader_init(&r, w.buf, w.len - 1);
+	assert_int_equal(hub_msg_get_pool(&r, &back), -1);
+	ipc_writer_free(&w);
+	ipc_writer_init(&w);
+	hub_msg_put_pool(&w, &st);
+	ipc_put_u8(&w, 0);
+	ipc_reader_init(&r, w.buf, w.len);
+	assert_int_equal(hub_msg_get_pool(&r, &back), -1);
+	ipc_writer_free(&w);
+	st.idle = HUB_POOL_IDLE_MAX + 1;
+	ipc_writer_init(&w);
+	hub_msg_put_pool(&w, &st);
+	ipc_reader_init(&r, w.buf, w.len);
+	assert_int_equal(hub_msg_get_pool(&r, &back), -1);
+	ipc_writer_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -205,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_conn_bad_values),
 		cmocka_unit_test(test_keys_round_trip),
 		cmocka_unit_test(test_result),
+		cmocka_unit_test(test_pool),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,10 @@
  * (tests/unit/test_smtp_client_fake.h): MAIL and each RCPT relayed with the
  * internal MTA's replies, the attestation verified before any content goes
  * on, the edge's end-of-data reply only after the internal MTA's, the reply
- * mapping, and trust replacement. Every loop run is bounded.
+ * mapping, trust replacement, and the idle pool of internal sessions (reuse,
+ * sessions the MTA closed, the transparent retry on a stale one, failed
+ * transactions not pooled, idle timeout, retirement, the bound). Every loop
+ * run is bounded.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -79,7 +82,8 @@ static void stamp(struct t *t, const struct attest_signer *signer, enum attest_v
 	t->stamped_len = (size_t)n + sizeof(MSG) - 1;
 }
 
-static struct hub_proxy *proxy_new(struct t *t, unsigned timeout_s)
+static struct hub_proxy *proxy_new_pool(struct t *t, unsigned timeout_s, unsigned idle_max,
+					unsigned idle_timeout_ms, unsigned max_uses)
 {
 	struct hub_proxy_opts o = {
 		.mta = (struct sockaddr *)&t->f->addr,
@@ -88,10 +92,44 @@ static struct hub_proxy *proxy_new(struct t *t, unsigned timeout_s)
 		.timeout_s = timeout_s,
 		.max_age = 3600,
 		.max_skew = 60,
+		.idle_max = idle_max,
+		.idle_timeout_ms = idle_timeout_ms,
+		.max_uses = max_uses,
 	};
 	struct hub_proxy *p = hub_proxy_new(t->base, &o, on_result, t);
 	assert_non_null(p);
 	return p;
+}
+
+static struct hub_proxy *proxy_new(struct t *t, unsigned timeout_s)
+{
+	return proxy_new_pool(t, timeout_s, 0, 0, 0);
+}
+
+/* Replaces t's proxy (trusting t->signer). */
+static void proxy_replace(struct t *t, struct hub_proxy *p)
+{
+	hub_proxy_free(t->p);
+	t->p = p;
+	hub_proxy_set_trust(t->p, trust_of(t->signer));
+}
+
+static struct hub_pool_stats pool(struct t *t)
+{
+	struct hub_pool_stats st;
+	hub_proxy_get_stats(t->p, &st);
+	return st;
+}
+
+/* QUITs in what the fake MTA received. */
+static int quits(struct t *t)
+{
+	char *w = fake_wire(t->f);
+	int n = 0;
+	for (const char *s = w; (s = strstr(s, "QUIT\r\n")); s++)
+		n++;
+	free(w);
+	return n;
 }
 
 static int setup(void **state)
@@ -116,6 +154,7 @@ static int teardown(void **state)
 {
 	struct t *t = *state;
 	hub_proxy_free(t->p);
+	fake_run_ms(t->base, 50); /* the idle sessions' QUIT and its answer */
 	fake_free(t->f);
 	event_base_free(t->base);
 	attest_signer_free(t->signer);
@@ -227,8 +266,10 @@ static void check_refused(struct t *t, const char *data, size_t len, enum attest
 	char *wire = fake_wire(t->f);
 	assert_null(strstr(wire, "DATA"));
 	assert_null(strstr(wire, "body line"));
-	assert_non_null(strstr(wire, "QUIT"));
 	free(wire);
+	/* The envelope was reset, not failed: the session waits in the pool. */
+	assert_int_equal(quits(t), 0);
+	assert_int_equal(pool(t).idle, 1);
 }
 
 static void test_refused_stamps_never_reach_the_mta(void **state)
@@ -251,6 +292,11 @@ static void test_refused_stamps_never_reach_the_mta(void **state)
 	memcpy(twice + flen, t->stamped, t->stamped_len);
 	check_refused(t, twice, flen + t->stamped_len, ATTEST_DUPLICATE);
 	assert_int_equal(t->results, 5);
+	/* All five on one internal session, each after an RSET. */
+	assert_int_equal(t->f->accepted, 1);
+	assert_int_equal(pool(t).opened, 1);
+	assert_int_equal(pool(t).reused, 4);
+	assert_true(wire_has(t, "RCPT TO:<c@example.com>\r\nRSET\r\nMAIL FROM:"));
 }
 
 static void test_trust_replaced(void **state)
@@ -298,14 +344,16 @@ static void test_envelope_relayed_live(void **state)
 	assert_string_equal(t->reply, "250 2.0.0 Ok: delivered by the internal MTA (250 2.0.0 Ok: "
 				      "queued as I2)");
 	hub_envelope_end(t->p, "s1");
-	RUN_UNTIL(t->base, wire_has(t, "QUIT"), 2000);
+	fake_run_ms(t->base, 20);
 	char *wire = fake_wire(t->f);
 	const char *m = strstr(wire, "MAIL FROM:<a@example.org>");
 	assert_non_null(m);
 	assert_true(strstr(m, "RCPT TO:<b@") < strstr(m, "RCPT TO:<c@"));
 	assert_true(strstr(m, "RCPT TO:<c@") < strstr(m, "DATA\r\n"));
-	assert_non_null(strstr(m, "\r\n.\r\nQUIT\r\n"));
+	assert_non_null(strstr(m, "\r\n.\r\n"));
+	assert_null(strstr(m, "QUIT")); /* pooled */
 	free(wire);
+	assert_int_equal(pool(t).idle, 1);
 
 	/* A sender the internal MTA refuses: its reply, and the session is ended. */
 	t->f->rules[0] = (struct fake_rule){"MAIL", "553 5.7.1 Sender rejected\r\n"};
@@ -364,6 +412,239 @@ static void test_mta_down(void **state)
 	hub_envelope_end(t->p, "s1");
 }
 
+/* A delivered transaction on a fresh stamp; asserts it was delivered. */
+static void delivered_txn(struct t *t)
+{
+	stamp(t, t->signer, ATTEST_VERDICT_CLEAN);
+	run_txn(t, t->stamped, t->stamped_len);
+	assert_int_equal(t->res.proxy, HUB_PROXY_DELIVERED);
+	assert_memory_equal(t->reply, "250 ", 4);
+}
+
+static void test_pool_reuses_sessions(void **state)
+{
+	struct t *t = *state;
+
+	delivered_txn(t);
+	assert_int_equal(pool(t).idle, 1);
+	delivered_txn(t);
+	delivered_txn(t);
+	/* Three messages, one connect, greeting and EHLO; RSET between transactions. */
+	assert_int_equal(t->f->accepted, 1);
+	assert_int_equal(t->f->messages, 3);
+	assert_int_equal(quits(t), 0);
+	struct hub_pool_stats st = pool(t);
+	assert_int_equal(st.opened, 1);
+	assert_int_equal(st.reused, 2);
+	assert_int_equal(st.idle, 1);
+	char *w = fake_wire(t->f);
+	const char *first = strstr(w, "EHLO");
+	assert_non_null(first);
+	assert_null(strstr(first + 1, "EHLO"));
+	assert_non_null(strstr(w, ".\r\nRSET\r\nMAIL FROM:<a@example.org>"));
+	free(w);
+
+	/* Freeing the proxy ends the idle session politely. */
+	hub_proxy_free(t->p);
+	t->p = NULL;
+	RUN_UNTIL(t->base, quits(t) == 1, 2000);
+	assert_int_equal(quits(t), 1);
+}
+
+static void test_pool_session_closed_while_idle(void **state)
+{
+	struct t *t = *state;
+
+	delivered_txn(t);
+	assert_int_equal(pool(t).idle, 1);
+	/* The internal MTA ends the idle session (its idle timeout): it leaves the pool. */
+	for (int i = 0; i < FAKE_CONNS; i++)
+		if (t->f->conns[i])
+			fake_conn_free(t->f->conns[i]);
+	RUN_UNTIL(t->base, pool(t).idle == 0, 2000);
+	assert_int_equal(pool(t).idle, 0);
+	delivered_txn(t);
+	assert_int_equal(t->f->accepted, 2);
+	assert_int_equal(pool(t).reused, 0);
+
+	/* The same with a 421 before it goes (the session stays open, but is unusable). */
+	for (int i = 0; i < FAKE_CONNS; i++)
+		if (t->f->conns[i])
+			bufferevent_write(t->f->conns[i]->bev, "421 4.4.2 Idle timeout\r\n", 24);
+	RUN_UNTIL(t->base, pool(t).idle == 0, 2000);
+	assert_int_equal(pool(t).idle, 0);
+	delivered_txn(t);
+	assert_int_equal(t->f->accepted, 3);
+	assert_int_equal(pool(t).reused, 0);
+}
+
+static void test_pool_stale_session_retried(void **state)
+{
+	struct t *t = *state;
+
+	delivered_txn(t);
+	/*
+	 * The pooled session dies just as the next transaction starts on it
+	 * (the MTA drops it at the RSET): the edge's MAIL still succeeds, on a
+	 * fresh session, and so does the whole transaction.
+	 */
+	t->f->rules[0] = (struct fake_rule){"RSET", FAKE_DROP};
+	delivered_txn(t);
+	assert_int_equal(t->f->accepted, 2);
+	assert_int_equal(t->f->messages, 2);
+	assert_int_equal(pool(t).opened, 2);
+	assert_int_equal(pool(t).reused, 1);
+	assert_int_equal(pool(t).idle, 1);
+
+	/* Dropped at the MAIL itself (after the RSET): also retried. */
+	t->f->rules[0] = (struct fake_rule){"MAIL", FAKE_DROP};
+	t->f->rules[1] = (struct fake_rule){NULL, NULL};
+	int n = 0;
+	for (int i = 0; i < FAKE_CONNS; i++)
+		n += t->f->conns[i] != NULL;
+	assert_int_equal(n, 1);
+	/* ... but only once: the fresh session fails the same way, and that is the answer. */
+	assert_memory_equal(mail(t), "451 4.4.1 Internal MTA unavailable: ", 36);
+	hub_envelope_end(t->p, "s1");
+	assert_int_equal(t->f->accepted, 3);
+	assert_int_equal(pool(t).idle, 0);
+	/* A fresh session that fails is never retried. */
+	assert_memory_equal(mail(t), "451 4.4.1 Internal MTA unavailable: ", 36);
+	hub_envelope_end(t->p, "s1");
+	assert_int_equal(t->f->accepted, 4);
+
+	/* A 421 to the RSET of a pooled session: retried too. */
+	t->f->rules[0] = (struct fake_rule){NULL, NULL};
+	delivered_txn(t);
+	t->f->rules[0] = (struct fake_rule){"RSET", "421 4.3.2 Closing\r\n"};
+	delivered_txn(t);
+	assert_int_equal(t->f->accepted, 6);
+}
+
+static void test_pool_failed_session_not_pooled(void **state)
+{
+	struct t *t = *state;
+
+	/* 4xx at end of data: the edge gets 451, the session is closed, not pooled. */
+	stamp(t, t->signer, ATTEST_VERDICT_CLEAN);
+	t->f->rules[0] = (struct fake_rule){".", "451 4.3.0 Try later\r\n"};
+	run_txn(t, t->stamped, t->stamped_len);
+	assert_int_equal(t->res.proxy, HUB_PROXY_TEMPFAILED);
+	assert_int_equal(pool(t).idle, 0);
+	t->f->rules[0] = (struct fake_rule){NULL, NULL};
+	delivered_txn(t);
+	assert_int_equal(t->f->accepted, 2);
+	assert_int_equal(pool(t).reused, 0);
+
+	/* A timeout at end of data: closed too, the next transaction opens a new one. */
+	proxy_replace(t, proxy_new(t, 1));
+	stamp(t, t->signer, ATTEST_VERDICT_CLEAN);
+	t->f->rules[0] = (struct fake_rule){".", FAKE_SILENT};
+	run_txn(t, t->stamped, t->stamped_len);
+	assert_memory_equal(t->reply, "451 4.4.1 Internal MTA unavailable: ", 36);
+	assert_int_equal(pool(t).idle, 0);
+	t->f->rules[0] = (struct fake_rule){NULL, NULL};
+	unsigned before = t->f->accepted;
+	delivered_txn(t);
+	assert_int_equal(t->f->accepted, before + 1);
+
+	/* A timeout on a pooled session's MAIL is not retried: the MTA is slow, not gone. */
+	t->f->rules[0] = (struct fake_rule){"MAIL", FAKE_SILENT};
+	before = t->f->accepted;
+	assert_memory_equal(mail(t), "451 4.4.1 Internal MTA unavailable: timeout", 43);
+	hub_envelope_end(t->p, "s1");
+	assert_int_equal(t->f->accepted, before);
+	assert_int_equal(pool(t).idle, 0);
+}
+
+static void test_pool_idle_timeout(void **state)
+{
+	struct t *t = *state;
+
+	proxy_replace(t, proxy_new_pool(t, 2, 0, 300, 0));
+	delivered_txn(t);
+	assert_int_equal(pool(t).idle, 1);
+	long long t0 = fake_now_ms();
+	RUN_UNTIL(t->base, pool(t).idle == 0, 3000);
+	long long dt = fake_now_ms() - t0;
+	assert_int_equal(pool(t).idle, 0);
+	assert_true(dt >= 200 && dt < 2000);
+	RUN_UNTIL(t->base, quits(t) == 1, 2000);
+	assert_int_equal(quits(t), 1);
+	delivered_txn(t);
+	assert_int_equal(t->f->accepted, 2);
+}
+
+static void test_pool_retirement(void **state)
+{
+	struct t *t = *state;
+
+	/* Three transactions per session: the third ends with QUIT, the fourth opens a new one. */
+	proxy_replace(t, proxy_new_pool(t, 2, 0, 0, 3));
+	delivered_txn(t);
+	delivered_txn(t);
+	delivered_txn(t);
+	RUN_UNTIL(t->base, quits(t) == 1, 2000);
+	assert_int_equal(quits(t), 1);
+	assert_int_equal(pool(t).idle, 0);
+	assert_int_equal(t->f->accepted, 1);
+	delivered_txn(t);
+	assert_int_equal(t->f->accepted, 2);
+	assert_int_equal(pool(t).opened, 2);
+	assert_int_equal(pool(t).reused, 2);
+}
+
+static void test_pool_bounded(void **state)
+{
+	struct t *t = *state;
+	struct smtp_addr f2 = {0}, r2 = {0};
+	struct smtp_txn_info i2;
+
+	/* Two transactions at once need two sessions; only one stays idle (idle_max 1). */
+	proxy_replace(t, proxy_new_pool(t, 2, 1, 0, 0));
+	snprintf(f2.mailbox, sizeof(f2.mailbox), "x@example.org");
+	snprintf(r2.mailbox, sizeof(r2.mailbox), "y@example.com");
+	i2 = (struct smtp_txn_info){.session_id = "s2", .client_addr = "192.0.2.9", .from = &f2};
+	assert_memory_equal(mail(t), "250", 3);
+	int before = t->steps;
+	hub_mail_async(t->p, &i2, on_step, t);
+	RUN_UNTIL(t->base, t->steps > before, 4000);
+	assert_memory_equal(t->step_reply, "250", 3);
+	assert_int_equal(t->f->accepted, 2);
+	hub_envelope_end(t->p, "s1");
+	hub_envelope_end(t->p, "s2");
+	RUN_UNTIL(t->base, quits(t) == 1, 2000);
+	assert_int_equal(quits(t), 1);
+	assert_int_equal(pool(t).idle, 1);
+	/* The most recently used one (s2's) is taken next: its MAIL follows its RSET. */
+	assert_memory_equal(mail(t), "250", 3);
+	hub_envelope_end(t->p, "s1");
+	assert_int_equal(t->f->accepted, 2);
+	assert_int_equal(pool(t).reused, 1);
+
+	/* With room for both: the most recently used one is taken first. */
+	proxy_replace(t, proxy_new_pool(t, 2, 2, 0, 0));
+	RUN_UNTIL(t->base, !t->f->conns[0] && !t->f->conns[1], 2000);
+	assert_memory_equal(mail(t), "250", 3);
+	struct fake_conn *a = t->f->conns[0];
+	assert_non_null(a);
+	before = t->steps;
+	hub_mail_async(t->p, &i2, on_step, t);
+	RUN_UNTIL(t->base, t->steps > before, 4000);
+	struct fake_conn *b = t->f->conns[1];
+	assert_non_null(b);
+	hub_envelope_end(t->p, "s1");
+	hub_envelope_end(t->p, "s2"); /* b ends last */
+	fake_run_ms(t->base, 20);
+	assert_int_equal(pool(t).idle, 2);
+	size_t la = a->lines, lb = b->lines;
+	assert_memory_equal(mail(t), "250", 3);
+	assert_int_equal(a->lines, la);
+	assert_int_equal(b->lines, lb + 2); /* RSET, MAIL */
+	hub_envelope_end(t->p, "s1");
+	assert_int_equal(pool(t).idle, 2);
+}
+
 static void test_reply_mapping(void **state)
 {
 	struct smtp_client_result r = {.code = 250, .stage = SMTP_CLIENT_STAGE_DOT};
@@ -419,6 +700,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_envelope_relayed_live, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mta_hangs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mta_down, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_reuses_sessions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_session_closed_while_idle, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pool_stale_session_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_failed_session_not_pooled, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pool_idle_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_retirement, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_bounded, setup, teardown),
 		cmocka_unit_test(test_reply_mapping),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,7 @@
  * the first rule whose prefix starts the command line gives the reply
  * (raw octets, CRLFs included; FAKE_SILENT for none), else a default.
  * In DATA mode the rule for the end of data has the prefix ".".
+ * FAKE_DROP as a reply closes the connection at once, unanswered.
  */
 #ifndef TEST_SMTP_CLIENT_FAKE_H
 #define TEST_SMTP_CLIENT_FAKE_H
@@ -26,6 +27,7 @@
 #include <openssl/x509v3.h>
 
 #define FAKE_SILENT "(silent)"
+#define FAKE_DROP   "(drop)"
 #define FAKE_RULES  16
 #define FAKE_CONNS  16
 
@@ -46,6 +48,7 @@ struct fake_conn {
 	struct evbuffer *held;
 	int closing;
 	int in_txn;
+	int drop; /* a FAKE_DROP reply: close after this read */
 };
 
 struct fake {
@@ -88,10 +91,15 @@ static inline void fake_say(struct fake_conn *c, const char *reply)
 {
 	if (!reply || strcmp(reply, FAKE_SILENT) == 0)
 		return;
+	if (strcmp(reply, FAKE_DROP) == 0) {
+		c->drop = 1;
+		return;
+	}
 	evbuffer_add(c->held, reply, strlen(reply));
 }
 
 static inline void fake_read_cb(struct bufferevent *bev, void *arg);
+static inline void fake_conn_free(struct fake_conn *c);
 static inline void fake_event_cb(struct bufferevent *bev, short what, void *arg);
 
 static inline void fake_start_tls(struct fake_conn *c)
@@ -169,7 +177,7 @@ static inline void fake_read_cb(struct bufferevent *bev, void *arg)
 	size_t lines_now = 0;
 	int start_tls = 0;
 
-	while (!start_tls) {
+	while (!start_tls && !c->drop) {
 		if (c->mode == 2) {
 			size_t n = evbuffer_get_length(in);
 			if (n == 0)
@@ -211,6 +219,10 @@ static inline void fake_read_cb(struct bufferevent *bev, void *arg)
 	}
 	if (lines_now > f->max_lines_per_read)
 		f->max_lines_per_read = lines_now;
+	if (c->drop) {
+		fake_conn_free(c);
+		return;
+	}
 	fake_flush(c);
 	if (start_tls)
 		fake_start_tls(c);

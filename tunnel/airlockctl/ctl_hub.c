@@ -155,6 +155,13 @@ static void render_proxy(FILE *out, json_t *p)
 	fprintf(out, "  proxy  internal MTA %s: delivered %s, tempfailed %s, rejected %s\n",
 		text(p, "internal_mta"), count_text(p, "delivered", d, sizeof(d)),
 		count_text(p, "tempfailed", t, sizeof(t)), count_text(p, "rejected", r, sizeof(r)));
+	if (json_object_get(p, "sessions_opened")) {
+		char o[24], u[24], i[24];
+		fprintf(out, "         sessions opened %s, reused %s, idle %s\n",
+			count_text(p, "sessions_opened", o, sizeof(o)),
+			count_text(p, "sessions_reused", u, sizeof(u)),
+			count_text(p, "idle", i, sizeof(i)));
+	}
 }
 
 void ctl_render_hub(FILE *out, json_t *hub, const char *why)
