@@ -21,8 +21,9 @@
  *
  *  - the transaction's end (RSET, QUIT, next MAIL, the edge gone): the
  *    internal session goes back to an idle pool when it is in a known-good
- *    state (the content was answered 2xx or 5xx, or the envelope ended
- *    without content: the next transaction starts with RSET); a session
+ *    state (the content was answered 2xx or 5xx, after which the MTA has
+ *    reset; or the envelope ended without content: the next transaction
+ *    starts with RSET); a session
  *    that failed (4xx at end of data, timeout, 421, lost) is closed.
  *
  * The idle pool (a connection cache): MAIL takes the most recently used idle
@@ -55,7 +56,7 @@
 struct event_base;
 
 /* Defaults of the idle pool (hub_proxy_opts fields left 0). */
-#define HUB_IDLE_MAX	     8
+#define HUB_IDLE_MAX	     20	   /* an edge delivers over up to queue.max_parallel (20) at once */
 #define HUB_IDLE_CAP	     64	   /* idle_max is capped here */
 #define HUB_IDLE_TIMEOUT_MS  30000 /* below common MTA idle timeouts (60-300 s) */
 #define HUB_SESSION_MAX_USES 100
