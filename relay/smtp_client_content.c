@@ -17,6 +17,19 @@ void smtp_content_enc_init(struct smtp_content_enc *e, bool data_mode)
 	e->line_start = true;
 }
 
+/* The first CR or LF in p[0..n), or NULL. */
+static const char *next_line_octet(const char *p, size_t n)
+{
+	const char *lf = memchr(p, '\n', n);
+	const char *cr = memchr(p, '\r', lf ? (size_t)(lf - p) : n);
+	return cr ? cr : lf;
+}
+
+/*
+ * Runs of ordinary octets are found with memchr and copied whole; only CR,
+ * LF and a dot at a line start are looked at one by one. The same output as
+ * going octet by octet (fuzz_smtp_content checks it against such an encoder).
+ */
 int smtp_content_enc_feed(struct smtp_content_enc *e, const char *in, size_t len,
 			  struct evbuffer *out)
 {
@@ -24,9 +37,9 @@ int smtp_content_enc_feed(struct smtp_content_enc *e, const char *in, size_t len
 
 	while (len > 0) {
 		size_t take = len < ENC_BLOCK ? len : ENC_BLOCK;
-		size_t o = 0;
+		size_t o = 0, i = 0;
 
-		for (size_t i = 0; i < take; i++) {
+		while (i < take) {
 			char c = in[i];
 
 			if (e->pending_cr) {
@@ -34,12 +47,15 @@ int smtp_content_enc_feed(struct smtp_content_enc *e, const char *in, size_t len
 				buf[o++] = '\r';
 				buf[o++] = '\n';
 				e->line_start = true;
-				if (c == '\n')
+				if (c == '\n') {
+					i++;
 					continue;
+				}
 				e->any_newline = true; /* the CR was bare */
 			}
 			if (c == '\r') {
 				e->pending_cr = true;
+				i++;
 				continue;
 			}
 			if (c == '\n') {
@@ -47,11 +63,17 @@ int smtp_content_enc_feed(struct smtp_content_enc *e, const char *in, size_t len
 				buf[o++] = '\r';
 				buf[o++] = '\n';
 				e->line_start = true;
+				i++;
 				continue;
 			}
 			if (e->line_start && c == '.' && e->stuff_dots)
 				buf[o++] = '.';
-			buf[o++] = c;
+			/* c and the ordinary octets after it, up to the next CR or LF */
+			const char *stop = next_line_octet(in + i + 1, take - i - 1);
+			size_t run = stop ? (size_t)(stop - (in + i)) : take - i;
+			memcpy(buf + o, in + i, run);
+			o += run;
+			i += run;
 			e->line_start = false;
 		}
 		if (evbuffer_add(out, buf, o) != 0)

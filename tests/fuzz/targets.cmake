@@ -12,6 +12,7 @@ airlock_fuzz(fuzz_ts ${CMAKE_SOURCE_DIR}/tunnel/ts.c)
 airlock_fuzz(fuzz_sa_table ${CMAKE_SOURCE_DIR}/tunnel/sa_table.c ${CMAKE_SOURCE_DIR}/tunnel/ts.c
 	${CMAKE_SOURCE_DIR}/tunnel/sa_parse.c ${CMAKE_SOURCE_DIR}/tunnel/vici_msg.c)
 airlock_fuzz(fuzz_smtp_reply ${CMAKE_SOURCE_DIR}/relay/smtp_client_reply.c)
+airlock_fuzz(fuzz_smtp_content ${CMAKE_SOURCE_DIR}/relay/smtp_client_content.c)
 airlock_fuzz(fuzz_queue_file ${CMAKE_SOURCE_DIR}/relay/queue_file.c)
 airlock_fuzz(fuzz_ipc ${CMAKE_SOURCE_DIR}/relay/ipc.c)
 airlock_fuzz(fuzz_control ${CMAKE_SOURCE_DIR}/relay/control.c)
