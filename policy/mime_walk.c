@@ -29,6 +29,7 @@ void mime_walk_limits_default(struct mime_walk_limits *limits)
 	limits->max_archive_entries = 2000;
 	limits->max_archive_bytes = 128u << 20;
 	limits->sniff_text_bodies = false;
+	limits->skip_sizes = false;
 }
 
 struct mime_walker *mime_walker_new(const struct mime_walk_limits *limits)
@@ -272,9 +273,9 @@ static void walk_leaf(struct mime_walk_ctx *ctx, size_t idx, GMimePart *part)
 			mime_archive_list(ctx, idx, bytes->data, bytes->len);
 		}
 	}
-	/* The rest is only counted. */
+	/* The rest is only counted, if sizes are wanted. */
 	guint8 chunk[16384];
-	while (!g_mime_stream_eos(s)) {
+	while (!ctx->limits->skip_sizes && !g_mime_stream_eos(s)) {
 		ssize_t n = g_mime_stream_read(s, (char *)chunk, sizeof(chunk));
 		if (n < 0)
 			break;

@@ -92,6 +92,10 @@ struct mime_walk_limits {
 					 default 128 MiB */
 	bool sniff_text_bodies;	      /* sniff unnamed inline text parts too (for
 					 rules on their true type); default false */
+	bool skip_sizes;	      /* do not decode parts to their end only to fill
+					 size (the attachment policy and the rules use
+					 no part size): size is then what the sniff and
+					 the archive listing decoded; default false */
 };
 
 enum mime_part_kind {

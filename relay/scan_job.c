@@ -54,6 +54,12 @@ static void appendf(char *buf, size_t size, const char *fmt, ...)
 	va_end(ap);
 }
 
+void scan_job_walk_limits(struct mime_walk_limits *l)
+{
+	mime_walk_limits_default(l);
+	l->skip_sizes = true;
+}
+
 /* Octets of a spool file read at first for its envelope: most envelopes fit. */
 #define JOB_ENVELOPE_GUESS 8192
 

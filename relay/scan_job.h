@@ -53,4 +53,11 @@ void scan_job_run(const struct scan_job_opts *o, struct mime_walker *walker, int
 /* A new memfd holding data[0..len), offset 0; -1 on error (errno). */
 int scan_job_memfd(const char *name, const void *data, size_t len);
 
+/*
+ * The MIME walk limits of the scan process's walkers: mime_walk's defaults,
+ * with skip_sizes (neither the attachment policy nor the rules use part
+ * sizes: parts are decoded only as far as the sniff and archives need).
+ */
+void scan_job_walk_limits(struct mime_walk_limits *l);
+
 #endif

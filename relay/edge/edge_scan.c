@@ -331,8 +331,10 @@ int edge_scan_main(void *arg, int parent_fd)
 	}
 	options_from_config(&es);
 	es.nwalkers = edge_scan_threads(cfg->scan.threads);
+	struct mime_walk_limits wl;
+	scan_job_walk_limits(&wl);
 	for (unsigned i = 0; i < es.nwalkers; i++) {
-		es.walkers[i] = mime_walker_new(NULL);
+		es.walkers[i] = mime_walker_new(&wl);
 		if (!es.walkers[i]) {
 			log_error("event=scan-error reason=\"libmagic cannot load its database\"");
 			return 1;

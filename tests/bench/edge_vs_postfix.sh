@@ -456,6 +456,7 @@ EOF
 	if [[ $SCAN == 1 ]]; then
 		local temp_line=
 		[[ -n $SCAN_TMP ]] && temp_line=$'\n\t'"temp_dir = \"$SCAN_TMP\";"
+		[[ -n ${BENCH_SCAN_THREADS:-} ]] && temp_line+=$'\n\t'"threads = $BENCH_SCAN_THREADS;"
 		cat >>"$dir/airlock.conf" <<EOF
 scan = {
 	enabled = true;

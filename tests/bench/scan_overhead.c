@@ -540,7 +540,9 @@ int main(int argc, char **argv)
 		.on_limits = ATTACH_REJECT,
 		.max_file_bytes = 36700160 + QUEUE_ENVELOPE_MAX + 4096,
 	};
-	struct mime_walker *walker = mime_walker_new(NULL), *pool_walker = mime_walker_new(NULL);
+	struct mime_walk_limits wl; /* the scan process's */
+	scan_job_walk_limits(&wl);
+	struct mime_walker *walker = mime_walker_new(&wl), *pool_walker = mime_walker_new(&wl);
 	int sv[2];
 	struct bench b = {.opts = job_opts};
 	b.opts.engine = e_airlock;

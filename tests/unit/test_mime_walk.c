@@ -153,6 +153,55 @@ static void test_exe_attachment(void **state)
 	g_free(exe);
 }
 
+/*
+ * skip_sizes (the scan process's walkers): the same parts, names and true
+ * types, but a part is decoded only as far as the sniff needs (a text body
+ * not at all), not to its end; an archive is still read whole.
+ */
+static void test_skip_sizes(void **state)
+{
+	(void)state;
+	struct mime_walk_limits l;
+	mime_walk_limits_default(&l);
+	l.skip_sizes = true;
+	struct mime_walker *quick = mime_walker_new(&l);
+	assert_non_null(quick);
+	uint8_t big[200000];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7 + 3);
+	struct entry in_zip[] = {{"tool.exe", "MZ", 2}};
+	size_t zlen;
+	uint8_t *zip = make_archive(false, in_zip, 1, &zlen);
+	GString *m = msg_begin();
+	msg_text(m, "Please see the attachments.");
+	msg_attach(m, "application/octet-stream", "filename=\"data.bin\"", big, sizeof(big));
+	msg_attach(m, "application/zip", "filename=\"a.zip\"", zip, zlen);
+	msg_end(m);
+	struct mime_walk *full = mime_walk_mem(walker, m->str, m->len);
+	struct mime_walk *w = mime_walk_mem(quick, m->str, m->len);
+	g_string_free(m, TRUE);
+	assert_non_null(full);
+	assert_non_null(w);
+	assert_int_equal(w->nparts, full->nparts);
+	assert_int_equal(w->flags, full->flags);
+	for (size_t i = 0; i < w->nparts; i++) {
+		assert_string_equal(w->parts[i].path, full->parts[i].path);
+		if (full->parts[i].filename)
+			assert_string_equal(w->parts[i].filename, full->parts[i].filename);
+		if (full->parts[i].true_type)
+			assert_string_equal(w->parts[i].true_type, full->parts[i].true_type);
+	}
+	assert_int_equal(full->parts[1].size, sizeof(big));
+	assert_true(w->parts[1].size < sizeof(big)); /* only the sniff was decoded */
+	assert_int_equal(w->parts[0].size, 0);	     /* the text body: nothing */
+	assert_int_equal(w->parts[2].size, zlen);    /* the archive: whole */
+	assert_string_equal(w->parts[3].filename, "tool.exe");
+	mime_walk_free(full);
+	mime_walk_free(w);
+	free(zip);
+	mime_walker_free(quick);
+}
+
 static void test_rfc2231_and_rfc2047_names(void **state)
 {
 	(void)state;
@@ -698,6 +747,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exe_attachment),
+		cmocka_unit_test(test_skip_sizes),
 		cmocka_unit_test(test_rfc2231_and_rfc2047_names),
 		cmocka_unit_test(test_zip_and_tar_gz),
 		cmocka_unit_test(test_archive_depth_limit),
