@@ -14,13 +14,7 @@
 #include "tunnel/airlock_cert/acert_frag.h"
 #include "tunnel/airlock_cert/acert_params.h"
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "invariant failed: %s (line %d)\n", #cond, __LINE__);      \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz_check.h"
 
 static struct acert_params p, q;
 

@@ -21,13 +21,7 @@
 #include "relay/attest.h"
 #include "relay/attest_keys.h"
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "invariant failed: %s (line %d)\n", #cond, __LINE__);      \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz_check.h"
 
 #define T0	 1767225600
 #define NAME_LEN (sizeof(ATTEST_HEADER_NAME ":") - 1)

@@ -21,13 +21,7 @@
 
 #include "tunnel/cert_bundle.h"
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "invariant failed: %s (line %d)\n", #cond, __LINE__);      \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz_check.h"
 
 #define T0   INT64_C(1767225600)
 #define PASS "fuzz0-fuzz1-fuzz2-fuzz3-fuzz4-fuzz5"

@@ -14,13 +14,7 @@
 #include "policy/attach_policy.h"
 #include "policy/mime_walk.h"
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "invariant failed: %s (line %d)\n", #cond, __LINE__);      \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz_check.h"
 
 /* Small limits keep each run fast; the checks are the same at any size. */
 #define FUZZ_MAX_INPUT (256 * 1024)

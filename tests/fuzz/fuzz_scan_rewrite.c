@@ -19,13 +19,7 @@
 #include "relay/scan_reply.h"
 #include "relay/scan_rewrite.h"
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "invariant failed: %s (line %d)\n", #cond, __LINE__);      \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz_check.h"
 
 static const char *body_of(const char *m, size_t len)
 {

@@ -13,13 +13,7 @@
 
 #include "relay/smtp_cmd.h"
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "invariant failed: %s (line %d)\n", #cond, __LINE__);      \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz_check.h"
 
 /* Rebuilds a MAIL line from the parsed fields; it must parse the same. */
 static void check_mail_rebuilt(const struct smtp_cmd *cmd, unsigned flags)

@@ -16,13 +16,7 @@
 
 #include "relay/smtp_client_content.h"
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "invariant failed: %s (line %d)\n", #cond, __LINE__);      \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz_check.h"
 
 /* The rules of smtp_client_content.h, one octet at a time. Returns the length written. */
 static size_t reference(const uint8_t *in, size_t len, bool data_mode, char *out, bool *any_nl)

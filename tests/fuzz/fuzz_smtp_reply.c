@@ -13,13 +13,7 @@
 
 #include "relay/smtp_client_reply.h"
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "invariant failed: %s (line %d)\n", #cond, __LINE__);      \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz_check.h"
 
 static struct smtp_reply reply, again;
 static char rebuilt[SMTP_REPLY_INPUT_MAX + 16];
