@@ -103,14 +103,20 @@ struct entry_data {
 	size_t len, cap;
 };
 
-enum read_result { READ_DONE, READ_ERROR, READ_LIMIT, READ_NOMEM };
+enum read_result { READ_DONE, READ_MORE, READ_ERROR, READ_LIMIT, READ_NOMEM };
 
-/* Unpacks the current entry into *ed, counting every byte against the limit. */
+/*
+ * Unpacks the current entry into *ed until it holds upto octets (READ_MORE:
+ * the entry may go on) or the entry ends (READ_DONE), counting every byte
+ * against the limit.
+ */
 static enum read_result read_entry(struct mime_walk_ctx *ctx, struct archive *a, size_t idx,
-				   struct entry_data *ed)
+				   struct entry_data *ed, size_t upto)
 {
 	struct mime_walk *w = ctx->walk;
 	for (;;) {
+		if (ed->len >= upto)
+			return READ_MORE;
 		if (ed->cap - ed->len < ARCHIVE_CHUNK) {
 			size_t ncap = ed->cap ? ed->cap * 2 : ARCHIVE_CHUNK;
 			uint8_t *n = realloc(ed->data, ncap);
@@ -119,7 +125,8 @@ static enum read_result read_entry(struct mime_walk_ctx *ctx, struct archive *a,
 			ed->data = n;
 			ed->cap = ncap;
 		}
-		la_ssize_t got = archive_read_data(a, ed->data + ed->len, ARCHIVE_CHUNK);
+		size_t ask = upto - ed->len < ARCHIVE_CHUNK ? upto - ed->len : ARCHIVE_CHUNK;
+		la_ssize_t got = archive_read_data(a, ed->data + ed->len, ask);
 		if (got == 0)
 			return READ_DONE;
 		if (got < 0)
@@ -161,7 +168,26 @@ static bool list_entry(struct mime_walk_ctx *ctx, struct archive *a, struct arch
 	if (archive_entry_filetype(e) != AE_IFREG)
 		return true;
 	struct entry_data ed = {0};
-	enum read_result rr = read_entry(ctx, a, idx, &ed);
+	enum read_result rr;
+	if (ctx->limits->skip_sizes && !mime_archive_is_candidate(NULL, w->parts[idx].filename)) {
+		/*
+		 * Only as much as the sniff needs, and the rest only if the entry
+		 * turns out to be an archive: libarchive skips what is not read.
+		 */
+		rr = read_entry(ctx, a, idx, &ed, MIME_WALK_SNIFF_BYTES);
+		size_t want = rr == READ_MORE ? mime_walk_sniff_want(ed.data, ed.len) : 0;
+		if (want > ed.len)
+			rr = read_entry(ctx, a, idx, &ed, want);
+		if (rr == READ_MORE && ed.len > 0) {
+			w->parts[idx].true_type = mime_walk_sniff(ctx, ed.data, ed.len);
+			if (!ctx->nomem && mime_archive_is_candidate(w->parts[idx].true_type, NULL))
+				rr = read_entry(ctx, a, idx, &ed, SIZE_MAX);
+			else if (!ctx->nomem)
+				rr = READ_DONE; /* a leaf: what was read is all that is needed */
+		}
+	} else {
+		rr = read_entry(ctx, a, idx, &ed, SIZE_MAX);
+	}
 	bool go_on = true;
 	switch (rr) {
 	case READ_NOMEM:
@@ -178,11 +204,13 @@ static bool list_entry(struct mime_walk_ctx *ctx, struct archive *a, struct arch
 		flag(ctx, idx, MIME_WALK_LIMIT_ARCHIVE_BYTES);
 		go_on = false;
 		break;
+	case READ_MORE: /* out of memory while sniffing (ctx->nomem) */
 	case READ_DONE:
 		break;
 	}
 	if (!ctx->nomem && ed.len > 0) {
-		w->parts[idx].true_type = mime_walk_sniff(ctx, ed.data, ed.len);
+		if (!w->parts[idx].true_type)
+			w->parts[idx].true_type = mime_walk_sniff(ctx, ed.data, ed.len);
 		if (go_on &&
 		    mime_archive_is_candidate(w->parts[idx].true_type, w->parts[idx].filename))
 			mime_archive_list(ctx, idx, ed.data, ed.len);

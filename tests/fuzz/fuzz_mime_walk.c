@@ -21,6 +21,40 @@
 
 static struct mime_walker *walker;
 static struct mime_walk_limits limits;
+/* The same limits with skip_sizes, as the scan process walks. */
+static struct mime_walker *quick;
+
+/* Flags after which the two walks may list differently (one read further than the other). */
+#define PARTIAL_FLAGS                                                                              \
+	(MIME_WALK_ARCHIVE_ERROR | MIME_WALK_LIMIT_PARTS | MIME_WALK_LIMIT_MIME_DEPTH |            \
+	 MIME_WALK_LIMIT_ARCHIVE_DEPTH | MIME_WALK_LIMIT_ARCHIVE_ENTRIES |                         \
+	 MIME_WALK_LIMIT_ARCHIVE_BYTES | MIME_WALK_LIMIT_MESSAGE_BYTES)
+
+static bool same_text(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static void check_walk(const struct mime_walk *w);
+
+/* A walk that decodes only what the sniff needs lists the same parts with the same types. */
+static void check_quick(const struct mime_walk *full, const uint8_t *data, size_t size)
+{
+	struct mime_walk *q = mime_walk_mem(quick, data, size);
+	CHECK(q != NULL);
+	check_walk(q);
+	if (!(full->flags & PARTIAL_FLAGS) && !(q->flags & PARTIAL_FLAGS)) {
+		CHECK(q->nparts == full->nparts);
+		for (size_t i = 0; i < q->nparts; i++) {
+			CHECK(same_text(q->parts[i].path, full->parts[i].path));
+			CHECK(same_text(q->parts[i].filename, full->parts[i].filename));
+			CHECK(same_text(q->parts[i].true_type, full->parts[i].true_type));
+			CHECK(q->parts[i].is_archive == full->parts[i].is_archive);
+			CHECK(q->parts[i].size <= full->parts[i].size);
+		}
+	}
+	mime_walk_free(q);
+}
 
 static void check_walk(const struct mime_walk *w)
 {
@@ -64,12 +98,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		limits.max_archive_bytes = 4u << 20;
 		walker = mime_walker_new(&limits);
 		CHECK(walker != NULL);
+		struct mime_walk_limits ql = limits;
+		ql.skip_sizes = true;
+		quick = mime_walker_new(&ql);
+		CHECK(quick != NULL);
 	}
 	if (size > FUZZ_MAX_INPUT)
 		return 0;
 	struct mime_walk *w = mime_walk_mem(walker, data, size);
 	CHECK(w != NULL);
 	check_walk(w);
+	check_quick(w, data, size);
 
 	struct attach_policy_options o;
 	attach_policy_options_default(&o);

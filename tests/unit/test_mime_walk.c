@@ -169,9 +169,14 @@ static void test_skip_sizes(void **state)
 	uint8_t big[200000];
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = (uint8_t)(i * 7 + 3);
-	struct entry in_zip[] = {{"tool.exe", "MZ", 2}};
+	/* a big member (read only for its sniff) and a nested zip (read whole, listed) */
+	struct entry inner_entries[] = {{"deep.exe", "MZ", 2}};
+	size_t ilen;
+	uint8_t *inner = make_archive(false, inner_entries, 1, &ilen);
+	struct entry in_zip[] = {
+		{"tool.exe", "MZ", 2}, {"data.txt", big, sizeof(big)}, {"inner.bin", inner, ilen}};
 	size_t zlen;
-	uint8_t *zip = make_archive(false, in_zip, 1, &zlen);
+	uint8_t *zip = make_archive(false, in_zip, 3, &zlen);
 	GString *m = msg_begin();
 	msg_text(m, "Please see the attachments.");
 	msg_attach(m, "application/octet-stream", "filename=\"data.bin\"", big, sizeof(big));
@@ -196,8 +201,17 @@ static void test_skip_sizes(void **state)
 	assert_int_equal(w->parts[0].size, 0);	     /* the text body: nothing */
 	assert_int_equal(w->parts[2].size, zlen);    /* the archive: whole */
 	assert_string_equal(w->parts[3].filename, "tool.exe");
+	/* the archive's members: the same names and true types, the big one read only in part */
+	assert_int_equal(w->parts[4].size, MIME_WALK_SNIFF_BYTES);
+	assert_int_equal(full->parts[4].size, sizeof(big));
+	assert_string_equal(w->parts[5].filename, "inner.bin");
+	assert_true(w->parts[5].is_archive); /* a zip by its true type: read whole and listed */
+	assert_int_equal(w->parts[5].size, ilen);
+	assert_string_equal(w->parts[6].filename, "deep.exe");
+	assert_int_equal(w->parts[6].parent, 5);
 	mime_walk_free(full);
 	mime_walk_free(w);
+	free(inner);
 	free(zip);
 	mime_walker_free(quick);
 }
