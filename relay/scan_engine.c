@@ -3,6 +3,7 @@
  * scanning with a reference on it, and turning libclamav's answers into
  * verdicts. Reloading lives in scan_engine_reload.c.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -22,6 +23,25 @@
 static pthread_once_t cl_once = PTHREAD_ONCE_INIT;
 static cl_error_t cl_init_rc = CL_ERROR;
 
+bool scan_engine_temp_failure(const char *msg)
+{
+	char low[512];
+	size_t n = 0;
+	for (; msg[n] && n + 1 < sizeof(low); n++)
+		low[n] = (char)tolower((unsigned char)msg[n]);
+	low[n] = '\0';
+	if (!strstr(low, "temp") && !strstr(low, "tmp"))
+		return false;
+	if (strstr(low, "instead")) /* "... Using a randomly generated name instead." */
+		return false;
+	static const char *const failed[] = {"can't create",	   "can't generate", "can't write",
+					     "failed to generate", "error writing",  "can't mmap"};
+	for (size_t i = 0; i < sizeof(failed) / sizeof(failed[0]); i++)
+		if (strstr(low, failed[i]))
+			return true;
+	return false;
+}
+
 /* The scan running in this thread, for libclamav's messages without a context. */
 static _Thread_local struct scan_ctx *current_scan;
 
@@ -40,7 +60,7 @@ static void clamav_msg(enum cl_msg severity, const char *fullmsg, const char *ms
 	 * run in the calling thread: this thread's current scan.
 	 */
 	struct scan_ctx *ctx = context ? context : current_scan;
-	if (severity == CL_MSG_ERROR && ctx && !ctx->error[0])
+	if (severity == CL_MSG_ERROR && ctx && !ctx->error[0] && scan_engine_temp_failure(text))
 		snprintf(ctx->error, sizeof(ctx->error), "libclamav: %s", text);
 	enum log_level level = severity == CL_MSG_ERROR	 ? LOG_LEVEL_WARNING
 			       : severity == CL_MSG_WARN ? LOG_LEVEL_INFO

@@ -155,6 +155,14 @@ int scan_engine_reload(struct scan_engine *e, bool blocking,
 bool scan_engine_db_changed(struct scan_engine *e);
 
 /*
+ * Whether a libclamav message says it could not create or write a temporary
+ * file or directory (a full or unwritable temporary directory), after which
+ * libclamav goes on and may answer clean without having scanned what needed
+ * the file. Messages about malformed content are not such failures.
+ */
+bool scan_engine_temp_failure(const char *msg);
+
+/*
  * Pure: a verdict from libclamav's return code rc, its virname (may be NULL),
  * and whether the metadata callback saw a member over max_file_size
  * (member_too_big; the callback then raised an alert, which libclamav names

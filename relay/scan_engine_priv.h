@@ -51,10 +51,14 @@ struct scan_ctx {
 	bool member_too_big;
 	char found[SCAN_NAME_MAX]; /* first alert name, "" if none */
 	/*
-	 * libclamav's first error message during the scan, "" if none. libclamav
-	 * goes on and may answer CL_CLEAN when it could not write its temporary
-	 * files (no room, no permission), having skipped what needed them: a
-	 * clean answer with an error here is not a completed scan.
+	 * libclamav's first message during the scan that it could not create or
+	 * write a temporary file (scan_engine_temp_failure), "" if none.
+	 * libclamav goes on and may answer CL_CLEAN, having skipped what needed
+	 * the file: a clean answer with such a message is not a completed scan.
+	 * (Its errors about malformed content do not count: those scans did
+	 * complete. The clean answer libclamav may cache for the message's
+	 * bytes does not serve a retry: the edge's Received: field makes each
+	 * attempt's content differ.)
 	 */
 	char error[SCAN_NAME_MAX];
 };

@@ -456,6 +456,41 @@ static void test_temp_dir_unusable(void **state)
 	scan_engine_free(e);
 }
 
+/* Which libclamav messages say a temporary file could not be made (libclamav 1.4's texts). */
+static void test_temp_failure_messages(void **state)
+{
+	(void)state;
+	static const char *const yes[] = {
+		"fileblobAddData: Can't write 57 bytes to temporary file big.bin",
+		"Can't create temporary directory for scan: /x/20261128-scantemp.3c47.",
+		"cli_gentempfd_with_prefix: Can't create temporary file /x/a: Permission denied",
+		"GZip: Can't generate temporary file.",
+		"cli_magic_scan: Can't create tmp sub-directory for scan: /x.",
+		"cli_scanembpe: Can't write to temporary file",
+		"fmap_dump_to_file: failed to generate temporary file.",
+		"cli_magic_scan_nested_fmap_type: cli_writen error writing subdoc temporary file.",
+		"js: can't create temp dir /x",
+		"can't mmap() extracted temporary file /x",
+		"Mail: Can't create temporary directory /x",
+	};
+	static const char *const no[] = {
+		"scanzws: LzmaInit() failed",
+		"cli_gentempfd_with_prefix: Can't create temp file using prefix. Using a randomly "
+		"generated name instead.",
+		"cli_rmdirs: Can't remove temporary directory /x: Directory not empty",
+		"cli_ole2_tempdir_scan_vba: uniq_get('_vba_project') failed with ret code (1)!",
+		"cli_bcomp_compare_check: unable to normalize temp buffer, params null",
+		"cli_pdf: bad pdf version",
+		"",
+	};
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (!scan_engine_temp_failure(yes[i]))
+			fail_msg("not taken for a temporary file failure: %s", yes[i]);
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (scan_engine_temp_failure(no[i]))
+			fail_msg("taken for a temporary file failure: %s", no[i]);
+}
+
 static void test_verdict_mapping(void **state)
 {
 	(void)state;
@@ -518,6 +553,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_verdict_mapping),
+		cmocka_unit_test(test_temp_failure_messages),
 		cmocka_unit_test_setup(test_testfiles, need_db),
 		cmocka_unit_test_setup(test_built_containers, need_db),
 		cmocka_unit_test_setup(test_eicar_and_clean, need_db),
