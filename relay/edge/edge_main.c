@@ -489,6 +489,18 @@ static int check_scanning(const struct airlock_config *cfg)
 			err);
 		return -1;
 	}
+	/* Whether edge.user may write there is checked by the scan process itself. */
+	struct stat st;
+	const char *tmp = cfg->scan.temp_dir;
+	if (cfg->scan.enabled && tmp[0]) {
+		const char *why = stat(tmp, &st) < 0	 ? strerror(errno)
+				  : !S_ISDIR(st.st_mode) ? "not a directory"
+							 : NULL;
+		if (why) {
+			fprintf(stderr, "airlock-edge: scan.temp_dir %s: %s\n", tmp, why);
+			return -1;
+		}
+	}
 	return 0;
 }
 

@@ -197,6 +197,11 @@ expect "the stripped message's stamp verifies" "$CHECK" "$WORK/state/attest.pub"
 # deferred (scan.on_scanner_failure = tempfail).
 ready=$(grep -c "event=scan-ready" "$WORK/edge.log")
 stop_edge
+write_scan_conf "$WORK/bad-tmp.conf" ""
+sed -i "s|threads = 2;|threads = 2; temp_dir = \"$WORK/no-such-dir\";|" "$WORK/bad-tmp.conf"
+out=$("$AIRLOCK_BIN/airlock-edge" -n -c "$WORK/bad-tmp.conf" 2>&1) && rc=0 || rc=$?
+expect "-n refuses a scan.temp_dir that does not exist: $out" \
+	test "$rc" -ne 0 -a "$out" = "airlock-edge: scan.temp_dir $WORK/no-such-dir: No such file or directory"
 install -d -m 0700 -o root "$WORK/locked-tmp"
 write_scan_conf "$EDGE_CONF" ""
 sed -i "s|threads = 2;|threads = 2; temp_dir = \"$WORK/locked-tmp\";|" "$EDGE_CONF"
