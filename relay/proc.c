@@ -287,7 +287,7 @@ static void schedule_restart(struct proc_child *ch)
 	ch->backoff_ms =
 		ch->backoff_ms * 2 > p->max_backoff_ms ? p->max_backoff_ms : ch->backoff_ms * 2;
 	struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
-	/* From now, not from the loop's cached time (stale after a busy pass): the full back-off. */
+	/* From now, not from the loop's cached (maybe stale) time: the full back-off. */
 	event_base_update_cache_time(ch->s->base);
 	evtimer_add(ch->restart_ev, &tv);
 }
