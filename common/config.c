@@ -255,6 +255,24 @@ static const struct custom_hook *custom_find(const struct config_key *k)
 	return NULL;
 }
 
+int config_setting_error(char *err, size_t errlen, const struct config_setting_t *at,
+			 const char *file_default, const char *where, const char *fmt, va_list ap)
+{
+	if (errlen == 0)
+		return -1;
+	char msg[768];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	const char *file = config_setting_source_file(at);
+	if (!file)
+		file = file_default ? file_default : "(config)";
+	snprintf(err, errlen, "%s:%u: %s: %s", file, (unsigned)config_setting_source_line(at),
+		 where, msg);
+	for (char *p = err; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return -1;
+}
+
 int config_set_custom(const char *key, config_custom_build_fn build, config_custom_free_fn destroy)
 {
 	const char *dot = key ? strchr(key, '.') : NULL;

@@ -18,6 +18,7 @@
 #ifndef AIRLOCK_CONFIG_H
 #define AIRLOCK_CONFIG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -151,6 +152,16 @@ typedef void *(*config_custom_build_fn)(const struct config_setting_t *s, const 
 					char *err, size_t errlen);
 typedef void (*config_custom_free_fn)(void *obj);
 int config_set_custom(const char *key, config_custom_build_fn build, config_custom_free_fn destroy);
+
+/*
+ * For custom-key builders: writes "FILE:LINE: where: message" into err, the
+ * line (and file; else file_default, else "(config)") from at, and every
+ * control character of the result (text quoted from the file) replaced by
+ * '?', so that it stays one line. Nothing when errlen is 0. Returns -1.
+ */
+int config_setting_error(char *err, size_t errlen, const struct config_setting_t *at,
+			 const char *file_default, const char *where, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
 
 /*
  * Frees what a loaded configuration owns (policy.rules, edge.hubs) and sets those

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/config.h"
+
 struct load {
 	const char *file;
 	char *err;
@@ -70,21 +72,12 @@ __attribute__((format(printf, 4, 5))) static int fail(struct load *ld, const con
 {
 	if (ld->errlen == 0)
 		return -1;
-	char path[512], msg[768];
+	char path[512];
 	setting_path(where, path, sizeof(path));
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	config_setting_error(ld->err, ld->errlen, at, ld->file, path, fmt, ap);
 	va_end(ap);
-	const char *file = config_setting_source_file(at);
-	if (!file)
-		file = ld->file ? ld->file : "(config)";
-	snprintf(ld->err, ld->errlen, "%s:%u: %s: %s", file,
-		 (unsigned)config_setting_source_line(at), path, msg);
-	/* Names and values quoted in the message come from the text: one line. */
-	for (char *p = ld->err; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
 	return -1;
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/config.h"
 #include "common/netaddr.h"
 
 struct load {
@@ -26,7 +27,7 @@ static int load_fail(const struct load *ld, const config_setting_t *at, int inde
 {
 	if (!ld->errlen)
 		return -1;
-	char where[320], msg[400];
+	char where[320];
 	if (index < 0)
 		snprintf(where, sizeof(where), "edge.hubs");
 	else if (!key)
@@ -35,17 +36,8 @@ static int load_fail(const struct load *ld, const config_setting_t *at, int inde
 		snprintf(where, sizeof(where), "edge.hubs[%d].%s", index, key);
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	config_setting_error(ld->err, ld->errlen, at, ld->file, where, fmt, ap);
 	va_end(ap);
-	const char *file = config_setting_source_file(at);
-	if (!file)
-		file = ld->file ? ld->file : "(config)";
-	snprintf(ld->err, ld->errlen, "%s:%u: %s: %s", file,
-		 (unsigned)config_setting_source_line(at), where, msg);
-	/* Keys quoted in the message come from the text: keep it one line. */
-	for (char *p = ld->err; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
 	return -1;
 }
 
