@@ -192,6 +192,40 @@ static void txn_send_mail(struct smtp_client_conn *c, bool utf8)
 	}
 }
 
+/* Room for cap expected replies; the FIFO starts empty. 0, or -1 (out of memory). */
+static int expect_reserve(struct smtp_client_conn *c, size_t cap)
+{
+	if (cap > c->exp_cap) {
+		uint8_t *exp = realloc(c->expect, cap);
+		if (!exp)
+			return -1;
+		c->expect = exp;
+		c->exp_cap = cap;
+	}
+	c->exp_head = 0;
+	return 0;
+}
+
+/*
+ * Starts the transaction: MAIL (with RCPTs and DATA when pipelining), after
+ * RSET if the server may still hold a transaction; pipelined, MAIL goes with
+ * the RSET, else it waits for its reply (client_txn_on_rset).
+ */
+static void txn_begin(struct smtp_client_conn *c, bool utf8)
+{
+	c->txn.utf8 = utf8;
+	if (c->used) {
+		client_send(c, "RSET\r\n");
+		client_expect_push(c, EXP_RSET);
+		if (c->txn.pipelining)
+			txn_send_mail(c, utf8);
+	} else {
+		txn_send_mail(c, utf8);
+	}
+	c->used = true;
+	client_arm_for_head(c);
+}
+
 int smtp_client_conn_send(struct smtp_client_conn *c, const struct smtp_client_msg *m,
 			  smtp_client_done_fn done_cb, void *arg)
 {
@@ -209,18 +243,11 @@ int smtp_client_conn_send(struct smtp_client_conn *c, const struct smtp_client_m
 	t->rcpt_code = calloc(m->nrcpts, sizeof(*t->rcpt_code));
 	t->rcpt_reply = calloc(m->nrcpts, sizeof(*t->rcpt_reply));
 	t->rcpt_buf = calloc(m->nrcpts, sizeof(*t->rcpt_buf));
-	size_t cap = m->nrcpts + CLIENT_BDAT_INFLIGHT + 4;
-	uint8_t *exp = cap > c->exp_cap ? realloc(c->expect, cap) : c->expect;
-	if (!t->rcpt_code || !t->rcpt_reply || !t->rcpt_buf || !exp) {
-		if (exp)
-			c->expect = exp;
+	if (!t->rcpt_code || !t->rcpt_reply || !t->rcpt_buf ||
+	    expect_reserve(c, m->nrcpts + CLIENT_BDAT_INFLIGHT + 4) < 0) {
 		client_txn_release(c);
 		return -1;
 	}
-	c->expect = exp;
-	if (cap > c->exp_cap)
-		c->exp_cap = cap;
-	c->exp_head = 0;
 	for (size_t i = 0; i < m->nrcpts; i++)
 		t->rcpt_reply[i] = t->rcpt_buf[i];
 	c->phase = PH_TXN;
@@ -232,17 +259,7 @@ int smtp_client_conn_send(struct smtp_client_conn *c, const struct smtp_client_m
 		event_active(c->kick, EV_TIMEOUT, 1);
 		return 0;
 	}
-	t->utf8 = utf8;
-	if (c->used) {
-		client_send(c, "RSET\r\n");
-		client_expect_push(c, EXP_RSET);
-		if (t->pipelining)
-			txn_send_mail(c, utf8);
-	} else {
-		txn_send_mail(c, utf8);
-	}
-	c->used = true;
-	client_arm_for_head(c);
+	txn_begin(c, utf8);
 	return 0;
 }
 
@@ -588,18 +605,11 @@ int smtp_client_conn_mail(struct smtp_client_conn *c, const char *from, uint64_t
 	if (!smtp_client_conn_usable(c) || c->exp_count != 0 || !from || !step_cb)
 		return -1;
 	client_txn_release(c);
-	size_t cap = CLIENT_BDAT_INFLIGHT + 4;
-	uint8_t *exp = cap > c->exp_cap ? realloc(c->expect, cap) : c->expect;
-	if (!exp || !(t->step_from = strdup(from)) || step_grow(t, 1) != 0) {
-		if (exp)
-			c->expect = exp;
+	if (expect_reserve(c, CLIENT_BDAT_INFLIGHT + 4) < 0 || !(t->step_from = strdup(from)) ||
+	    step_grow(t, 1) != 0) {
 		client_txn_release(c);
 		return -1;
 	}
-	c->expect = exp;
-	if (cap > c->exp_cap)
-		c->exp_cap = cap;
-	c->exp_head = 0;
 	t->step = true;
 	t->step_cb = step_cb;
 	t->step_arg = arg;
@@ -615,15 +625,7 @@ int smtp_client_conn_mail(struct smtp_client_conn *c, const char *from, uint64_t
 		event_active(c->kick, EV_TIMEOUT, 1);
 		return 0;
 	}
-	t->utf8 = utf8;
-	if (c->used) {
-		client_send(c, "RSET\r\n");
-		client_expect_push(c, EXP_RSET);
-	} else {
-		txn_send_mail(c, utf8);
-	}
-	c->used = true;
-	client_arm_for_head(c);
+	txn_begin(c, utf8);
 	return 0;
 }
 
