@@ -316,8 +316,8 @@ int edge_scan_main(void *arg, int parent_fd)
 	limits_from_config(cfg, &limits);
 	const struct edge_scan_temp *temp = edge_scan_temp_chosen();
 	if (temp->note[0])
-		log_warning("event=scan-temp-fallback dir=%s reason=\"%s\"", temp->shown,
-			    temp->note);
+		log_warning("event=scan-temp-fallback dir=%s reason=\"%s\"",
+			    edge_scan_temp_in_use(temp), temp->note);
 	limits.tmp_dir = temp->dir[0] ? temp->dir : NULL;
 	if (edge_scan_temp_check(temp, err, sizeof(err)) < 0) {
 		log_error("event=scan-error reason=\"%s\"", err);
@@ -358,7 +358,7 @@ int edge_scan_main(void *arg, int parent_fd)
 	log_info("event=scan-ready engine=%s signatures=%u db=%u threads=%u load_s=%lld temp=%s "
 		 "temp_private=%s temp_size_mib=%llu",
 		 in.engine_version, in.signatures, in.db_version, es.nwalkers,
-		 (long long)(time(NULL) - t0), temp->shown[0] ? temp->shown : "(default)",
+		 (long long)(time(NULL) - t0), edge_scan_temp_in_use(temp),
 		 temp->private_mount ? "yes" : "no", (unsigned long long)(temp->size >> 20));
 	event_base_dispatch(es.base);
 

@@ -39,28 +39,33 @@ static void fallback(struct edge_scan_temp *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void fallback(struct edge_scan_temp *t, const char *fmt, ...)
 {
-	const char *env = getenv("TMPDIR");
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(t->note, sizeof(t->note), fmt, ap);
 	va_end(ap);
 	t->dir[0] = '\0';
 	t->private_mount = false;
-	snprintf(t->shown, sizeof(t->shown), "%s", env && env[0] ? env : "/tmp");
 }
 
-int edge_scan_temp_prepare(const struct airlock_config *cfg, unsigned threads,
-			   struct edge_scan_temp *t)
+const char *edge_scan_temp_in_use(const struct edge_scan_temp *t)
+{
+	if (t->dir[0])
+		return t->dir;
+	const char *env = getenv("TMPDIR");
+	return env && env[0] ? env : "/tmp";
+}
+
+void edge_scan_temp_prepare(const struct airlock_config *cfg, unsigned threads,
+			    struct edge_scan_temp *t)
 {
 	memset(t, 0, sizeof(*t));
 	if (cfg->scan.temp_dir[0]) {
 		snprintf(t->dir, sizeof(t->dir), "%s", cfg->scan.temp_dir);
-		snprintf(t->shown, sizeof(t->shown), "%s", t->dir);
-		return 0;
+		return;
 	}
 	if (geteuid() != 0) {
 		fallback(t, "not running as root");
-		return 0;
+		return;
 	}
 	uid_t uid = 0;
 	gid_t gid = 0;
@@ -68,7 +73,7 @@ int edge_scan_temp_prepare(const struct airlock_config *cfg, unsigned threads,
 		struct passwd *pw = getpwnam(cfg->edge.user);
 		if (!pw) {
 			fallback(t, "edge.user %s unknown", cfg->edge.user);
-			return 0;
+			return;
 		}
 		uid = pw->pw_uid;
 		gid = pw->pw_gid;
@@ -76,24 +81,24 @@ int edge_scan_temp_prepare(const struct airlock_config *cfg, unsigned threads,
 	int n = snprintf(t->dir, sizeof(t->dir), "%s/scan-tmp", cfg->edge.state_dir);
 	if (n < 0 || (size_t)n >= sizeof(t->dir)) {
 		fallback(t, "%s: path too long", cfg->edge.state_dir);
-		return 0;
+		return;
 	}
 	struct stat st;
 	if (mkdir(t->dir, 0700) < 0 && errno != EEXIST) {
 		fallback(t, "mkdir %s: %s", t->dir, strerror(errno));
-		return 0;
+		return;
 	}
 	if (lstat(t->dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		fallback(t, "%s is not a directory", t->dir);
-		return 0;
+		return;
 	}
 	if (unshare(CLONE_NEWNS) < 0) {
 		fallback(t, "unshare(CLONE_NEWNS): %s", strerror(errno));
-		return 0;
+		return;
 	}
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
 		fallback(t, "making the mounts slaves: %s", strerror(errno));
-		return 0;
+		return;
 	}
 	uint64_t size = edge_scan_temp_size(cfg, threads);
 	char opts[128];
@@ -101,12 +106,10 @@ int edge_scan_temp_prepare(const struct airlock_config *cfg, unsigned threads,
 		 (size + 1023) / 1024, (unsigned)uid, (unsigned)gid);
 	if (mount("airlock-scan", t->dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0) {
 		fallback(t, "mounting a tmpfs on %s: %s", t->dir, strerror(errno));
-		return 0;
+		return;
 	}
 	t->private_mount = true;
 	t->size = size;
-	snprintf(t->shown, sizeof(t->shown), "%s", t->dir);
-	return 0;
 }
 
 int edge_scan_temp_setup(void *arg, char *err, size_t errlen)
@@ -114,16 +117,17 @@ int edge_scan_temp_setup(void *arg, char *err, size_t errlen)
 	const struct edge_ctx *ctx = arg;
 	(void)err;
 	(void)errlen;
-	return edge_scan_temp_prepare(&ctx->cfg, edge_scan_threads(ctx->cfg.scan.threads), &chosen);
+	edge_scan_temp_prepare(&ctx->cfg, edge_scan_threads(ctx->cfg.scan.threads), &chosen);
+	return 0;
 }
 
 int edge_scan_temp_check(const struct edge_scan_temp *t, char *err, size_t errlen)
 {
 	char probe[1200];
-	snprintf(probe, sizeof(probe), "%s/airlock-probe.XXXXXX", t->shown);
+	snprintf(probe, sizeof(probe), "%s/airlock-probe.XXXXXX", edge_scan_temp_in_use(t));
 	if (!mkdtemp(probe)) {
 		snprintf(err, errlen, "libclamav's temporary directory %s is not writable: %s",
-			 t->shown, strerror(errno));
+			 edge_scan_temp_in_use(t), strerror(errno));
 		return -1;
 	}
 	rmdir(probe);

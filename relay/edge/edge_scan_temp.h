@@ -13,7 +13,6 @@
 
 struct edge_scan_temp {
 	char dir[1100];	    /* for CL_ENGINE_TMPDIR; "" = libclamav's default */
-	char shown[1100];   /* the directory in use, for the log */
 	bool private_mount; /* dir is this process's own tmpfs */
 	uint64_t size;	    /* its size limit, octets */
 	char note[1300];    /* why there is no private tmpfs ("" when there is, or not wanted) */
@@ -26,13 +25,16 @@ uint64_t edge_scan_temp_size(const struct airlock_config *cfg, unsigned threads)
  * Decides and sets up the directory in the calling process: scan.temp_dir
  * when set; else, as root, a new mount namespace with a tmpfs on
  * STATE_DIR/scan-tmp; else (no root, no namespaces) libclamav's default
- * with the reason in t->note. Never fails: returns 0.
+ * with the reason in t->note.
  */
-int edge_scan_temp_prepare(const struct airlock_config *cfg, unsigned threads,
-			   struct edge_scan_temp *t);
+void edge_scan_temp_prepare(const struct airlock_config *cfg, unsigned threads,
+			    struct edge_scan_temp *t);
+
+/* The directory libclamav writes in: t->dir, else $TMPDIR, else /tmp. */
+const char *edge_scan_temp_in_use(const struct edge_scan_temp *t);
 
 /*
- * Whether the directory in use (t->shown) takes a new directory: libclamav
+ * Whether the directory in use (edge_scan_temp_in_use) takes a new directory: libclamav
  * answers clean when it cannot create its own there, so the scan process
  * does not start without it. Returns 0, or -1 with one line in err.
  */

@@ -163,8 +163,11 @@ pid=$(smtp_pid)
 kill -KILL "$pid"
 wait_for 20 "a new smtp process starts" smtp_replaced "$pid"
 wait_for 20 "it gets a scan link" bash -c "[ \$(grep -c event=scan-linked '$WORK/edge.log') -gt $links ]"
+scanned=$(grep -c "event=scanned .*action=accept" "$WORK/edge.log")
 out=$(send "$WORK/clean.eml")
-expect "after smtp's restart a message is scanned and accepted: $out" grep -q "^250 2.0.0" <<<"$out"
+expect "after smtp's restart a message is accepted: $out" grep -q "^250 2.0.0" <<<"$out"
+expect "... and it was scanned over the new link" \
+	test "$(grep -c "event=scanned .*action=accept" "$WORK/edge.log")" -eq $((scanned + 1))
 expect "status shows the scanner" test "$(edge_ctl status 'd["scan"]["signatures"]')" -gt 0
 "$AIRLOCK_BIN/airlockctl" -c "$EDGE_CONF" status >"$WORK/status.txt" 2>&1 || true
 expect "airlockctl status shows a scanner line" grep -q "^  scanner  ClamAV" "$WORK/status.txt"
