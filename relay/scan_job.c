@@ -341,19 +341,19 @@ static int run_attach(const struct scan_job_opts *o, struct mime_walk *walk, cha
 	return decided;
 }
 
-void scan_job_run(const struct scan_job_opts *o, struct mime_walker *walker, int fd,
-		  struct scan_reply *out, int *content_fd)
+int scan_job_begin(struct scan_job *j, const struct scan_job_opts *o, int fd,
+		   struct scan_reply *out)
 {
 	uint32_t seq = out->seq;
 	memset(out, 0, sizeof(*out));
 	out->seq = seq;
 	out->action = SCAN_REPLY_ACCEPT;
-	*content_fd = -1;
+	memset(j, 0, sizeof(*j));
+	j->o = o;
+	j->fd = fd;
+	atomic_init(&j->decided, false);
 	set_engine(o->engine, out);
-	size_t off;
 	char err[160];
-	struct queue_envelope env;
-	memset(&env, 0, sizeof(env));
 	struct stat st;
 	const char *why = NULL;
 	if (fstat(fd, &st) < 0)
@@ -362,37 +362,58 @@ void scan_job_run(const struct scan_job_opts *o, struct mime_walker *walker, int
 		why = "not a regular file";
 	else if ((uint64_t)st.st_size > o->max_file_bytes)
 		why = strerror(EFBIG);
+	else if (read_envelope(fd, (uint64_t)st.st_size, &j->env, &j->off, err, sizeof(err)) < 0)
+		why = "envelope";
 	if (why) {
 		out->action = SCAN_REPLY_FAILED;
 		appendf(out->log, sizeof(out->log), " verdict=error reason=\"%s\"", why);
-		return;
+		atomic_store(&j->decided, true);
+		return -1;
 	}
-	if (read_envelope(fd, (uint64_t)st.st_size, &env, &off, err, sizeof(err)) < 0) {
-		out->action = SCAN_REPLY_FAILED;
-		appendf(out->log, sizeof(out->log), " verdict=error reason=\"envelope\"");
+	j->clen = (size_t)st.st_size - j->off;
+	return 0;
+}
+
+void scan_job_clamav(struct scan_job *j, struct scan_reply *out)
+{
+	if (run_clamav(j->o, j->fd, j->off, j->clen, out))
+		atomic_store(&j->decided, true);
+}
+
+void scan_job_walk(struct scan_job *j, struct mime_walker *walker)
+{
+	/* Nothing to walk for once libclamav decided (when it ran first). */
+	if (atomic_load(&j->decided))
 		return;
+	j->walk = mime_walk_fd_range(walker, j->fd, j->off, j->clen);
+	j->walked = true;
+}
+
+void scan_job_finish(struct scan_job *j, struct scan_reply *out, int *content_fd)
+{
+	*content_fd = -1;
+	struct mime_walk *walk = j->walk;
+	j->walk = NULL;
+	if (atomic_load(&j->decided))
+		goto done;
+	if (!walk) { /* it failed, or (a caller's bug) never ran: never a clean verdict */
+		out->action = SCAN_REPLY_FAILED;
+		if (!j->walked)
+			appendf(out->log, sizeof(out->log), " verdict=error reason=\"not walked\"");
+		goto done;
 	}
 	/* The content is never copied unless the rules need it as a buffer. */
-	size_t clen = (size_t)st.st_size - off;
-	if (run_clamav(o, fd, off, clen, out))
-		goto done;
-	struct mime_walk *walk = mime_walk_fd_range(walker, fd, off, clen);
-	if (!walk) {
-		out->action = SCAN_REPLY_FAILED;
-		goto done;
-	}
 	char *cur = NULL; /* the content as it will be kept, when it is needed or changed */
-	size_t curlen = clen;
+	size_t curlen = j->clen;
 	bool changed = false;
 	if (out->action == SCAN_REPLY_ACCEPT)
 		appendf(out->log, sizeof(out->log), " verdict=clean");
-	if (!run_attach(o, walk, &cur, &curlen, &changed, out) && o->rules) {
-		if (!cur && !(cur = read_content(fd, off, clen)))
+	if (!run_attach(j->o, walk, &cur, &curlen, &changed, out) && j->o->rules) {
+		if (!cur && !(cur = read_content(j->fd, j->off, j->clen)))
 			out->action = SCAN_REPLY_FAILED;
 		else
-			run_rules(o, &env, walk, &cur, &curlen, &changed, out);
+			run_rules(j->o, &j->env, walk, &cur, &curlen, &changed, out);
 	}
-	mime_walk_free(walk);
 	if (changed &&
 	    (out->action == SCAN_REPLY_ACCEPT || out->action == SCAN_REPLY_ACCEPT_UNSCANNED ||
 	     out->action == SCAN_REPLY_QUARANTINE)) {
@@ -404,5 +425,17 @@ void scan_job_run(const struct scan_job_opts *o, struct mime_walker *walker, int
 	}
 	free(cur);
 done:
-	queue_envelope_free(&env);
+	mime_walk_free(walk);
+	queue_envelope_free(&j->env);
+}
+
+void scan_job_run(const struct scan_job_opts *o, struct mime_walker *walker, int fd,
+		  struct scan_reply *out, int *content_fd)
+{
+	struct scan_job j;
+	if (scan_job_begin(&j, o, fd, out) == 0) {
+		scan_job_clamav(&j, out);
+		scan_job_walk(&j, walker);
+	}
+	scan_job_finish(&j, out, content_fd);
 }

@@ -20,11 +20,14 @@
 #ifndef AIRLOCK_SCAN_JOB_H
 #define AIRLOCK_SCAN_JOB_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "policy/attach_policy.h"
 #include "policy/mime_walk.h"
 #include "policy/transport_rules.h"
+#include "relay/queue_file.h"
 #include "relay/scan_engine.h"
 #include "relay/scan_reply.h"
 
@@ -49,6 +52,37 @@ struct scan_job_opts {
  */
 void scan_job_run(const struct scan_job_opts *o, struct mime_walker *walker, int fd,
 		  struct scan_reply *out, int *content_fd);
+
+/*
+ * The same decision in steps, so that libclamav and the MIME walk of one
+ * message can run at the same time on two threads (the scan process does):
+ *   scan_job_begin()   resets *out and reads the envelope; -1 when that
+ *                      already decided (FAILED): skip the next two steps;
+ *   scan_job_clamav()  libclamav, writing its verdict into *out;
+ *   scan_job_walk()    the MIME walk, with the calling thread's walker,
+ *                      into j (it touches no reply); skipped by itself when
+ *                      libclamav already decided;
+ *                      these two once each, in either order or at the same
+ *                      time on two threads;
+ *   scan_job_finish()  once both returned, the caller ordering it after
+ *                      them (e.g. by a mutex): the attachment policy, the
+ *                      rules, the replaced content; frees what j holds.
+ * The result is the one scan_job_run() gives, which is these four in turn.
+ */
+struct scan_job {
+	const struct scan_job_opts *o;
+	int fd;
+	struct queue_envelope env;
+	size_t off, clen;	/* the content in fd */
+	atomic_bool decided;	/* begin or libclamav decided: the walk is not needed */
+	struct mime_walk *walk; /* NULL until walked, or when the walk failed */
+	bool walked;
+};
+int scan_job_begin(struct scan_job *j, const struct scan_job_opts *o, int fd,
+		   struct scan_reply *out);
+void scan_job_clamav(struct scan_job *j, struct scan_reply *out);
+void scan_job_walk(struct scan_job *j, struct mime_walker *walker);
+void scan_job_finish(struct scan_job *j, struct scan_reply *out, int *content_fd);
 
 /* A new memfd holding data[0..len), offset 0; -1 on error (errno). */
 int scan_job_memfd(const char *name, const void *data, size_t len);

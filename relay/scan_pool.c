@@ -1,6 +1,9 @@
 /*
- * The scanning thread pool. The mutex guards the two job lists and the stop
- * flag; a byte on the wake pipe tells the loop that the done list grew.
+ * The scanning thread pool. The mutex guards the two job lists, the task
+ * counters of the jobs and the stop flag; a byte on the wake pipe tells the
+ * loop that the done list grew. A job stays at the head of the todo list
+ * until its last task was started, so that its tasks go to the next free
+ * workers one after the other.
  */
 #include "relay/scan_pool.h"
 
@@ -19,6 +22,7 @@
 
 struct pool_job {
 	void *job;
+	unsigned ntasks, started, ended; /* mu */
 	struct pool_job *next;
 };
 
@@ -35,8 +39,7 @@ struct scan_pool {
 	unsigned nthreads;
 	pthread_t threads[SCAN_POOL_MAX_THREADS];
 	void *ctx[SCAN_POOL_MAX_THREADS];
-	scan_pool_work_fn work;
-	scan_pool_done_fn done_fn;
+	struct scan_pool_fns fns;
 	void *arg;
 	int wake[2];
 	struct event *wake_ev;
@@ -78,16 +81,26 @@ static void *worker_main(void *arg)
 	free(arg);
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		struct pool_job *j = list_pop(&p->todo);
+		struct pool_job *j = p->todo.head;
 		if (!j) {
 			if (p->stop)
 				break;
 			pthread_cond_wait(&p->cv, &p->mu);
 			continue;
 		}
+		unsigned task = j->started++;
+		if (j->started == j->ntasks)
+			list_pop(&p->todo);
 		pthread_mutex_unlock(&p->mu);
-		p->work(j->job, ctx);
+		p->fns.work(j->job, task, ctx);
 		pthread_mutex_lock(&p->mu);
+		if (++j->ended < j->ntasks)
+			continue;
+		if (p->fns.finish) {
+			pthread_mutex_unlock(&p->mu);
+			p->fns.finish(j->job, ctx);
+			pthread_mutex_lock(&p->mu);
+		}
 		list_push(&p->done, j);
 		char b = 1;
 		ssize_t n = write(p->wake[1], &b, 1); /* a full pipe already wakes the loop */
@@ -106,7 +119,7 @@ static void run_done(struct scan_pool *p)
 	while (j) {
 		struct pool_job *next = j->next;
 		p->in_flight--;
-		p->done_fn(j->job, p->arg);
+		p->fns.done(j->job, p->arg);
 		free(j);
 		j = next;
 	}
@@ -122,10 +135,10 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 }
 
 struct scan_pool *scan_pool_new(struct event_base *base, unsigned nthreads, void *const *thread_ctx,
-				scan_pool_work_fn work, scan_pool_done_fn done, void *arg,
-				char *err, size_t errlen)
+				const struct scan_pool_fns *fns, void *arg, char *err,
+				size_t errlen)
 {
-	if (nthreads < 1 || nthreads > SCAN_POOL_MAX_THREADS || !work || !done)
+	if (nthreads < 1 || nthreads > SCAN_POOL_MAX_THREADS || !fns || !fns->work || !fns->done)
 		fatal("scan_pool_new: bad arguments");
 	struct scan_pool *p = calloc(1, sizeof(*p));
 	if (!p) {
@@ -136,8 +149,7 @@ struct scan_pool *scan_pool_new(struct event_base *base, unsigned nthreads, void
 	pthread_cond_init(&p->cv, NULL);
 	list_init(&p->todo);
 	list_init(&p->done);
-	p->work = work;
-	p->done_fn = done;
+	p->fns = *fns;
 	p->arg = arg;
 	if (pipe2(p->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
@@ -169,12 +181,15 @@ struct scan_pool *scan_pool_new(struct event_base *base, unsigned nthreads, void
 	return p;
 }
 
-int scan_pool_submit(struct scan_pool *p, void *job)
+int scan_pool_submit(struct scan_pool *p, void *job, unsigned ntasks)
 {
-	struct pool_job *j = malloc(sizeof(*j));
+	if (ntasks < 1)
+		fatal("scan_pool_submit: a job without tasks");
+	struct pool_job *j = calloc(1, sizeof(*j));
 	if (!j)
 		fatal("out of memory");
 	j->job = job;
+	j->ntasks = ntasks;
 	pthread_mutex_lock(&p->mu);
 	if (p->stop) {
 		pthread_mutex_unlock(&p->mu);
@@ -183,7 +198,10 @@ int scan_pool_submit(struct scan_pool *p, void *job)
 	}
 	list_push(&p->todo, j);
 	p->in_flight++;
-	pthread_cond_signal(&p->cv);
+	if (ntasks == 1)
+		pthread_cond_signal(&p->cv);
+	else
+		pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	return 0;
 }

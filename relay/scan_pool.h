@@ -1,7 +1,12 @@
 /*
  * A small pool of scanning threads for the scan process: jobs are submitted
- * from the event loop thread, run on a worker, and come back to the event
+ * from the event loop thread, run on workers, and come back to the event
  * loop thread through a wake pipe.
+ *
+ * A job has one or more tasks that may run at the same time on different
+ * workers (the scan process runs libclamav and the MIME walk of one message
+ * side by side). When the last of them has ended, the worker that ended it
+ * runs finish(), and then done() is called once on the loop thread.
  *
  * Each worker has its own context (thread_ctx[i], e.g. a MIME walker, which
  * must not be shared between threads); the pool does not own them.
@@ -16,10 +21,14 @@ struct scan_pool;
 
 #define SCAN_POOL_MAX_THREADS 64
 
-/* Runs on a worker thread with that worker's context. */
-typedef void (*scan_pool_work_fn)(void *job, void *thread_ctx);
-/* Runs on the event loop thread once work() returned; the job is the caller's again. */
-typedef void (*scan_pool_done_fn)(void *job, void *arg);
+struct scan_pool_fns {
+	/* Task number task (0 .. ntasks - 1) of job, on a worker with that worker's context. */
+	void (*work)(void *job, unsigned task, void *thread_ctx);
+	/* NULL, or on the worker that ended the job's last task, after every task ended. */
+	void (*finish)(void *job, void *thread_ctx);
+	/* On the event loop thread after that; the job is the caller's again. */
+	void (*done)(void *job, void *arg);
+};
 
 /*
  * Starts nthreads (1..SCAN_POOL_MAX_THREADS) workers; thread_ctx holds
@@ -27,14 +36,15 @@ typedef void (*scan_pool_done_fn)(void *job, void *arg);
  * when a thread, the pipe or the event cannot be created.
  */
 struct scan_pool *scan_pool_new(struct event_base *base, unsigned nthreads, void *const *thread_ctx,
-				scan_pool_work_fn work, scan_pool_done_fn done, void *arg,
-				char *err, size_t errlen);
+				const struct scan_pool_fns *fns, void *arg, char *err,
+				size_t errlen);
 
 /*
- * Queues job (not owned: the caller keeps it until done() is called for it).
- * Returns 0, or -1 after scan_pool_free() began.
+ * Queues job with ntasks (>= 1) tasks (not owned: the caller keeps it until
+ * done() is called for it). Tasks start in order, each on the next free
+ * worker. Returns 0, or -1 after scan_pool_free() began.
  */
-int scan_pool_submit(struct scan_pool *p, void *job);
+int scan_pool_submit(struct scan_pool *p, void *job, unsigned ntasks);
 
 /* Jobs submitted and not yet handed to done(). */
 size_t scan_pool_in_flight(const struct scan_pool *p);

@@ -53,14 +53,33 @@ struct scan_msg {
 	struct scan_link *link; /* where the answer goes */
 	int fd;
 	char id[QUEUE_ID_MAX + 1];
+	struct scan_job job;
 	struct scan_reply reply;
 	int content_fd;
 };
 
-static void work(void *job, void *thread_ctx)
+/*
+ * A message is a pool job of two tasks, libclamav and the MIME walk, which
+ * run side by side when two workers are free: the verdict then takes the
+ * longer of the two instead of their sum. The worker that ends the second
+ * applies the policies (scan_job.h).
+ */
+enum { TASK_CLAMAV, TASK_WALK, NTASKS };
+
+static void work(void *job, unsigned task, void *walker)
 {
 	struct scan_msg *m = job;
-	scan_job_run(&m->es->opts, thread_ctx, m->fd, &m->reply, &m->content_fd);
+	if (task == TASK_CLAMAV)
+		scan_job_clamav(&m->job, &m->reply);
+	else
+		scan_job_walk(&m->job, walker);
+}
+
+static void finish(void *job, void *walker)
+{
+	(void)walker;
+	struct scan_msg *m = job;
+	scan_job_finish(&m->job, &m->reply, &m->content_fd);
 }
 
 static void count(struct edge_scan *es, const struct scan_reply *r)
@@ -108,6 +127,7 @@ static void done(void *job, void *arg)
 	struct edge_scan *es = arg;
 	struct scan_msg *m = job;
 	close(m->fd);
+	m->fd = -1;
 	count(es, &m->reply);
 	log_info("event=scanned id=%s action=%s%s", m->id, scan_reply_action_name(m->reply.action),
 		 m->reply.log);
@@ -178,7 +198,13 @@ static int scan_request(struct scan_link *l, struct ipc_reader *r, int fd)
 	m->fd = fd;
 	m->content_fd = -1;
 	l->jobs++;
-	if (scan_pool_submit(l->es->pool, m) < 0) {
+	if (scan_job_begin(&m->job, &m->es->opts, fd, &m->reply) < 0) {
+		finish(m, NULL); /* the envelope decided: nothing to scan */
+		done(m, m->es);
+		return 0;
+	}
+	if (scan_pool_submit(l->es->pool, m, NTASKS) < 0) {
+		finish(m, NULL);
 		close(fd);
 		m->reply.action = SCAN_REPLY_FAILED;
 		log_error("event=scan-error id=%s reason=\"cannot queue the job\"", m->id);
@@ -340,8 +366,9 @@ int edge_scan_main(void *arg, int parent_fd)
 			return 1;
 		}
 	}
-	es.pool = scan_pool_new(es.base, es.nwalkers, (void *const *)es.walkers, work, done, &es,
-				err, sizeof(err));
+	static const struct scan_pool_fns fns = {.work = work, .finish = finish, .done = done};
+	es.pool = scan_pool_new(es.base, es.nwalkers, (void *const *)es.walkers, &fns, &es, err,
+				sizeof(err));
 	if (!es.pool) {
 		log_error("event=scan-error reason=\"%s\"", err);
 		return 1;

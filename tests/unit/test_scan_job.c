@@ -81,23 +81,51 @@ static int setup(void **state)
 	return 0;
 }
 
+/* The content fd's bytes (NULL for -1), closing it. */
+static char *take_content(int cfd)
+{
+	if (cfd < 0)
+		return NULL;
+	struct stat st;
+	assert_int_equal(fstat(cfd, &st), 0);
+	char *text = calloc(1, (size_t)st.st_size + 1);
+	assert_int_equal(pread(cfd, text, (size_t)st.st_size, 0), st.st_size);
+	close(cfd);
+	return text;
+}
+
+/*
+ * scan_job_run(), and the same message in steps with the walk before
+ * libclamav (as the scan process may run them): the same reply and content.
+ */
 static int run(const char *content, struct scan_reply *r, char **rewritten)
 {
 	int fd = spool_fd(content, strlen(content)), cfd;
 	r->seq = 9;
 	scan_job_run(&opts, walker, fd, r, &cfd);
-	close(fd);
 	assert_int_equal(r->seq, 9);
 	assert_int_equal(r->has_content, cfd >= 0);
-	if (cfd >= 0 && rewritten) {
-		struct stat st;
-		assert_int_equal(fstat(cfd, &st), 0);
-		*rewritten = calloc(1, (size_t)st.st_size + 1);
-		assert_int_equal(pread(cfd, *rewritten, (size_t)st.st_size, 0), st.st_size);
+	char *text = take_content(cfd);
+
+	struct scan_job j;
+	struct scan_reply r2 = {.seq = 9};
+	if (scan_job_begin(&j, &opts, fd, &r2) == 0) {
+		scan_job_walk(&j, walker);
+		scan_job_clamav(&j, &r2);
 	}
-	if (cfd >= 0)
-		close(cfd);
-	return cfd >= 0;
+	scan_job_finish(&j, &r2, &cfd);
+	close(fd);
+	assert_memory_equal(&r2, r, sizeof(r2));
+	char *text2 = take_content(cfd);
+	assert_int_equal(text == NULL, text2 == NULL);
+	if (text)
+		assert_string_equal(text2, text);
+	free(text2);
+	if (rewritten)
+		*rewritten = text;
+	else
+		free(text);
+	return r->has_content;
 }
 
 static void test_clean_and_virus(void **state)

@@ -1,6 +1,9 @@
 /*
- * scan_pool: every job runs once on a worker with that worker's context and
- * comes back once on the loop thread; freeing drains what was queued.
+ * scan_pool: every task of every job runs once on a worker with that
+ * worker's context, finish() once after the job's last task on the worker
+ * that ended it, and the job comes back once on the loop thread; the tasks
+ * of one job run at the same time when workers are free; freeing drains
+ * what was queued.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -20,11 +24,16 @@
 
 #define NJOBS 200
 
+#define NTASKS 3
+
 struct job {
-	int ran;
+	atomic_int ran[NTASKS];
+	atomic_int running; /* tasks of this job running now */
+	int finished;
 	int done;
+	int tasks_at_finish; /* tasks that had ended when finish() ran */
 	void *ctx;
-	pthread_t thread;
+	pthread_t thread, finish_thread;
 };
 
 static struct job jobs[NJOBS];
@@ -32,13 +41,32 @@ static int ndone;
 static struct event_base *base;
 static pthread_t loop_thread;
 
-static void work(void *job, void *ctx)
+static unsigned ntasks = 1;
+static int expect_done = NJOBS;
+
+static void work(void *job, unsigned task, void *ctx)
 {
 	struct job *j = job;
-	j->ran++;
+	assert_true(task < ntasks);
+	atomic_fetch_add(&j->ran[task], 1);
+	atomic_fetch_add(&j->running, 1);
 	j->ctx = ctx;
 	j->thread = pthread_self();
 	usleep(100);
+	atomic_fetch_sub(&j->running, 1);
+}
+
+static void finish(void *job, void *ctx)
+{
+	struct job *j = job;
+	assert_non_null(ctx);
+	assert_false(pthread_equal(pthread_self(), loop_thread));
+	j->finished++;
+	j->finish_thread = pthread_self();
+	j->tasks_at_finish = 0;
+	for (unsigned t = 0; t < ntasks; t++)
+		j->tasks_at_finish += atomic_load(&j->ran[t]);
+	assert_int_equal(atomic_load(&j->running), 0);
 }
 
 static void done(void *job, void *arg)
@@ -47,40 +75,110 @@ static void done(void *job, void *arg)
 	assert_ptr_equal(arg, &ndone);
 	assert_true(pthread_equal(pthread_self(), loop_thread));
 	j->done++;
-	if (++ndone == NJOBS)
+	if (++ndone == expect_done)
 		event_base_loopbreak(base);
 }
 
-static void test_jobs(void **state)
+static const struct scan_pool_fns fns = {.work = work, .finish = finish, .done = done};
+
+static void reset(unsigned tasks)
 {
-	(void)state;
+	memset(jobs, 0, sizeof(jobs));
+	ndone = 0;
+	ntasks = tasks;
+	expect_done = NJOBS;
+}
+
+static void run_jobs(unsigned nthreads, unsigned tasks)
+{
 	int ctx[3];
 	void *ctxs[3] = {&ctx[0], &ctx[1], &ctx[2]};
 	char err[128];
 	base = event_base_new();
 	loop_thread = pthread_self();
-	struct scan_pool *p = scan_pool_new(base, 3, ctxs, work, done, &ndone, err, sizeof(err));
+	reset(tasks);
+	struct scan_pool *p = scan_pool_new(base, nthreads, ctxs, &fns, &ndone, err, sizeof(err));
 	assert_non_null(p);
 	for (int i = 0; i < NJOBS; i++)
-		assert_int_equal(scan_pool_submit(p, &jobs[i]), 0);
+		assert_int_equal(scan_pool_submit(p, &jobs[i], tasks), 0);
 	assert_int_equal(scan_pool_in_flight(p), NJOBS);
 	event_base_dispatch(base);
 	assert_int_equal(ndone, NJOBS);
 	assert_int_equal(scan_pool_in_flight(p), 0);
 	for (int i = 0; i < NJOBS; i++) {
-		assert_int_equal(jobs[i].ran, 1);
+		for (unsigned t = 0; t < tasks; t++)
+			assert_int_equal(atomic_load(&jobs[i].ran[t]), 1);
+		assert_int_equal(jobs[i].finished, 1);
+		assert_int_equal(jobs[i].tasks_at_finish, (int)tasks);
 		assert_int_equal(jobs[i].done, 1);
-		assert_true(jobs[i].ctx == ctxs[0] || jobs[i].ctx == ctxs[1] ||
-			    jobs[i].ctx == ctxs[2]);
+		bool known = false;
+		for (unsigned c = 0; c < nthreads; c++)
+			known |= jobs[i].ctx == ctxs[c];
+		assert_true(known);
 		assert_false(pthread_equal(jobs[i].thread, loop_thread));
 	}
 	/* queued and not yet dispatched: free drains them */
 	ndone = 0;
 	for (int i = 0; i < 10; i++)
-		assert_int_equal(scan_pool_submit(p, &jobs[i]), 0);
+		assert_int_equal(scan_pool_submit(p, &jobs[i], tasks), 0);
 	scan_pool_free(p);
 	assert_int_equal(ndone, 10);
-	assert_int_equal(jobs[9].ran, 2);
+	assert_int_equal(atomic_load(&jobs[9].ran[tasks - 1]), 2);
+	assert_int_equal(jobs[9].finished, 2);
+	event_base_free(base);
+}
+
+static void test_jobs(void **state)
+{
+	(void)state;
+	run_jobs(3, 1);
+}
+
+static void test_jobs_of_several_tasks(void **state)
+{
+	(void)state;
+	run_jobs(3, NTASKS);
+	run_jobs(1, NTASKS); /* one worker runs them one after the other */
+}
+
+/* The two tasks of one job meet: each waits (up to 10 s) until the other started. */
+static atomic_int met_started;
+static atomic_int met_together;
+
+static void meet(void *job, unsigned task, void *ctx)
+{
+	(void)job;
+	(void)task;
+	(void)ctx;
+	atomic_fetch_add(&met_started, 1);
+	for (int i = 0; i < 10000 && atomic_load(&met_started) < 2; i++)
+		usleep(1000);
+	if (atomic_load(&met_started) == 2)
+		atomic_fetch_add(&met_together, 1);
+}
+
+static void meet_done(void *job, void *arg)
+{
+	(void)job;
+	(void)arg;
+	event_base_loopbreak(base);
+}
+
+static void test_tasks_run_side_by_side(void **state)
+{
+	(void)state;
+	char err[128];
+	int ctx[2];
+	void *ctxs[2] = {&ctx[0], &ctx[1]};
+	static const struct scan_pool_fns meet_fns = {.work = meet, .done = meet_done};
+	base = event_base_new();
+	struct scan_pool *p = scan_pool_new(base, 2, ctxs, &meet_fns, NULL, err, sizeof(err));
+	assert_non_null(p);
+	int job;
+	assert_int_equal(scan_pool_submit(p, &job, 2), 0);
+	event_base_dispatch(base);
+	assert_int_equal(atomic_load(&met_together), 2);
+	scan_pool_free(p);
 	event_base_free(base);
 }
 
@@ -88,6 +186,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_jobs),
+		cmocka_unit_test(test_jobs_of_several_tasks),
+		cmocka_unit_test(test_tasks_run_side_by_side),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
