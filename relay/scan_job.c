@@ -389,6 +389,15 @@ void scan_job_walk(struct scan_job *j, struct mime_walker *walker)
 	j->walked = true;
 }
 
+void scan_job_task(struct scan_job *j, enum scan_job_task task, struct scan_reply *out,
+		   struct mime_walker *walker)
+{
+	if (task == SCAN_JOB_CLAMAV)
+		scan_job_clamav(j, out);
+	else
+		scan_job_walk(j, walker);
+}
+
 void scan_job_finish(struct scan_job *j, struct scan_reply *out, int *content_fd)
 {
 	*content_fd = -1;

@@ -80,6 +80,10 @@ struct scan_job {
 };
 int scan_job_begin(struct scan_job *j, const struct scan_job_opts *o, int fd,
 		   struct scan_reply *out);
+/* The two middle steps as numbered tasks, e.g. of a struct scan_pool job. */
+enum scan_job_task { SCAN_JOB_CLAMAV, SCAN_JOB_WALK, SCAN_JOB_NTASKS };
+void scan_job_task(struct scan_job *j, enum scan_job_task task, struct scan_reply *out,
+		   struct mime_walker *walker);
 void scan_job_clamav(struct scan_job *j, struct scan_reply *out);
 void scan_job_walk(struct scan_job *j, struct mime_walker *walker);
 void scan_job_finish(struct scan_job *j, struct scan_reply *out, int *content_fd);

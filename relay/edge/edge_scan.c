@@ -64,15 +64,10 @@ struct scan_msg {
  * longer of the two instead of their sum. The worker that ends the second
  * applies the policies (scan_job.h).
  */
-enum { TASK_CLAMAV, TASK_WALK, NTASKS };
-
 static void work(void *job, unsigned task, void *walker)
 {
 	struct scan_msg *m = job;
-	if (task == TASK_CLAMAV)
-		scan_job_clamav(&m->job, &m->reply);
-	else
-		scan_job_walk(&m->job, walker);
+	scan_job_task(&m->job, task, &m->reply, walker);
 }
 
 static void finish(void *job, void *walker)
@@ -203,7 +198,7 @@ static int scan_request(struct scan_link *l, struct ipc_reader *r, int fd)
 		done(m, m->es);
 		return 0;
 	}
-	if (scan_pool_submit(l->es->pool, m, NTASKS) < 0) {
+	if (scan_pool_submit(l->es->pool, m, SCAN_JOB_NTASKS) < 0) {
 		finish(m, NULL);
 		close(fd);
 		m->reply.action = SCAN_REPLY_FAILED;

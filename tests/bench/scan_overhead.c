@@ -64,7 +64,6 @@
 
 enum { MSG_REQ = 1, MSG_REP = 2 };
 enum { COL_CLAM, COL_AIRLOCK, COL_JOB, COL_WALK, COL_IPC, NCOLS };
-enum { TASK_CLAMAV, TASK_WALK, NTASKS }; /* as relay/edge/edge_scan.c */
 #define MAX_RUNS 201
 
 /* ---- generated messages ---------------------------------------------------------------- */
@@ -370,12 +369,8 @@ struct job {
 static void work(void *arg, unsigned task, void *walker)
 {
 	struct job *j = arg;
-	if (j->noop)
-		return;
-	if (task == TASK_CLAMAV)
-		scan_job_clamav(&j->job, &j->reply);
-	else
-		scan_job_walk(&j->job, walker);
+	if (!j->noop)
+		scan_job_task(&j->job, task, &j->reply, walker);
 }
 
 static void finish(void *arg, void *walker)
@@ -427,7 +422,7 @@ static int scan_side(void *arg, uint16_t type, struct ipc_reader *r, int fd)
 		fprintf(stderr, "scan_overhead: cannot read the spool file\n");
 		exit(1);
 	}
-	return scan_pool_submit(b->pool, j, NTASKS);
+	return scan_pool_submit(b->pool, j, SCAN_JOB_NTASKS);
 }
 
 static int smtp_side(void *arg, uint16_t type, struct ipc_reader *r, int fd)
