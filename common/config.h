@@ -93,6 +93,8 @@ struct airlock_config {
 		char trusted_keys[1024]; /* file or directory of edge attestation keys */
 		int attestation_max_age, attestation_max_skew; /* seconds */
 		bool accept_unscanned;
+		int duplicate_window; /* seconds; 0: no duplicate check */
+		int duplicate_memory; /* transactions remembered */
 		int max_message_size; /* octets */
 		int max_connections;
 		int command_timeout; /* seconds */

@@ -285,6 +285,16 @@ const struct config_key config_keys[] = {
 	BOOL_KEY(hub, accept_unscanned, 0,
 		 "Accept a message the edge stamped `unscanned` (its scanner failed and "
 		 "`scan.on_scanner_failure = accept`). Default: refused with 550 5.7.1."),
+	INT_KEY(hub, duplicate_window, 0, 8640000, 432000,
+		"Seconds the hub remembers each transaction the internal MTA accepted (the edge's "
+		"queue id and body hash from the verified stamp, the signing key, sender and "
+		"recipients), so that the edge's retry of one whose `250` it never received (the "
+		"SA went down, or it stopped waiting) gets `250 2.0.0 Ok: already delivered (ID), "
+		"not delivered again` instead of a second delivery. In memory: a restart of the "
+		"hub forgets. The default is `queue.max_lifetime`'s. 0: no such check."),
+	INT_KEY(hub, duplicate_memory, 1, 10000000, 100000,
+		"Transactions remembered for `hub.duplicate_window` at most (about 40 octets "
+		"each); beyond it the oldest are forgotten first."),
 	INT_KEY(hub, max_message_size, 1024, 2147483647, 36700160,
 		"Largest message in octets the hub accepts (552 5.3.4 over it)."),
 	INT_KEY(hub, max_connections, 1, 1000000, 100,

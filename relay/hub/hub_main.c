@@ -231,10 +231,11 @@ static void cmd_status(void *arg, json_t *req, struct control_reply *r)
 			  "refused", (json_int_t)p->attest_refused, "by_result", by_result,
 			  "trusted_keys", (json_int_t)attest_trust_count(p->trust));
 	json_t *proxy = json_pack(
-		"{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "internal_mta", cfg->hub.internal_mta,
+		"{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "internal_mta", cfg->hub.internal_mta,
 		"delivered", (json_int_t)p->proxy[HUB_PROXY_DELIVERED], "tempfailed",
 		(json_int_t)p->proxy[HUB_PROXY_TEMPFAILED], "rejected",
-		(json_int_t)p->proxy[HUB_PROXY_REJECTED], "sessions_opened",
+		(json_int_t)p->proxy[HUB_PROXY_REJECTED], "duplicates",
+		(json_int_t)p->proxy[HUB_PROXY_DUPLICATE], "sessions_opened",
 		(json_int_t)(p->pool_base.opened + p->pool.opened), "sessions_reused",
 		(json_int_t)(p->pool_base.reused + p->pool.reused), "idle",
 		(json_int_t)p->pool.idle);

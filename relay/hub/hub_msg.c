@@ -166,7 +166,7 @@ int hub_msg_get_pool(struct ipc_reader *r, struct hub_pool_stats *out)
 
 const char *hub_proxy_outcome_name(enum hub_proxy_outcome o)
 {
-	static const char *const names[HUB_PROXY_OUTCOME_COUNT] = {"none", "delivered",
-								   "tempfailed", "rejected"};
+	static const char *const names[HUB_PROXY_OUTCOME_COUNT] = {
+		"none", "delivered", "tempfailed", "rejected", "duplicate"};
 	return o < HUB_PROXY_OUTCOME_COUNT ? names[o] : "unknown";
 }

@@ -49,6 +49,7 @@ enum hub_proxy_outcome {
 	HUB_PROXY_DELIVERED,  /* the internal MTA answered 2xx; the edge got 250 */
 	HUB_PROXY_TEMPFAILED, /* 4xx, timeout, connection failure; the edge got 451 */
 	HUB_PROXY_REJECTED,   /* 5xx from the internal MTA; the edge got 5xx */
+	HUB_PROXY_DUPLICATE,  /* delivered before (hub_dedupe.h): not again; the edge got 250 */
 	HUB_PROXY_OUTCOME_COUNT,
 };
 

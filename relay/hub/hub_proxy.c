@@ -6,6 +6,7 @@
  * before the content goes on. See hub_proxy.h.
  */
 #include "relay/hub/hub_proxy.h"
+#include "relay/hub/hub_dedupe.h"
 
 #include "common/log.h"
 
@@ -45,6 +46,7 @@ struct hub_proxy {
 	size_t nidle;
 	struct event *idle_timer; /* the oldest idle session's idle timeout */
 	uint64_t opened, reused;
+	struct hub_dedupe *dedupe; /* NULL: off */
 	hub_proxy_stats_fn stats_cb;
 	void *stats_arg;
 };
@@ -80,6 +82,9 @@ struct hub_txn {
 	struct attest_stream as;
 	smtp_txn_done_fn done;
 	void *cookie;
+	unsigned char envelope[HUB_DEDUPE_DIGEST]; /* hub_dedupe_envelope() */
+	unsigned char digest[HUB_DEDUPE_DIGEST];   /* the whole transaction, once verified */
+	bool has_digest;
 };
 
 static long long now_ms(void)
@@ -116,6 +121,15 @@ struct hub_proxy *hub_proxy_new(struct event_base *base, const struct hub_proxy_
 		p->o.idle_timeout_ms = HUB_IDLE_TIMEOUT_MS;
 	if (!p->o.max_uses)
 		p->o.max_uses = HUB_SESSION_MAX_USES;
+	if (o->duplicate_window_s &&
+	    !(p->dedupe = hub_dedupe_new(o->duplicate_memory ? o->duplicate_memory
+							     : HUB_DUPLICATE_MEMORY,
+					 o->duplicate_window_s))) {
+		event_free(p->idle_timer);
+		free(p->helo_name);
+		free(p);
+		return NULL;
+	}
 	p->cb = cb;
 	p->cb_arg = arg;
 	return p;
@@ -246,6 +260,7 @@ static void proxy_unref(struct hub_proxy *p)
 	if (!p->dead || p->refs > 0)
 		return;
 	attest_trust_free(p->trust);
+	hub_dedupe_free(p->dedupe);
 	free(p->helo_name);
 	free(p);
 }
@@ -484,6 +499,21 @@ static void txn_free(struct hub_txn *t)
 	proxy_unref(p);
 }
 
+/* The sender and accepted recipients, for the duplicate check at the end. */
+static void txn_envelope_digest(struct hub_txn *t, const struct smtp_txn_info *info)
+{
+	const char *few[64] = {NULL}, **rcpts = few;
+	if (info->nrcpts > 64 && !(rcpts = malloc(info->nrcpts * sizeof(*rcpts))))
+		return; /* no digest: checked and remembered as nothing */
+	for (size_t i = 0; i < info->nrcpts; i++)
+		rcpts[i] = info->rcpts[i].mailbox;
+	hub_dedupe_envelope(info->from ? info->from->mailbox : "", rcpts, info->nrcpts,
+			    t->envelope);
+	t->has_digest = true; /* of the envelope, until hub_txn_end */
+	if (rcpts != few)
+		free(rcpts);
+}
+
 void *hub_txn_begin(void *ctx, const struct smtp_txn_info *info, const char **reply)
 {
 	struct hub_proxy *p = ctx;
@@ -513,6 +543,8 @@ void *hub_txn_begin(void *ctx, const struct smtp_txn_info *info, const char **re
 		return NULL;
 	}
 	attest_stream_init(&t->as);
+	if (p->dedupe)
+		txn_envelope_digest(t, info);
 	return t;
 }
 
@@ -567,6 +599,8 @@ static void content_done(void *arg, struct smtp_client_conn *conn,
 	struct hub_txn *t = arg;
 	char reply[SMTP_CLIENT_REPLY_MAX + 64];
 	enum hub_proxy_outcome o = hub_reply_map(r, reply, sizeof(reply));
+	if (o == HUB_PROXY_DELIVERED && t->has_digest && t->p->dedupe)
+		hub_dedupe_add(t->p->dedupe, t->digest, (int64_t)time(NULL));
 
 	if (t->env && (!smtp_client_conn_usable(conn) || o == HUB_PROXY_TEMPFAILED)) {
 		/* A failed transaction does not leave its session for the next one. */
@@ -606,6 +640,21 @@ void hub_txn_end(void *txn, smtp_txn_done_fn done, void *cookie)
 	}
 	log_info("event=hub-attestation session=%s result=ok id=%s key=%s verdict=%s", t->session,
 		 st.id, st.key_id, attest_verdict_name(st.verdict));
+	if (t->has_digest && p->dedupe) {
+		hub_dedupe_digest(&st, t->envelope, t->digest);
+		if (hub_dedupe_seen(p->dedupe, t->digest, vo.now)) {
+			/* Our 250 for it was lost on the way to the edge: not a second time. */
+			if (t->env && t->env->conn)
+				smtp_client_conn_abandon(t->env->conn);
+			log_info("event=hub-duplicate session=%s id=%s key=%s", t->session, st.id,
+				 st.key_id);
+			snprintf(reply, sizeof(reply),
+				 "250 2.0.0 Ok: already delivered (%s), not delivered again",
+				 st.id);
+			txn_finish(t, ATTEST_OK, HUB_PROXY_DUPLICATE, reply);
+			return;
+		}
+	}
 	if (!t->env || !t->env->conn ||
 	    smtp_client_conn_content(t->env->conn, t->fd, 0, t->size, content_done, t) < 0)
 		txn_finish(t, ATTEST_OK, HUB_PROXY_TEMPFAILED,

@@ -19,6 +19,11 @@
  *	internal MTA 5xx                       its 5xx reply
  *	4xx, timeout, lost connection          451 4.x.x ...
  *
+ *  - a valid stamp on a transaction the internal MTA already accepted (same
+ *    signing key, edge queue id, body hash, sender and recipients, within
+ *    duplicate_window_s; hub_dedupe.h): the edge lost our 250 and retries.
+ *    The internal transaction is abandoned and the edge gets "250 2.0.0 Ok:
+ *    already delivered (ID), not delivered again"; outcome duplicate.
  *  - the transaction's end (RSET, QUIT, next MAIL, the edge gone): the
  *    internal session goes back to an idle pool when it is in a known-good
  *    state (the content was answered 2xx or 5xx, after which the MTA has
@@ -60,6 +65,7 @@ struct event_base;
 #define HUB_IDLE_CAP	     64	   /* idle_max is capped here */
 #define HUB_IDLE_TIMEOUT_MS  30000 /* below common MTA idle timeouts (60-300 s) */
 #define HUB_SESSION_MAX_USES 100
+#define HUB_DUPLICATE_MEMORY 100000 /* transactions remembered; about 40 octets each */
 
 struct hub_proxy_opts {
 	const struct sockaddr *mta; /* the internal MTA; copied */
@@ -71,6 +77,9 @@ struct hub_proxy_opts {
 	unsigned idle_max;	  /* idle sessions kept at most; 0: HUB_IDLE_MAX */
 	unsigned idle_timeout_ms; /* an idle session is QUIT after it; 0: HUB_IDLE_TIMEOUT_MS */
 	unsigned max_uses;	  /* transactions per session; 0: HUB_SESSION_MAX_USES */
+	/* Transactions delivered are remembered this long (hub_dedupe.h); 0: not at all. */
+	unsigned duplicate_window_s;
+	unsigned duplicate_memory; /* at most this many of them; 0: HUB_DUPLICATE_MEMORY */
 };
 
 /* Called once per finished message (refused or proxied) with its outcome. */

@@ -148,6 +148,8 @@ int hub_smtp_main(void *arg, int parent_fd)
 		.max_age = cfg->hub.attestation_max_age,
 		.max_skew = cfg->hub.attestation_max_skew,
 		.accept_unscanned = cfg->hub.accept_unscanned,
+		.duplicate_window_s = (unsigned)cfg->hub.duplicate_window,
+		.duplicate_memory = (unsigned)cfg->hub.duplicate_memory,
 	};
 	hs.proxy = hub_proxy_new(hs.base, &po, on_result, &hs);
 	hs.pool_note = event_new(hs.base, -1, 0, send_pool, &hs);

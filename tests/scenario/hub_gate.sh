@@ -5,6 +5,8 @@
 #  - a stamped message from al-edge (source 192.0.2.1, through the SA) gets 250 only
 #    after the sink stored it, byte for byte apart from the added headers, with the
 #    edge's IKE identity in the hub's Received: header;
+#  - the same stamped transaction again (the edge's retry after a lost 250) gets 250
+#    "already delivered", is not delivered a second time, and is counted and logged;
 #  - missing / tampered / foreign-key / unscanned stamps get 550 5.7.1 and reach nothing;
 #  - the internal MTA's MAIL and RCPT replies reach the edge live (4xx sender, 5xx
 #    recipient); its answers to the content: 4xx / 5xx / hanging -> 451 / 5xx / 451 after
@@ -96,6 +98,14 @@ send() {
 
 code_of() { awk '{ print $1 " " $2 }' <<<"$1"; }
 
+# fresh_good: the good message with a stamp of a queue id not used before (the hub answers a
+# second delivery of one transaction without delivering it again); prints its path.
+fresh_good() {
+	local id=GOOD$(date +%s%N)
+	"$STAMP" "$WORK/edgekey" -i "$id" <"$WORK/plain.eml" >"$WORK/$id.eml"
+	echo "$WORK/$id.eml"
+}
+
 SOCK="$WORK/hub.sock"
 CONF="$WORK/hub.conf"
 HLOG="$WORK/hub.log"
@@ -151,6 +161,15 @@ expect "the hub's Received: names the edge's IKE identity edge.example.com" \
 	grep -q 'IKE identity "edge.example.com"' "$WORK/mta/dump"
 expect "the Received: header is the hub's (by hub.example.com, from 192.0.2.1)" \
 	grep -q "by hub.example.com (airlock)" "$WORK/mta/dump"
+# The edge's retry of a message delivered (it lost the 250): 250, not delivered again.
+out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
+expect "the same transaction again: 250 already delivered, not again ($out)" \
+	grep -q "^end 250 2.0.0 Ok: already delivered (GOOD1), not delivered again" <<<"$out"
+expect "the internal MTA still holds one copy" test "$(sink_count "$WORK/mta")" -eq 1
+expect "status counts the duplicate, delivered 1" \
+	test "$(hub_ctl "$SOCK" '[h["proxy"]["duplicates"], h["proxy"]["delivered"]]')" = "[1, 1]"
+expect "the duplicate is logged with the edge's queue id" \
+	grep -q "event=hub-duplicate .*id=GOOD1" "$HLOG"
 expect "the gate logged the accepted connection with its identity" \
 	grep -q "event=gate-accepted peer=$EDGE_INNER .*identity=\"\?edge.example.com" "$HLOG"
 
@@ -163,14 +182,14 @@ for c in "plain:missing" "tampered:body-mismatch" "foreign:unknown-key" "unscann
 done
 expect "nothing refused reached the internal MTA" test "$(sink_count "$WORK/mta")" -eq 1
 expect "status counts the refusals by result" \
-	test "$(hub_ctl "$SOCK" '[h["attestation"]["by_result"][k] for k in ("missing","body-mismatch","unknown-key","unscanned","stale")] + [h["attestation"]["verified"], h["attestation"]["refused"]]')" = "[1, 1, 1, 1, 1, 1, 5]"
+	test "$(hub_ctl "$SOCK" '[h["attestation"]["by_result"][k] for k in ("missing","body-mismatch","unknown-key","unscanned","stale")] + [h["attestation"]["verified"], h["attestation"]["refused"]]')" = "[1, 1, 1, 1, 1, 2, 5]"
 
 # SIGHUP: trust only the foreign key; the good stamp is now unknown, the foreign one good.
 cp "$WORK/otherkey/attest.pub" "$WORK/trusted"
 kill -HUP "$HUB_PID"
 wait_for 5 "SIGHUP reloaded the trusted keys" grep -q "event=keys-reloaded" "$HLOG"
 sleep 0.5
-out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
+out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$(fresh_good)")
 expect "after the reload the old key is unknown ($out)" \
 	grep -q "^end 550 5.7.1 Scan attestation refused: unknown-key" <<<"$out"
 out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/foreign.eml")
@@ -189,41 +208,41 @@ new_child() {
 }
 wait_for 10 "the parent restarted the killed smtp process" new_child
 sleep 0.5
-out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
+out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$(fresh_good)")
 expect "after the restart a stamped message is delivered again ($out)" \
 	test "$(code_of "$out")" = "end 250"
 
 # ---- the internal MTA's answers -----------------------------------------------------------
 stop_mta
 start_mta "$WORK/mta4" -r .
-out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
+out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$(fresh_good)")
 expect "internal MTA 4xx at end of data: the edge gets 451 ($out)" \
 	grep -q "^end 451 4\." <<<"$out"
 stop_mta
 start_mta "$WORK/mta5" -f .
-out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
+out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$(fresh_good)")
 expect "internal MTA 5xx at end of data: the edge gets 5xx ($out)" grep -q "^end 5" <<<"$out"
 stop_mta
 start_mta "$WORK/mtaw" -W .:30
 t0=$SECONDS
-out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
+out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$(fresh_good)")
 dt=$((SECONDS - t0))
 expect "internal MTA hanging: 451 after hub.internal_timeout (5 s; took ${dt}s: $out)" \
 	test "$(code_of "$out")" = "end 451" -a "$dt" -ge 4 -a "$dt" -le 15
 stop_mta
 start_mta "$WORK/mtar" -f RCPT
-out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
+out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$(fresh_good)")
 expect "internal MTA refusing the recipient: the edge's RCPT gets its 5xx live ($out)" \
 	grep -Eq "^rcpt 5[0-9][0-9] " <<<"$out"
 stop_mta
 start_mta "$WORK/mtam" -r MAIL
-out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
+out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$(fresh_good)")
 expect "internal MTA deferring the sender: the edge's MAIL gets its 4xx live ($out)" \
 	grep -Eq "^mail 4[0-9][0-9] " <<<"$out"
 expect "neither reached the internal MTA's store" \
 	test "$(sink_count "$WORK/mtar")" -eq 0 -a "$(sink_count "$WORK/mtam")" -eq 0
 stop_mta
-out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
+out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$(fresh_good)")
 expect "internal MTA down: the edge's MAIL gets 451 4.4.1 ($out)" \
 	grep -q "^mail 451 4.4.1 " <<<"$out"
 expect "status counts the content outcomes (delivered 3, tempfailed 2, rejected 1)" \
@@ -231,11 +250,11 @@ expect "status counts the content outcomes (delivered 3, tempfailed 2, rejected 
 start_mta "$WORK/mtab"
 
 # ---- sources that must never reach SMTP -------------------------------------------------
-out=$(send al-edge - "$HUB_OUTER:25" "$WORK/good.eml")
+out=$(send al-edge - "$HUB_OUTER:25" "$(fresh_good)")
 expect "clear text from the edge to the outer address gets no greeting ($out)" \
 	grep -Eq "^(connect|greeting) 0" <<<"$out"
 ip netns exec al-dmz ip route replace "$HUB_INNER/32" via "$HUB_OUTER"
-out=$(send al-dmz - "$HUB_INNER:25" "$WORK/good.eml")
+out=$(send al-dmz - "$HUB_INNER:25" "$(fresh_good)")
 expect "al-dmz routing to the inner address in clear gets no greeting ($out)" \
 	grep -Eq "^(connect|greeting) 0" <<<"$out"
 expect "no connection from al-dmz was accepted" \
@@ -246,7 +265,7 @@ stop_hub
 write_hub_conf "$CONF" libipsec "$HUB_INNER:25" "$SOCK" 'connections = ["some-other-edge"];'
 start_hub "$CONF" "$SOCK" "$HLOG" || exit 1
 sleep 1
-out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
+out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$(fresh_good)")
 expect "an SA of an unconfigured connection gets 554 5.7.1 at once ($out)" \
 	grep -q "^greeting 554 5.7.1" <<<"$out"
 expect "the refusal is logged with peer and reason" \
@@ -262,7 +281,7 @@ start_hub "$CONF" "$SOCK" "$HLOG" || exit 1
 sleep 1
 ip netns exec al-dmz ip addr add "$EDGE_INNER/32" dev "$AIRLOCK_DMZ_BRIDGE" 2>/dev/null || true
 ip netns exec al-hub ip route replace "$EDGE_INNER/32" via "$DMZ_ADDR"
-out=$(send al-dmz "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
+out=$(send al-dmz "$EDGE_INNER" "$HUB_INNER:25" "$(fresh_good)")
 expect "al-dmz spoofing 192.0.2.1 without an SA gets no greeting ($out)" \
 	grep -Eq "^(connect|greeting) 0|^greeting 554" <<<"$out"
 expect "nothing from the spoofed source reached the internal MTA" \
@@ -274,7 +293,7 @@ ip netns exec al-hub ip route del "$EDGE_INNER/32" via "$DMZ_ADDR" 2>/dev/null |
 "$TESTBED" stop-charon hub >/dev/null 2>&1 || true
 wait_for 10 "the hub's status shows VICI down" \
 	test "$(hub_ctl "$SOCK" 'h["gate"]["vici_connected"]')" = False
-out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$WORK/good.eml")
+out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$(fresh_good)")
 expect "with the hub's charon stopped the edge gets 421 or no connection ($out)" \
 	grep -Eq "^(connect|greeting) 0|^greeting 421 4.7.0" <<<"$out"
 expect "still nothing at the internal MTA" test "$(sink_count "$WORK/mtab")" -eq 0

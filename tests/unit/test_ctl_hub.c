@@ -25,7 +25,8 @@ static const char *const full_reply =
 	"\"attestation\":{\"verified\":11,\"refused\":2,"
 	"\"by_result\":{\"missing\":1,\"bad-signature\":1,\"stale\":0},\"trusted_keys\":1},"
 	"\"proxy\":{\"internal_mta\":\"127.0.0.1:10025\",\"delivered\":10,\"tempfailed\":1,"
-	"\"rejected\":0,\"sessions_opened\":2,\"sessions_reused\":9,\"idle\":1}}}";
+	"\"rejected\":0,\"duplicates\":2,\"sessions_opened\":2,\"sessions_reused\":9,"
+	"\"idle\":1}}}";
 
 /* Renders the "hub" object of reply (or NULL) and returns the text (caller frees). */
 static char *render(const char *reply, const char *why)
@@ -70,6 +71,7 @@ static void test_full_status(void **state)
 		       "key\n");
 	assert_line(t, "  proxy  internal MTA 127.0.0.1:10025: delivered 10, tempfailed 1, "
 		       "rejected 0\n");
+	assert_line(t, "         duplicates 2 (retries of delivered mail, not delivered again)\n");
 	assert_line(t, "         sessions opened 2, reused 9, idle 1\n");
 	free(t);
 }

@@ -5,8 +5,9 @@
  * on, the edge's end-of-data reply only after the internal MTA's, the reply
  * mapping, trust replacement, and the idle pool of internal sessions (reuse,
  * sessions the MTA closed, the transparent retry on a stale one, failed
- * transactions not pooled, idle timeout, retirement, the bound). Every loop
- * run is bounded.
+ * transactions not pooled, idle timeout, retirement, the bound), and a
+ * retry of a delivered message answered without a second delivery. Every
+ * loop run is bounded.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -421,6 +422,48 @@ static void delivered_txn(struct t *t)
 	assert_memory_equal(t->reply, "250 ", 4);
 }
 
+static void test_duplicate_not_delivered_again(void **state)
+{
+	struct t *t = *state;
+	struct hub_proxy_opts o = {
+		.mta = (struct sockaddr *)&t->f->addr,
+		.mta_len = sizeof(t->f->addr),
+		.helo_name = "hub.test",
+		.timeout_s = 5,
+		.max_age = 3600,
+		.max_skew = 60,
+		.duplicate_window_s = 3600,
+	};
+	struct hub_proxy *p = hub_proxy_new(t->base, &o, on_result, t);
+	assert_non_null(p);
+	proxy_replace(t, p);
+
+	delivered_txn(t);
+	assert_int_equal(t->f->messages, 1);
+	/* The edge retries it (it never saw our 250): answered 250, not delivered again. */
+	stamp(t, t->signer, ATTEST_VERDICT_CLEAN);
+	run_txn(t, t->stamped, t->stamped_len);
+	assert_string_equal(t->reply, "250 2.0.0 Ok: already delivered (Q1), not delivered again");
+	assert_int_equal(t->res.attest, ATTEST_OK);
+	assert_int_equal(t->res.proxy, HUB_PROXY_DUPLICATE);
+	assert_int_equal(t->f->messages, 1);
+	/* A retry to one recipient only is another transaction: delivered, after an RSET. */
+	assert_memory_equal(mail(t), "250", 3);
+	assert_memory_equal(rcpt(t, 0), "250", 3);
+	content(t, t->stamped, t->stamped_len, 1);
+	hub_envelope_end(t->p, "s1");
+	assert_int_equal(t->res.proxy, HUB_PROXY_DELIVERED);
+	assert_int_equal(t->f->messages, 2);
+	assert_true(wire_has(t, "RSET"));
+	/* A tampered retry is still refused, never taken for a duplicate. */
+	stamp(t, t->signer, ATTEST_VERDICT_CLEAN);
+	t->stamped[t->stamped_len - 3] ^= 1;
+	run_txn(t, t->stamped, t->stamped_len);
+	assert_memory_equal(t->reply, "550 5.7.1 Scan attestation refused: body", 40);
+	assert_int_equal(t->res.attest, ATTEST_BODY_MISMATCH);
+	assert_int_equal(t->f->messages, 2);
+}
+
 static void test_pool_reuses_sessions(void **state)
 {
 	struct t *t = *state;
@@ -710,6 +753,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_envelope_relayed_live, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mta_hangs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mta_down, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_not_delivered_again, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_pool_reuses_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_session_closed_while_idle, setup,
 						teardown),

@@ -155,6 +155,12 @@ static void render_proxy(FILE *out, json_t *p)
 	fprintf(out, "  proxy  internal MTA %s: delivered %s, tempfailed %s, rejected %s\n",
 		text(p, "internal_mta"), count_text(p, "delivered", d, sizeof(d)),
 		count_text(p, "tempfailed", t, sizeof(t)), count_text(p, "rejected", r, sizeof(r)));
+	if (json_object_get(p, "duplicates")) {
+		char n[24];
+		fprintf(out,
+			"         duplicates %s (retries of delivered mail, not delivered again)\n",
+			count_text(p, "duplicates", n, sizeof(n)));
+	}
 	if (json_object_get(p, "sessions_opened")) {
 		char o[24], u[24], i[24];
 		fprintf(out, "         sessions opened %s, reused %s, idle %s\n",
