@@ -232,6 +232,17 @@ void queue_tx_commit(struct queue_tx *tx, queue_commit_cb cb, void *arg);
 /* Removes the temp file and frees tx. Only before queue_tx_commit(). */
 void queue_tx_abort(struct queue_tx *tx);
 
+/*
+ * Other blocking disk work of the writer (e.g. storing a message in the
+ * quarantine, with its fdatasync and directory fsync): work(arg) runs on the
+ * commit thread, in turn with the commit batches, so that the event loop
+ * never waits for the disk; done(arg) runs later in the event loop thread,
+ * never from inside this call. work must not touch what the loop thread
+ * uses meanwhile.
+ */
+void queue_spool_run_job(struct queue_spool *q, void (*work)(void *arg), void (*done)(void *arg),
+			 void *arg);
+
 /* --- reader side (the queue process) --- */
 
 /*

@@ -43,6 +43,9 @@ struct queue_tx {
 	char err[160]; /* why it failed */
 	queue_commit_cb cb;
 	void *arg;
+	/* A job instead of a commit (queue_spool_run_job): no file, no rename. */
+	void (*job)(void *arg);
+	void (*job_done)(void *arg);
 };
 
 struct tx_list {
@@ -274,21 +277,41 @@ void queue_tx_abort(struct queue_tx *tx)
 	tx_free(tx);
 }
 
-void queue_tx_commit(struct queue_tx *tx, queue_commit_cb cb, void *arg)
+/* Puts tx on the staged list, which goes to the worker at the end of this loop pass. */
+static void stage(struct queue_committer *c, struct queue_tx *tx)
 {
-	struct queue_committer *c = tx->q->commit;
 	struct tx_list one = {.head = tx, .tail = &tx->next};
-
-	if (cb == NULL)
-		fatal("queue_tx_commit without a callback");
-	tx->cb = cb;
-	tx->arg = arg;
 	tx->next = NULL;
-	c->open_txs--;
 	bool first = c->staged.head == NULL;
 	list_append(&c->staged, &one);
 	if (first)
 		event_active(c->handoff_ev, EV_TIMEOUT, 0);
+}
+
+void queue_tx_commit(struct queue_tx *tx, queue_commit_cb cb, void *arg)
+{
+	if (cb == NULL)
+		fatal("queue_tx_commit without a callback");
+	tx->cb = cb;
+	tx->arg = arg;
+	tx->q->commit->open_txs--;
+	stage(tx->q->commit, tx);
+}
+
+void queue_spool_run_job(struct queue_spool *q, void (*work)(void *arg), void (*done)(void *arg),
+			 void *arg)
+{
+	if (work == NULL || done == NULL)
+		fatal("queue_spool_run_job without a function");
+	struct queue_tx *tx = calloc(1, sizeof(*tx));
+	if (tx == NULL)
+		fatal("out of memory");
+	tx->q = q;
+	tx->fd = -1;
+	tx->job = work;
+	tx->job_done = done;
+	tx->arg = arg;
+	stage(q->commit, tx);
 }
 
 /* --- the worker thread --- */
@@ -300,11 +323,13 @@ static void process_batch(struct queue_spool *q, struct queue_tx *batch)
 	size_t renamed = 0;
 
 	for (struct queue_tx *tx = batch; tx != NULL; tx = tx->next) {
-		if (tx_flush(tx) == 0 && fdatasync(tx->fd) < 0)
+		if (tx->job)
+			tx->job(tx->arg);
+		else if (tx_flush(tx) == 0 && fdatasync(tx->fd) < 0)
 			tx_fail(tx, "fdatasync", errno);
 	}
 	for (struct queue_tx *tx = batch; tx != NULL; tx = tx->next) {
-		if (tx->failed)
+		if (tx->failed || tx->job)
 			continue;
 		if (queue_rename_noreplace(tmpfd, tx->id, qfd, tx->id) < 0) {
 			tx_fail(tx, "rename into queue/", errno);
@@ -376,6 +401,8 @@ static void run_done(struct queue_committer *c)
 	done = c->done;
 	list_init(&c->done);
 	for (struct queue_tx *tx = done.head; tx != NULL; tx = tx->next) {
+		if (tx->job)
+			continue;
 		if (tx->failed)
 			c->stats.commit_failures++;
 		else
@@ -384,6 +411,11 @@ static void run_done(struct queue_committer *c)
 	pthread_mutex_unlock(&c->mu);
 	for (struct queue_tx *tx = done.head, *next; tx != NULL; tx = next) {
 		next = tx->next;
+		if (tx->job) {
+			tx->job_done(tx->arg);
+			tx_free(tx);
+			continue;
+		}
 		if (tx->failed)
 			log_warning("event=queue-commit-failed id=%s error=%s", tx->id,
 				    log_quote(quoted, sizeof(quoted), tx->err));

@@ -215,33 +215,79 @@ static void accept_message(struct edge_txn *t, const struct scan_reply *r, int c
 	queue_tx_commit(tx, edge_smtp_committed, t);
 }
 
+/* A message on its way into the quarantine: stored on the spool's commit thread. */
+struct quarantine_job {
+	struct edge_txn *t; /* the sink's until the reply (smtp_server.h) */
+	char *content;	    /* the stamped message */
+	size_t len;
+	char reason[SCAN_REPLY_TEXT_MAX + 1];
+	int rc;
+	char err[256];
+};
+
+/* On the commit thread: the file, its fdatasync, the rename and the directory fsync. */
+static void quarantine_store(void *arg)
+{
+	struct quarantine_job *q = arg;
+	q->rc = scan_quarantine_store(q->t->es->quarantine, &q->t->env, q->reason, q->content,
+				      q->len, q->err, sizeof(q->err));
+}
+
+/* Back in the loop: the reply, 250 once it is stored, else 451. */
+static void quarantine_stored(void *arg)
+{
+	struct quarantine_job *q = arg;
+	struct edge_txn *t = q->t;
+	struct edge_smtp *es = t->es;
+	char reply[128], why[SCAN_REPLY_TEXT_MAX + 64];
+	free(q->content);
+	if (q->rc < 0) {
+		es->queue_write_errors++;
+		log_error("event=quarantine-error session=%s id=%s reason=\"%s\"", t->session_id,
+			  t->first_id, q->err);
+		free(q);
+		finish(t, "451 4.3.0 Queue write error");
+		return;
+	}
+	es->quarantined++;
+	log_info("event=quarantined id=%s scanned_as=%s session=%s from=<%s> rcpts=%zu reason=%s",
+		 t->env.id, t->first_id, t->session_id, t->env.from ? t->env.from : "",
+		 t->env.nrcpts, log_quote(why, sizeof(why), q->reason));
+	free(q);
+	snprintf(reply, sizeof(reply), "250 2.0.0 Ok: queued as %s", t->env.id);
+	finish(t, reply);
+}
+
 /*
  * Keeps the message in quarantine, stamped like an accepted one (so that a
- * release delivers it like any other), and answers 250: the client sees the
- * same reply as for delivered mail, so that rules cannot be probed from
- * outside. On failure answers 451.
+ * release delivers it like any other), and answers 250 once it is stored
+ * (on the spool's commit thread: the event loop does not wait for its
+ * fsyncs): the client sees the same reply as for delivered mail, so that
+ * rules cannot be probed from outside. On failure answers 451.
  */
 static void quarantine_message(struct edge_txn *t, const struct scan_reply *r, int content_fd)
 {
 	struct edge_smtp *es = t->es;
 	enum attest_verdict verdict = r->clean ? ATTEST_VERDICT_CLEAN : ATTEST_VERDICT_UNSCANNED;
-	char err[256] = "", field[ATTEST_FIELD_MAX], reply[128];
+	char err[256] = "", field[ATTEST_FIELD_MAX];
 	size_t len = 0, nstrip = 0;
 	char *buf = prepare_content(t, r, content_fd, verdict, &len, &nstrip);
-	char *all = NULL;
+	struct quarantine_job *q = NULL;
 	int flen = -1;
 	queue_id_new(t->env.id);
 	if (buf)
 		flen = stamp(t, r, verdict, t->env.id, buf, len, field, err, sizeof(err));
-	if (flen >= 0 && (all = malloc((size_t)flen + len + 1)) != NULL) {
-		memcpy(all, field, (size_t)flen);
-		memcpy(all + flen, buf, len);
+	if (flen >= 0 && es->quarantine && (q = calloc(1, sizeof(*q))) != NULL &&
+	    (q->content = malloc((size_t)flen + len + 1)) != NULL) {
+		memcpy(q->content, field, (size_t)flen);
+		memcpy(q->content + flen, buf, len);
+		q->len = (size_t)flen + len;
+		q->t = t;
+		snprintf(q->reason, sizeof(q->reason), "%s", r->quarantine);
 	}
 	free(buf);
-	if (!all || !es->quarantine ||
-	    scan_quarantine_store(es->quarantine, &t->env, r->quarantine, all, (size_t)flen + len,
-				  err, sizeof(err)) < 0) {
-		free(all);
+	if (!q || !q->content) {
+		free(q);
 		es->queue_write_errors++;
 		log_error("event=quarantine-error session=%s id=%s reason=\"%s\"", t->session_id,
 			  t->first_id,
@@ -251,14 +297,7 @@ static void quarantine_message(struct edge_txn *t, const struct scan_reply *r, i
 		finish(t, "451 4.3.0 Queue write error");
 		return;
 	}
-	free(all);
-	es->quarantined++;
-	char why[SCAN_REPLY_TEXT_MAX + 64];
-	log_info("event=quarantined id=%s scanned_as=%s session=%s from=<%s> rcpts=%zu reason=%s",
-		 t->env.id, t->first_id, t->session_id, t->env.from ? t->env.from : "",
-		 t->env.nrcpts, log_quote(why, sizeof(why), r->quarantine));
-	snprintf(reply, sizeof(reply), "250 2.0.0 Ok: queued as %s", t->env.id);
-	finish(t, reply);
+	queue_spool_run_job(es->spool, quarantine_store, quarantine_stored, q);
 }
 
 void edge_smtp_verdict(struct edge_txn *t, const struct scan_reply *r, int content_fd,

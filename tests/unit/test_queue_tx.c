@@ -4,7 +4,8 @@
  * abort, group commit batching, a planted symlink at the final path, a
  * file size limit hit mid-message, the scanner's read fd, the edge's
  * rewrite of a transaction in place (queue_tx_restart), and clean-up of
- * a dead writer's temp files. Every event loop run is bounded by a timer.
+ * a dead writer's temp files, and other disk work run on the commit thread
+ * (queue_spool_run_job). Every event loop run is bounded by a timer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +25,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <pthread.h>
 
 #include <event2/event.h>
 
@@ -515,6 +518,62 @@ static void test_free_runs_pending_callbacks(void **state)
 	queue_envelope_free(&env);
 }
 
+/* queue_spool_run_job: the work on the commit thread, in turn with commits, done in the loop. */
+struct job_result {
+	pthread_t work_thread;
+	int works, dones;
+	int order; /* the commit's callback count when the work ran */
+	const int *commit_calls;
+};
+
+static void job_work(void *arg)
+{
+	struct job_result *j = arg;
+	j->work_thread = pthread_self();
+	j->order = *j->commit_calls;
+	j->works++;
+}
+
+static void job_done(void *arg)
+{
+	struct job_result *j = arg;
+	assert_int_equal(j->works, 1);
+	j->dones++;
+}
+
+static void test_run_job(void **state)
+{
+	struct fixture *fx = *state;
+	struct queue_envelope env;
+	struct result r = {.fx = fx};
+	struct job_result j = {.commit_calls = &r.calls};
+	char err[200];
+
+	make_env(&env);
+	struct queue_tx *tx = queue_tx_begin(fx->q, &env, err, sizeof(err));
+	assert_non_null(tx);
+	assert_int_equal(queue_tx_write(tx, "x\r\n", 3), 0);
+	queue_tx_commit(tx, on_commit, &r);
+	queue_spool_run_job(fx->q, job_work, job_done, &j);
+	assert_int_equal(j.dones, 0); /* never from inside the call */
+	run_until(fx, &j.dones, 1);
+	assert_int_equal(j.works, 1);
+	assert_int_equal(j.dones, 1);
+	assert_false(pthread_equal(j.work_thread, pthread_self()));
+	assert_int_equal(j.order, 0); /* in the commit's batch, before its callback */
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.ok, 1);
+	queue_envelope_free(&env);
+
+	/* A job still queued when the spool is freed: run, and its done called. */
+	struct job_result k = {.commit_calls = &r.calls};
+	queue_spool_run_job(fx->q, job_work, job_done, &k);
+	queue_spool_free(fx->q); /* the loop never ran */
+	fx->q = NULL;
+	assert_int_equal(k.works, 1);
+	assert_int_equal(k.dones, 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -530,6 +589,7 @@ int main(void)
 		T(test_restart_rewrites_in_place),
 		T(test_clean_tmp),
 		T(test_free_runs_pending_callbacks),
+		T(test_run_job),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
