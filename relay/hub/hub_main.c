@@ -21,10 +21,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +49,10 @@ struct hub_parent {
 	size_t nconns;
 	struct evconnlistener *listeners[CONFIG_MAX_LISTEN];
 	int nlisteners;
+	/* libipsec: the ifindex of tunnel.device the listeners are bound to (0: not known). */
+	unsigned bound_ifindex;
+	bool device_gone; /* tunnel.device was missing at the last look */
+	struct event *device_watch;
 	struct attest_trust *trust;
 	uint64_t trust_fp;	   /* trusted_keys_fingerprint() when trust was loaded */
 	struct event *trust_watch; /* re-reads the keys when their files change */
@@ -328,6 +334,98 @@ static int resolve_backend(struct hub_parent *p)
 	return 0;
 }
 
+#ifndef SO_BINDTOIFINDEX
+#define SO_BINDTOIFINDEX 62 /* Linux 5.7 */
+#endif
+
+/*
+ * The interface index a listening socket is bound to; where the kernel
+ * cannot tell, the device's index now (just after binding to it by name).
+ */
+static unsigned listener_ifindex(struct evconnlistener *l, const char *device)
+{
+	int idx = 0;
+	socklen_t len = sizeof(idx);
+	if (getsockopt(evconnlistener_get_fd(l), SOL_SOCKET, SO_BINDTOIFINDEX, &idx, &len) == 0 &&
+	    idx > 0)
+		return (unsigned)idx;
+	return if_nametoindex(device);
+}
+
+static struct evconnlistener *watch_listener(struct hub_parent *p, int fd)
+{
+	struct evconnlistener *l =
+		evconnlistener_new(p->base, on_accept, p, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (!l)
+		close(fd);
+	return l;
+}
+
+/*
+ * libipsec: charon creates tunnel.device when it starts and removes it when
+ * it stops, and a listener bound to the device keeps the old interface
+ * index: after a restart of charon it would never see a connection again.
+ * Checked every second: when the device is back under a new index, the
+ * listeners are opened anew on it (the new ones first, then the old ones
+ * closed); while it is missing, or when opening fails, the old ones stay and
+ * the next check tries again.
+ */
+static void on_device_watch(evutil_socket_t fd, short what, void *arg)
+{
+	struct hub_parent *p = arg;
+	const struct airlock_config *cfg = &p->ctx.cfg;
+	struct evconnlistener *fresh[CONFIG_MAX_LISTEN];
+	char err[512];
+	(void)fd;
+	(void)what;
+	unsigned now = if_nametoindex(cfg->tunnel.device);
+	if (now == 0) {
+		if (!p->device_gone)
+			log_warning("event=tunnel-device-gone device=%s msg=\"the listeners are "
+				    "opened again when charon creates it\"",
+				    cfg->tunnel.device);
+		p->device_gone = true;
+		return;
+	}
+	p->device_gone = false;
+	if (now == p->bound_ifindex)
+		return;
+	for (int i = 0; i < p->nlisteners; i++) {
+		int lfd = hub_listen_open(cfg->hub.listen[i], p->backend, cfg->tunnel.device, err,
+					  sizeof(err));
+		if (lfd < 0 && errno == EADDRINUSE && p->listeners[i]) {
+			/* The old one in the way: it hears nothing anyway. */
+			evconnlistener_free(p->listeners[i]);
+			p->listeners[i] = NULL;
+			lfd = hub_listen_open(cfg->hub.listen[i], p->backend, cfg->tunnel.device,
+					      err, sizeof(err));
+		}
+		if (lfd < 0 || !(fresh[i] = watch_listener(p, lfd))) {
+			log_warning("event=listen-reopen-failed device=%s listen=%s reason=\"%s\" "
+				    "msg=\"trying again in a second\"",
+				    cfg->tunnel.device, cfg->hub.listen[i],
+				    lfd < 0 ? err : "cannot watch it");
+			while (i-- > 0) {
+				if (p->listeners[i])
+					evconnlistener_free(p->listeners[i]);
+				p->listeners[i] = fresh[i]; /* keep what works */
+			}
+			p->bound_ifindex = 0;
+			return;
+		}
+	}
+	for (int i = 0; i < p->nlisteners; i++) {
+		if (p->listeners[i])
+			evconnlistener_free(p->listeners[i]);
+		p->listeners[i] = fresh[i];
+	}
+	unsigned old = p->bound_ifindex;
+	p->bound_ifindex = listener_ifindex(fresh[0], cfg->tunnel.device);
+	log_warning("event=listeners-reopened device=%s ifindex=%u old_ifindex=%u "
+		    "msg=\"charon created the device anew\"",
+		    cfg->tunnel.device, p->bound_ifindex, old);
+}
+
 static int open_listeners(struct hub_parent *p)
 {
 	const struct airlock_config *cfg = &p->ctx.cfg;
@@ -352,14 +450,19 @@ static int open_listeners(struct hub_parent *p)
 			fprintf(stderr, "airlock-hub: %s\n", err);
 			return -1;
 		}
-		p->listeners[i] =
-			evconnlistener_new(p->base, on_accept, p, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+		p->listeners[i] = watch_listener(p, fd);
 		if (!p->listeners[i]) {
-			close(fd);
 			fprintf(stderr, "airlock-hub: cannot watch %s\n", cfg->hub.listen[i]);
 			return -1;
 		}
 		p->nlisteners++;
+	}
+	if (p->backend == TUNNEL_BACKEND_LIBIPSEC && p->nlisteners > 0) {
+		p->bound_ifindex = listener_ifindex(p->listeners[0], cfg->tunnel.device);
+		struct timeval every = {1, 0};
+		p->device_watch = event_new(p->base, -1, EV_PERSIST, on_device_watch, p);
+		if (!p->device_watch || event_add(p->device_watch, &every) < 0)
+			fatal("out of memory");
 	}
 	return 0;
 }
@@ -597,8 +700,11 @@ int main(int argc, char **argv)
 
 	event_base_dispatch(p->base);
 
+	if (p->device_watch)
+		event_free(p->device_watch);
 	for (int i = 0; i < p->nlisteners; i++)
-		evconnlistener_free(p->listeners[i]);
+		if (p->listeners[i])
+			evconnlistener_free(p->listeners[i]);
 	control_server_free(p->control);
 	proc_stop_all(p->sup, 5000);
 	event_free(sigterm);

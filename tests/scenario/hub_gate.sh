@@ -17,6 +17,8 @@
 #    al-dmz spoofing 192.0.2.1 after the SA is gone, and the hub's charon stopped
 #    (421 or no connection) never reach SMTP; refusals are logged with their reason and
 #    counted in the control socket's status;
+#  - charon restarted (a new TUN device, under a new interface index): the hub opens its
+#    listeners again on it and accepts mail through the new SA;
 #  - a missing TUN device makes the hub fail to start with a clear error;
 #  - SIGTERM stops it cleanly.
 source "$(dirname "$0")/lib.bash"
@@ -297,6 +299,21 @@ out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$(fresh_good)")
 expect "with the hub's charon stopped the edge gets 421 or no connection ($out)" \
 	grep -Eq "^(connect|greeting) 0|^greeting 421 4.7.0" <<<"$out"
 expect "still nothing at the internal MTA" test "$(sink_count "$WORK/mtab")" -eq 0
+
+# charon back: it creates the TUN device anew, under a new interface index; the hub opens its
+# listeners again on it, and mail through the new SA is accepted.
+wait_for 10 "the hub noticed that the TUN device went away" \
+	grep -q "event=tunnel-device-gone device=$AIRLOCK_TUN_DEVICE" "$HLOG"
+"$TESTBED" start-charon hub >/dev/null 2>&1 || true
+wait_for 10 "the hub opened its listeners again on the new device" \
+	grep -q "event=listeners-reopened device=$AIRLOCK_TUN_DEVICE ifindex=" "$HLOG"
+"$TESTBED" initiate >/dev/null 2>&1 || true
+wait_for 20 "the hub's status shows VICI up again" \
+	test "$(hub_ctl "$SOCK" 'h["gate"]["vici_connected"]')" = True
+out=$(send al-edge "$EDGE_INNER" "$HUB_INNER:25" "$(fresh_good)")
+expect "after charon's restart a stamped message through the new SA gets 250 ($out)" \
+	test "$(code_of "$out")" = "end 250"
+expect "... and reaches the internal MTA" test "$(sink_count "$WORK/mtab")" -eq 1
 
 # SIGTERM: a clean stop.
 kill "$HUB_PID"
