@@ -15,6 +15,10 @@
 #     451 after its timeout (the deferral comes 4-25 s after the client's 250, its reason
 #     says timeout), the hung MTA got no content; with the MTA normal again it is delivered,
 #     and the store holds every message of phases 1 and 3 exactly once.
+#  4. the hub's charon stopped for 10 s during a load of 1,000 messages (the SA torn down with
+#     deliveries in flight): once charon is back the hub listens on its new TUN device, and
+#     every message reaches the internal MTA exactly once (a retry of one whose 250 was lost
+#     is answered "already delivered" by the hub).
 source "$(dirname "$0")/lib.bash"
 for t in smtp-sink sigtool; do
 	if ! command -v "$t" >/dev/null; then
@@ -202,6 +206,37 @@ else
 fi
 expect "nothing lost overall: 3 delivered + 2 held = 5 acknowledged; hub counts delivered 3" \
 	test "$(sink_count "$STORE")/$(hold_area)/$(hub_ctl "$HUB_SOCK" 'h["proxy"]["delivered"]')" = 3/2/3
+
+# ---- 4. the SA lost during a load: every message exactly once --------------------------------
+log "phase 4: the hub's charon stops for 10 s during a load of 1,000 messages"
+stop_sink
+start_mta "$WORK/mtasa" || exit 1
+ip netns exec al-inet timeout 300 smtp-source -s 5 -m 1000 -l 2048 -f sender@example.org \
+	-t rcpt@example.com "$EDGE_MX" >"$WORK/smtp-source.log" 2>&1 &
+SOURCE_PID=$!
+wait_for 60 "the load is flowing (150 at the internal MTA)" sink_has "$WORK/mtasa" 150
+"$TESTBED" stop-charon hub >"$WORK/stop-charon.log" 2>&1 || cat "$WORK/stop-charon.log"
+log "the hub's charon stopped with $(sink_count "$WORK/mtasa") at the internal MTA"
+sleep 10
+"$TESTBED" start-charon hub >"$WORK/start-charon.log" 2>&1 || cat "$WORK/start-charon.log"
+wait "$SOURCE_PID" && rc=0 || rc=$?
+expect "smtp-source finished without errors (exit $rc)" \
+	test "$rc" -eq 0 -a ! -s "$WORK/smtp-source.log"
+wait_for 30 "the hub listens on charon's new TUN device" \
+	grep -q "event=listeners-reopened device=$AIRLOCK_TUN_DEVICE" "$WORK/hub.log"
+wait_for 180 "all 1,000 at the internal MTA" sink_has "$WORK/mtasa" 1000
+wait_for 30 "the edge's queue is empty" queue_is 0
+if python3 "$PY/check_sink.py" "$WORK/mtasa" --hostname "$EDGE_HOST" --hub "$HUB_HOST" \
+	--ike-id "$AIRLOCK_EDGE_ID" --smtp-source --expect 1000 >"$WORK/check4.txt"; then
+	pass "1,000 distinct messages, none lost ($(head -1 "$WORK/check4.txt"))"
+else
+	cat "$WORK/check4.txt"
+	fail "1,000 distinct messages, none lost"
+fi
+dups=$(sed -n '1s/.*duplicates=\([0-9]*\).*/\1/p' "$WORK/check4.txt")
+expect "none twice: the hub answered the edge's retries of delivered mail without delivering \
+them again ($(hub_ctl "$HUB_SOCK" 'h["proxy"]["duplicates"]') such retries; duplicates=$dups)" \
+	test "$dups" = 0
 
 if [ $FAILURES -gt 0 ]; then
 	log "hub proxy counters [delivered, tempfailed, rejected]: $(hub_proxy 2>/dev/null || true)"
