@@ -408,7 +408,7 @@ const struct config_key config_keys[] = {
 		"(ClamAV 1.4.6, db 27000)`, or `unscanned` when the scan did not complete. "
 		"Copies arriving with the message are removed first. Empty: no such field."),
 	INT_KEY(scan, threads, 0, 64, 0,
-		"Scanning threads of the scan process; 0: one per online CPU (at most 64). "
+		"Scanning threads of the scan process; 0: two per online CPU (at most 64). "
 		"A message's libclamav scan and its MIME walk run on two of them at once "
 		"when two are free."),
 	STR_KEY(scan, temp_dir, store_abs_path, NULL, "an absolute path",

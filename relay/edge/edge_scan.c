@@ -312,10 +312,15 @@ static void options_from_config(struct edge_scan *es)
 	es->attach.on_limit = es->opts.on_limits;
 }
 
-/* With 0 one thread per online CPU: scanning is CPU-bound. */
+/*
+ * With 0 two threads per online CPU: a message is two tasks (libclamav and
+ * the walk), so that one per CPU let a single message hold every worker of a
+ * two-CPU edge while the next waited (tests/bench/README.md, "Two scanning
+ * threads per CPU").
+ */
 unsigned edge_scan_threads(int configured)
 {
-	long n = configured > 0 ? configured : sysconf(_SC_NPROCESSORS_ONLN);
+	long n = configured > 0 ? configured : 2 * sysconf(_SC_NPROCESSORS_ONLN);
 	if (n < 1)
 		n = 1;
 	return n > SCAN_POOL_MAX_THREADS ? SCAN_POOL_MAX_THREADS : (unsigned)n;

@@ -46,7 +46,7 @@ int edge_scan_temp_setup(void *arg, char *err, size_t errlen);
 /* The choice edge_scan_temp_setup made in this process (zeroed when it did not run). */
 const struct edge_scan_temp *edge_scan_temp_chosen(void);
 
-/* scan.threads, or with 0 one thread per online CPU (at most SCAN_POOL_MAX_THREADS). */
+/* scan.threads, or with 0 two threads per online CPU (at most SCAN_POOL_MAX_THREADS). */
 unsigned edge_scan_threads(int configured);
 
 #endif

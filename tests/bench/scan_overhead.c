@@ -13,7 +13,7 @@
  *              place) to the workers, which run them side by side when two
  *              are free, the attachment policy on the worker that ended last,
  *              the reply back; both ends in this process, on one event loop,
- *              with one worker per CPU like the edge's default scan.threads;
+ *              with two workers per CPU like the edge's default scan.threads;
  *   cpu        the CPU time of this process (all threads) for "airlock" over
  *              that of "libclamav": what the scan process adds in CPU, which
  *              running the walk beside libclamav does not hide;
@@ -573,8 +573,8 @@ int main(int argc, char **argv)
 	};
 	struct mime_walk_limits wl; /* the scan process's */
 	scan_job_walk_limits(&wl);
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned nthreads = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (unsigned)ncpu;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN); /* the edge's default: two per CPU */
+	unsigned nthreads = ncpu < 1 ? 2 : ncpu > 8 ? 16 : 2 * (unsigned)ncpu;
 	struct mime_walker *walker = mime_walker_new(&wl), *pool_walkers[16] = {NULL};
 	for (unsigned i = 0; i < nthreads; i++)
 		if (!(pool_walkers[i] = mime_walker_new(&wl))) {
@@ -700,7 +700,7 @@ int main(int argc, char **argv)
 		       med[COL_IPC]);
 	}
 	printf("\nmedians of %u runs (fresh random content each run, one engine per column);"
-	       " %u scan workers (one per CPU); ClamAV %s, %u signatures"
+	       " %u scan workers (two per CPU); ClamAV %s, %u signatures"
 	       " (tests/scan/make-test-db.sh), limits of airlock.conf's defaults, attachment"
 	       " policy defaults, no transport rules\n",
 	       runs, nthreads, info.engine_version, info.signatures);
