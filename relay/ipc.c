@@ -13,11 +13,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -644,6 +646,69 @@ int ipc_send_writer(struct ipc_chan *c, uint16_t type, const struct ipc_writer *
 	if (w->failed)
 		return -1;
 	return ipc_send(c, type, w->buf, w->len, fd);
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int ipc_write_msg(int sock, uint16_t type, const struct ipc_writer *w, int fd, int timeout_ms)
+{
+	if (w->failed || type == IPC_CLOSED || w->len > IPC_MAX_PAYLOAD) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct ipc_hdr h = {.type = type,
+			    .version = IPC_VERSION,
+			    .flags = fd != -1 ? IPC_FLAG_FD : 0,
+			    .len = (uint32_t)w->len};
+	uint8_t raw[IPC_HDR_LEN];
+	ipc_hdr_encode(&h, raw);
+	size_t total = IPC_HDR_LEN + w->len, sent = 0;
+	long long deadline = mono_ms() + timeout_ms;
+	while (sent < total) {
+		struct iovec iov[2];
+		int n = 0;
+		if (sent < IPC_HDR_LEN)
+			iov[n++] = (struct iovec){raw + sent, IPC_HDR_LEN - sent};
+		size_t poff = sent > IPC_HDR_LEN ? sent - IPC_HDR_LEN : 0;
+		if (w->len > poff)
+			iov[n++] = (struct iovec){w->buf + poff, w->len - poff};
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} ctl;
+		if (fd != -1 && sent == 0) {
+			memset(&ctl, 0, sizeof(ctl));
+			mh.msg_control = ctl.buf;
+			mh.msg_controllen = sizeof(ctl.buf);
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+		}
+		ssize_t k = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (k > 0) {
+			sent += (size_t)k;
+			continue;
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		long long left = deadline - mono_ms();
+		struct pollfd p = {.fd = sock, .events = POLLOUT};
+		if (left <= 0 || poll(&p, 1, (int)left) == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* ---- life cycle ---------------------------------------------------------- */

@@ -168,6 +168,18 @@ int ipc_send(struct ipc_chan *c, uint16_t type, const void *payload, size_t len,
 /* ipc_send with the writer's payload; -1 as well if the writer failed. */
 int ipc_send_writer(struct ipc_chan *c, uint16_t type, const struct ipc_writer *w, int fd);
 
+/*
+ * Writes one message in the same format straight to the stream socket sock,
+ * from any thread, without a channel: for a thread that answers on a
+ * channel's socket (a duplicate of it) while the channel's event loop only
+ * reads. fd, if not -1, goes with the first byte (the caller keeps its
+ * copy). Waits for room at most timeout_ms in all. The caller makes sure no
+ * other message is written to sock meanwhile (a mutex). Returns 0, or -1
+ * with errno (EPIPE: the peer is gone; ETIMEDOUT: it read nothing for
+ * timeout_ms; the stream is then unusable: part of a message may be out).
+ */
+int ipc_write_msg(int sock, uint16_t type, const struct ipc_writer *w, int fd, int timeout_ms);
+
 /* Names the channel in log lines ("smtp", "queue"); copied, truncated to 31 bytes. */
 void ipc_chan_set_name(struct ipc_chan *c, const char *name);
 

@@ -15,6 +15,9 @@
 #include "relay/scan_pool.h"
 #include "relay/scan_reply.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,11 +44,26 @@ struct edge_scan {
 	uint64_t scans, clean, infected, rejected, limits, errors, quarantined;
 };
 
-/* One smtp process's channel (edge.h, "scan link"); freed when closed and no job needs it. */
+/*
+ * How long a scanning thread waits for room on a link to answer: smtp reads
+ * its link at once; one that read nothing for this long has its own scan
+ * timeout (451) for the message anyway.
+ */
+#define REPLY_TIMEOUT_MS 5000
+
+/*
+ * One smtp process's channel (edge.h, "scan link"); freed when closed and no
+ * job needs it. The event loop reads requests from chan; answers are written
+ * to reply_fd, a duplicate of the same socket, by the scanning thread that
+ * ended a message (no hop through the loop), one at a time under mu.
+ */
 struct scan_link {
 	struct edge_scan *es;
 	struct ipc_chan *chan; /* NULL once closed */
-	unsigned jobs;	       /* requests from it not answered yet */
+	unsigned jobs;	       /* requests from it not answered yet (loop thread) */
+	int reply_fd;
+	pthread_mutex_t mu; /* one answer at a time on reply_fd */
+	bool broken;	    /* mu: an answer was cut short; the stream is unusable */
 };
 
 struct scan_msg {
@@ -56,13 +74,16 @@ struct scan_msg {
 	struct scan_job job;
 	struct scan_reply reply;
 	int content_fd;
+	bool answered; /* the reply went out (or could not): by finish() */
+	bool lost;     /* it could not: smtp gone or not reading */
 };
 
 /*
  * A message is a pool job of two tasks, libclamav and the MIME walk, which
  * run side by side when two workers are free: the verdict then takes the
  * longer of the two instead of their sum. The worker that ends the second
- * applies the policies (scan_job.h).
+ * applies the policies (scan_job.h) and writes the answer to smtp itself;
+ * the event loop then only counts, logs and frees.
  */
 static void work(void *job, unsigned task, void *walker)
 {
@@ -70,11 +91,35 @@ static void work(void *job, unsigned task, void *walker)
 	scan_job_task(&m->job, task, &m->reply, walker);
 }
 
+/* Writes m's reply to the smtp process that asked; false when it is gone or stuck. */
+static bool send_reply(struct scan_msg *m)
+{
+	struct scan_link *l = m->link;
+	struct ipc_writer w;
+	ipc_writer_init(&w);
+	scan_reply_put(&w, &m->reply);
+	pthread_mutex_lock(&l->mu);
+	bool ok = !l->broken && ipc_write_msg(l->reply_fd, EDGE_MSG_SCAN_REP, &w, m->content_fd,
+					      REPLY_TIMEOUT_MS) == 0;
+	if (!ok && errno == ETIMEDOUT)
+		l->broken = true; /* part of a message may be out: nothing more on it */
+	pthread_mutex_unlock(&l->mu);
+	ipc_writer_free(&w);
+	if (m->content_fd >= 0) {
+		close(m->content_fd);
+		m->content_fd = -1;
+	}
+	return ok;
+}
+
+/* On the scanning thread that ended the message's last task: the decision, and the answer. */
 static void finish(void *job, void *walker)
 {
 	(void)walker;
 	struct scan_msg *m = job;
 	scan_job_finish(&m->job, &m->reply, &m->content_fd);
+	m->lost = !send_reply(m);
+	m->answered = true;
 }
 
 static void count(struct edge_scan *es, const struct scan_reply *r)
@@ -94,25 +139,28 @@ static void count(struct edge_scan *es, const struct scan_reply *r)
 		es->quarantined++;
 }
 
+static void link_free(struct scan_link *l)
+{
+	close(l->reply_fd);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
 static void link_release(struct scan_link *l)
 {
 	if (--l->jobs == 0 && !l->chan)
-		free(l);
+		link_free(l);
 }
 
-/* Sends m's reply to the smtp process that asked, if it is still there. */
+/* Answers m (unless finish() did), logs a lost answer, and frees m. Loop thread. */
 static void answer(struct scan_msg *m)
 {
-	struct ipc_writer w;
-	ipc_writer_init(&w);
-	scan_reply_put(&w, &m->reply);
-	if (!m->link->chan ||
-	    ipc_send_writer(m->link->chan, EDGE_MSG_SCAN_REP, &w, m->content_fd) < 0)
-		log_warning("event=scan-reply-lost id=%s reason=\"the smtp process went away\"",
+	if (!m->answered)
+		m->lost = !send_reply(m);
+	if (m->lost)
+		log_warning("event=scan-reply-lost id=%s reason=\"the smtp process went away or "
+			    "stopped reading\"",
 			    m->id);
-	ipc_writer_free(&w);
-	if (m->content_fd >= 0)
-		close(m->content_fd);
 	link_release(m->link);
 	free(m);
 }
@@ -199,7 +247,10 @@ static int scan_request(struct scan_link *l, struct ipc_reader *r, int fd)
 		return 0;
 	}
 	if (scan_pool_submit(l->es->pool, m, SCAN_JOB_NTASKS) < 0) {
-		finish(m, NULL);
+		int cfd;
+		scan_job_finish(&m->job, &m->reply, &cfd); /* frees what begin read */
+		if (cfd >= 0)
+			close(cfd);
 		close(fd);
 		m->reply.action = SCAN_REPLY_FAILED;
 		log_error("event=scan-error id=%s reason=\"cannot queue the job\"", m->id);
@@ -221,7 +272,7 @@ static int link_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
 	ipc_chan_free(l->chan);
 	l->chan = NULL;
 	if (l->jobs == 0)
-		free(l);
+		link_free(l);
 	return 0;
 }
 
@@ -237,6 +288,10 @@ static int scan_link(struct edge_scan *es, struct ipc_reader *r, int fd)
 	if (!l)
 		fatal("out of memory");
 	l->es = es;
+	l->reply_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (l->reply_fd < 0)
+		fatal("cannot duplicate the scan link: %s", strerror(errno));
+	pthread_mutex_init(&l->mu, NULL);
 	l->chan = ipc_chan_new(es->base, fd, link_handler, l);
 	if (!l->chan)
 		fatal("cannot create the scan link");

@@ -12,7 +12,8 @@
  *              (libclamav, and the MIME walk; both reading the content in
  *              place) to the workers, which run them side by side when two
  *              are free, the attachment policy on the worker that ended last,
- *              the reply back; both ends in this process, on one event loop,
+ *              the reply written back by that worker; both ends in this
+ *              process, the requests and replies on one event loop,
  *              with two workers per CPU like the edge's default scan.threads;
  *   cpu        the CPU time of this process (all threads) for "airlock" over
  *              that of "libclamav": what the scan process adds in CPU, which
@@ -351,6 +352,7 @@ static double median(double *v, unsigned n)
 struct bench {
 	struct event_base *base;
 	struct ipc_chan *smtp, *scan;
+	int reply_fd; /* the scan side's socket, for the workers' answers */
 	struct scan_pool *pool;
 	struct scan_job_opts opts;
 	struct scan_reply last; /* the reply smtp received */
@@ -373,27 +375,28 @@ static void work(void *arg, unsigned task, void *walker)
 		scan_job_task(&j->job, task, &j->reply, walker);
 }
 
+/* On the worker that ended the job, as the scan process does: the decision and the answer. */
 static void finish(void *arg, void *walker)
 {
 	(void)walker;
 	struct job *j = arg;
 	if (!j->noop)
 		scan_job_finish(&j->job, &j->reply, &j->content_fd);
-}
-
-static void done(void *arg, void *ctx)
-{
-	struct bench *b = ctx;
-	struct job *j = arg;
-	close(j->fd);
 	struct ipc_writer w;
 	ipc_writer_init(&w);
 	scan_reply_put(&w, &j->reply);
-	if (ipc_send_writer(b->scan, MSG_REP, &w, j->content_fd) < 0) {
+	if (ipc_write_msg(j->b->reply_fd, MSG_REP, &w, j->content_fd, 5000) < 0) {
 		fprintf(stderr, "scan_overhead: cannot send the reply\n");
 		exit(1);
 	}
 	ipc_writer_free(&w);
+}
+
+static void done(void *arg, void *ctx)
+{
+	(void)ctx;
+	struct job *j = arg;
+	close(j->fd);
 	if (j->content_fd >= 0)
 		close(j->content_fd);
 	free(j);
@@ -591,6 +594,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	b.smtp = ipc_chan_new(b.base, sv[0], smtp_side, &b);
+	b.reply_fd = fcntl(sv[1], F_DUPFD_CLOEXEC, 0);
 	b.scan = ipc_chan_new(b.base, sv[1], scan_side, &b);
 	static const struct scan_pool_fns fns = {.work = work, .finish = finish, .done = done};
 	b.pool = scan_pool_new(b.base, nthreads, (void *const *)pool_walkers, &fns, &b, err,
@@ -709,6 +713,7 @@ int main(int argc, char **argv)
 	scan_pool_free(b.pool);
 	ipc_chan_free(b.smtp);
 	ipc_chan_free(b.scan);
+	close(b.reply_fd);
 	event_base_free(b.base);
 	mime_walker_free(walker);
 	for (unsigned i = 0; i < nthreads; i++)

@@ -359,6 +359,72 @@ static void test_fd_passing_matches_messages(void **state)
 	pair_teardown(&p);
 }
 
+/* ipc_write_msg: straight to the socket, with descriptors, read back by a channel. */
+static void test_write_msg(void **state)
+{
+	(void)state;
+	struct pair p;
+	pair_setup(&p, 1);
+	static uint8_t pad[4000];
+	int pipes[3][2];
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_int_equal(pipe2(pipes[i], O_CLOEXEC), 0);
+		struct ipc_writer w;
+		ipc_writer_init(&w);
+		ipc_put_u32(&w, i);
+		assert_int_equal(ipc_write_msg(p.raw, MSG_PIPE, &w, pipes[i][1], 1000), 0);
+		ipc_writer_free(&w);
+		close(pipes[i][1]); /* the receiver got its own copy */
+		ipc_writer_init(&w);
+		ipc_put_u32(&w, 100 + i);
+		ipc_put_bytes(&w, pad, sizeof(pad));
+		assert_int_equal(ipc_write_msg(p.raw, MSG_SEQ, &w, -1, 1000), 0);
+		ipc_writer_free(&w);
+	}
+	RUN_UNTIL(p.base, p.a.messages == 6, 2000);
+	assert_int_equal(p.a.messages, 6);
+	assert_int_equal(p.a.closed, 0);
+	assert_int_equal(p.a.fds_written, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(p.a.seq[2 * i + 1], 100 + i);
+		char buf[16] = {0}, want[16];
+		snprintf(want, sizeof(want), "pipe-%d", i);
+		assert_int_equal(read(pipes[i][0], buf, sizeof(buf) - 1), (ssize_t)strlen(want));
+		assert_string_equal(buf, want);
+		close(pipes[i][0]);
+	}
+	/* A failed writer is refused. */
+	struct ipc_writer bad;
+	ipc_writer_init(&bad);
+	bad.failed = 1;
+	errno = 0;
+	assert_int_equal(ipc_write_msg(p.raw, MSG_SEQ, &bad, -1, 10), -1);
+	assert_int_equal(errno, EINVAL);
+	/* A peer that reads nothing (the loop does not run): ETIMEDOUT after the timeout. */
+	struct ipc_writer w;
+	ipc_writer_init(&w);
+	ipc_put_u32(&w, 7);
+	ipc_put_bytes(&w, pad, sizeof(pad));
+	int rc = 0, n = 0;
+	long long t0 = now_ms();
+	while (n < 100000 && (rc = ipc_write_msg(p.raw, MSG_SEQ, &w, -1, 50)) == 0)
+		n++;
+	assert_int_equal(rc, -1);
+	assert_int_equal(errno, ETIMEDOUT);
+	assert_true(now_ms() - t0 >= 50);
+	ipc_writer_free(&w);
+	/* The peer gone: EPIPE, no signal. */
+	ipc_chan_free(p.a.chan);
+	p.a.chan = NULL;
+	ipc_writer_init(&w);
+	ipc_put_u32(&w, 8);
+	errno = 0;
+	assert_int_equal(ipc_write_msg(p.raw, MSG_SEQ, &w, -1, 50), -1);
+	assert_true(errno == EPIPE || errno == ECONNRESET);
+	ipc_writer_free(&w);
+	pair_teardown(&p);
+}
+
 /* Writes a raw message: header fields as given, then payload. */
 static void raw_write(int fd, uint16_t type, uint8_t version, uint8_t flags, uint32_t len,
 		      const void *payload, size_t paylen, int pass_fd)
@@ -629,6 +695,7 @@ int main(void)
 		cmocka_unit_test(test_writer_limits),
 		cmocka_unit_test(test_round_trip_every_getter),
 		cmocka_unit_test(test_fd_passing_matches_messages),
+		cmocka_unit_test(test_write_msg),
 		cmocka_unit_test(test_unknown_version_rejected),
 		cmocka_unit_test(test_oversize_rejected_before_payload),
 		cmocka_unit_test(test_reserved_type_and_flags_rejected),
