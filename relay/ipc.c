@@ -504,6 +504,25 @@ void ipc_chan_read_now(struct ipc_chan *c)
 
 /* ---- sending ------------------------------------------------------------ */
 
+/* Room for one descriptor's SCM_RIGHTS control message. */
+union fd_ctl {
+	struct cmsghdr align;
+	char buf[CMSG_SPACE(sizeof(int))];
+};
+
+/* Makes mh carry fd (SCM_RIGHTS) in ctl. */
+static void attach_fd(struct msghdr *mh, union fd_ctl *ctl, int fd)
+{
+	memset(ctl, 0, sizeof(*ctl));
+	mh->msg_control = ctl->buf;
+	mh->msg_controllen = sizeof(ctl->buf);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+}
+
 /* Writes as much as the socket takes. Returns -1 if the channel closed or is gone. */
 static int flush_out(struct ipc_chan *c)
 {
@@ -531,20 +550,9 @@ static int flush_out(struct ipc_chan *c)
 			want += iov[i].iov_len;
 		}
 		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)nv};
-		union {
-			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(int))];
-		} ctl;
-		if (with_fd) {
-			memset(&ctl, 0, sizeof(ctl));
-			mh.msg_control = ctl.buf;
-			mh.msg_controllen = sizeof(ctl.buf);
-			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &c->tx_fds[c->tx_head].fd, sizeof(int));
-		}
+		union fd_ctl ctl;
+		if (with_fd)
+			attach_fd(&mh, &ctl, c->tx_fds[c->tx_head].fd);
 		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -678,20 +686,9 @@ int ipc_write_msg(int sock, uint16_t type, const struct ipc_writer *w, int fd, i
 		if (w->len > poff)
 			iov[n++] = (struct iovec){w->buf + poff, w->len - poff};
 		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-		union {
-			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(int))];
-		} ctl;
-		if (fd != -1 && sent == 0) {
-			memset(&ctl, 0, sizeof(ctl));
-			mh.msg_control = ctl.buf;
-			mh.msg_controllen = sizeof(ctl.buf);
-			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-		}
+		union fd_ctl ctl;
+		if (fd != -1 && sent == 0)
+			attach_fd(&mh, &ctl, fd);
 		ssize_t k = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (k > 0) {
 			sent += (size_t)k;
