@@ -49,9 +49,10 @@ struct hub_parent {
 	size_t nconns;
 	struct evconnlistener *listeners[CONFIG_MAX_LISTEN];
 	int nlisteners;
-	/* libipsec: the ifindex of tunnel.device the listeners are bound to (0: not known). */
-	unsigned bound_ifindex;
-	bool device_gone; /* tunnel.device was missing at the last look */
+	/* libipsec: the interface index each listener is bound to (0: none open). */
+	unsigned listen_ifindex[CONFIG_MAX_LISTEN];
+	bool device_gone;    /* tunnel.device was missing at the last look */
+	bool reopen_failing; /* the last attempt to listen on the new device failed */
 	struct event *device_watch;
 	struct attest_trust *trust;
 	uint64_t trust_fp;	   /* trusted_keys_fingerprint() when trust was loaded */
@@ -365,16 +366,14 @@ static struct evconnlistener *watch_listener(struct hub_parent *p, int fd)
  * libipsec: charon creates tunnel.device when it starts and removes it when
  * it stops, and a listener bound to the device keeps the old interface
  * index: after a restart of charon it would never see a connection again.
- * Checked every second: when the device is back under a new index, the
- * listeners are opened anew on it (the new ones first, then the old ones
- * closed); while it is missing, or when opening fails, the old ones stay and
- * the next check tries again.
+ * Checked every second: a listener bound to another index than the device's
+ * now is closed (it hears nothing) and opened again on the device; one that
+ * cannot be opened is tried again at the next check.
  */
 static void on_device_watch(evutil_socket_t fd, short what, void *arg)
 {
 	struct hub_parent *p = arg;
 	const struct airlock_config *cfg = &p->ctx.cfg;
-	struct evconnlistener *fresh[CONFIG_MAX_LISTEN];
 	char err[512];
 	(void)fd;
 	(void)what;
@@ -388,42 +387,32 @@ static void on_device_watch(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	p->device_gone = false;
-	if (now == p->bound_ifindex)
-		return;
 	for (int i = 0; i < p->nlisteners; i++) {
-		int lfd = hub_listen_open(cfg->hub.listen[i], p->backend, cfg->tunnel.device, err,
-					  sizeof(err));
-		if (lfd < 0 && errno == EADDRINUSE && p->listeners[i]) {
-			/* The old one in the way: it hears nothing anyway. */
-			evconnlistener_free(p->listeners[i]);
-			p->listeners[i] = NULL;
-			lfd = hub_listen_open(cfg->hub.listen[i], p->backend, cfg->tunnel.device,
-					      err, sizeof(err));
-		}
-		if (lfd < 0 || !(fresh[i] = watch_listener(p, lfd))) {
-			log_warning("event=listen-reopen-failed device=%s listen=%s reason=\"%s\" "
-				    "msg=\"trying again in a second\"",
-				    cfg->tunnel.device, cfg->hub.listen[i],
-				    lfd < 0 ? err : "cannot watch it");
-			while (i-- > 0) {
-				if (p->listeners[i])
-					evconnlistener_free(p->listeners[i]);
-				p->listeners[i] = fresh[i]; /* keep what works */
-			}
-			p->bound_ifindex = 0;
-			return;
-		}
-	}
-	for (int i = 0; i < p->nlisteners; i++) {
+		if (p->listen_ifindex[i] == now)
+			continue;
+		unsigned old = p->listen_ifindex[i];
 		if (p->listeners[i])
 			evconnlistener_free(p->listeners[i]);
-		p->listeners[i] = fresh[i];
+		p->listeners[i] = NULL;
+		p->listen_ifindex[i] = 0;
+		int lfd = hub_listen_open(cfg->hub.listen[i], p->backend, cfg->tunnel.device, err,
+					  sizeof(err));
+		if (lfd < 0 || !(p->listeners[i] = watch_listener(p, lfd))) {
+			if (!p->reopen_failing)
+				log_warning("event=listen-reopen-failed device=%s listen=%s "
+					    "reason=\"%s\" msg=\"trying again every second\"",
+					    cfg->tunnel.device, cfg->hub.listen[i],
+					    lfd < 0 ? err : "cannot watch it");
+			p->reopen_failing = true;
+			continue;
+		}
+		p->reopen_failing = false;
+		p->listen_ifindex[i] = listener_ifindex(p->listeners[i], cfg->tunnel.device);
+		log_warning(
+			"event=listeners-reopened device=%s listen=%s ifindex=%u old_ifindex=%u "
+			"msg=\"charon created the device anew\"",
+			cfg->tunnel.device, cfg->hub.listen[i], p->listen_ifindex[i], old);
 	}
-	unsigned old = p->bound_ifindex;
-	p->bound_ifindex = listener_ifindex(fresh[0], cfg->tunnel.device);
-	log_warning("event=listeners-reopened device=%s ifindex=%u old_ifindex=%u "
-		    "msg=\"charon created the device anew\"",
-		    cfg->tunnel.device, p->bound_ifindex, old);
 }
 
 static int open_listeners(struct hub_parent *p)
@@ -458,7 +447,9 @@ static int open_listeners(struct hub_parent *p)
 		p->nlisteners++;
 	}
 	if (p->backend == TUNNEL_BACKEND_LIBIPSEC && p->nlisteners > 0) {
-		p->bound_ifindex = listener_ifindex(p->listeners[0], cfg->tunnel.device);
+		for (int i = 0; i < p->nlisteners; i++)
+			p->listen_ifindex[i] =
+				listener_ifindex(p->listeners[i], cfg->tunnel.device);
 		struct timeval every = {1, 0};
 		p->device_watch = event_new(p->base, -1, EV_PERSIST, on_device_watch, p);
 		if (!p->device_watch || event_add(p->device_watch, &every) < 0)

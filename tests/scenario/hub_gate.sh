@@ -306,7 +306,7 @@ wait_for 10 "the hub noticed that the TUN device went away" \
 	grep -q "event=tunnel-device-gone device=$AIRLOCK_TUN_DEVICE" "$HLOG"
 "$TESTBED" start-charon hub >/dev/null 2>&1 || true
 wait_for 10 "the hub opened its listeners again on the new device" \
-	grep -q "event=listeners-reopened device=$AIRLOCK_TUN_DEVICE ifindex=" "$HLOG"
+	grep -q "event=listeners-reopened device=$AIRLOCK_TUN_DEVICE listen=$HUB_INNER:25 ifindex=[1-9]" "$HLOG"
 "$TESTBED" initiate >/dev/null 2>&1 || true
 wait_for 20 "the hub's status shows VICI up again" \
 	test "$(hub_ctl "$SOCK" 'h["gate"]["vici_connected"]')" = True
