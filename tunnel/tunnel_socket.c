@@ -4,6 +4,7 @@
  */
 #include "tunnel/tunnel_socket.h"
 #include "common/errmsg.h"
+#include "common/netaddr.h"
 
 #include <errno.h>
 #include <net/if.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <linux/xfrm.h>
 
@@ -182,6 +184,70 @@ int tunnel_socket_bind_device(int fd, const char *ifname, char *err, size_t errs
 }
 
 /* ---- backend ----------------------------------------------------------------- */
+
+#ifndef SO_BINDTOIFINDEX
+#define SO_BINDTOIFINDEX 62 /* Linux 5.7 */
+#endif
+
+int tunnel_socket_listen(const struct sockaddr *sa, socklen_t salen, enum tunnel_backend backend,
+			 const char *device, char *err, size_t errsz)
+{
+	char addr[64], why[256];
+	int one = 1, saved, rc;
+	netaddr_format(sa, salen, addr, sizeof(addr));
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		saved = errno;
+		errmsg_set(err, errsz, "%s: socket: %s", addr, strerror(saved));
+		errno = saved;
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (sa->sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)) {
+		saved = errno;
+		errmsg_set(err, errsz, "%s: setsockopt: %s", addr, strerror(saved));
+		goto fail;
+	}
+	switch (backend) {
+	case TUNNEL_BACKEND_XFRM:
+		rc = tunnel_socket_xfrm_policy(fd, sa->sa_family, TUNNEL_SOCKET_IN, why,
+					       sizeof(why));
+		break;
+	case TUNNEL_BACKEND_LIBIPSEC:
+		rc = tunnel_socket_bind_device(fd, device, why, sizeof(why));
+		break;
+	default:
+		snprintf(why, sizeof(why), "no tunnel backend to pin the listener with");
+		errno = EINVAL;
+		rc = -1;
+		break;
+	}
+	if (rc < 0) {
+		saved = errno;
+		errmsg_set(err, errsz, "%s: %s", addr, why);
+		goto fail;
+	}
+	if (bind(fd, sa, salen) < 0 || listen(fd, 1024) < 0) {
+		saved = errno;
+		errmsg_set(err, errsz, "cannot listen on %s: %s", addr, strerror(saved));
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+unsigned tunnel_socket_bound_ifindex(int fd, const char *device)
+{
+	int idx = 0;
+	socklen_t len = sizeof(idx);
+	if (getsockopt(fd, SOL_SOCKET, SO_BINDTOIFINDEX, &idx, &len) == 0 && idx > 0)
+		return (unsigned)idx;
+	return if_nametoindex(device);
+}
 
 enum tunnel_backend tunnel_backend_detect(const struct vici_node *stats)
 {

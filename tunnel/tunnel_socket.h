@@ -25,6 +25,7 @@
 #define AIRLOCK_TUNNEL_SOCKET_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include "tunnel/vici_msg.h"
 
@@ -78,6 +79,28 @@ enum tunnel_backend {
 	TUNNEL_BACKEND_XFRM,	    /* kernel-netlink or kernel-pfkey: the kernel's XFRM */
 	TUNNEL_BACKEND_LIBIPSEC,    /* kernel-libipsec: ESP in user space, a TUN device */
 };
+
+/*
+ * A listening TCP socket on sa, pinned to the tunnel before listen() so
+ * that no connection is ever accepted unpinned: backend XFRM, an IN policy
+ * (tunnel_socket_xfrm_policy); LIBIPSEC, bound to the TUN device
+ * (tunnel_socket_bind_device). SO_REUSEADDR; an IPv6 socket is V6ONLY.
+ * Returns the non-blocking fd, or -1 with errno set (ENODEV: the device
+ * does not exist yet) and a one-line reason naming the address in err.
+ */
+int tunnel_socket_listen(const struct sockaddr *sa, socklen_t salen, enum tunnel_backend backend,
+			 const char *device, char *err, size_t errsz);
+
+/*
+ * The interface index a socket is bound to (SO_BINDTOIFINDEX); where the
+ * kernel cannot tell, device's index now (for a socket just bound to it by
+ * name). A listener bound to the kernel-libipsec TUN device keeps the index
+ * of the device it was bound to: when charon restarts and creates the device
+ * anew under another index, it hears nothing any more and has to be opened
+ * again (the hub and airlock-cert serve compare this with
+ * if_nametoindex(device)).
+ */
+unsigned tunnel_socket_bound_ifindex(int fd, const char *device);
 
 /*
  * Reads the backend from a parsed VICI "stats" reply (internal data of the

@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -335,22 +334,10 @@ static int resolve_backend(struct hub_parent *p)
 	return 0;
 }
 
-#ifndef SO_BINDTOIFINDEX
-#define SO_BINDTOIFINDEX 62 /* Linux 5.7 */
-#endif
-
-/*
- * The interface index a listening socket is bound to; where the kernel
- * cannot tell, the device's index now (just after binding to it by name).
- */
+/* The interface index listener l is bound to (tunnel_socket_bound_ifindex). */
 static unsigned listener_ifindex(struct evconnlistener *l, const char *device)
 {
-	int idx = 0;
-	socklen_t len = sizeof(idx);
-	if (getsockopt(evconnlistener_get_fd(l), SOL_SOCKET, SO_BINDTOIFINDEX, &idx, &len) == 0 &&
-	    idx > 0)
-		return (unsigned)idx;
-	return if_nametoindex(device);
+	return tunnel_socket_bound_ifindex(evconnlistener_get_fd(l), device);
 }
 
 static struct evconnlistener *watch_listener(struct hub_parent *p, int fd)

@@ -2,7 +2,9 @@
  * Kernel pinning of sockets, as far as it runs without privileges: the exact
  * policy bytes handed to the kernel, argument checks, the errors an
  * unprivileged process gets (checked in a child that drops to "nobody" when
- * the test runs as root), and the backend read from a VICI stats reply.
+ * the test runs as root), pinned listeners (their errors, and as root one
+ * bound to lo that accepts a connection), and the backend read from a VICI
+ * stats reply.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,8 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -241,6 +247,81 @@ static void test_policy_accepted_by_kernel(void **state)
 	assert_string_equal(err, "");
 }
 
+/* ---- pinned listeners ------------------------------------------------------------ */
+
+static socklen_t loopback(struct sockaddr_in *sin, uint16_t port)
+{
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return sizeof(*sin);
+}
+
+static void test_listen(void **state)
+{
+	(void)state;
+	char err[200];
+	struct sockaddr_in sin;
+	socklen_t len = loopback(&sin, 0);
+	errno = 0;
+	assert_int_equal(tunnel_socket_listen((struct sockaddr *)&sin, len, TUNNEL_BACKEND_UNKNOWN,
+					      NULL, err, sizeof(err)),
+			 -1);
+	assert_int_equal(errno, EINVAL);
+	assert_string_equal(err, "127.0.0.1:0: no tunnel backend to pin the listener with");
+	errno = 0;
+	assert_int_equal(tunnel_socket_listen((struct sockaddr *)&sin, len, TUNNEL_BACKEND_LIBIPSEC,
+					      "al-nodev0", err, sizeof(err)),
+			 -1);
+	assert_int_equal(errno, ENODEV);
+	assert_string_equal(err, "127.0.0.1:0: setsockopt SO_BINDTODEVICE al-nodev0: No such "
+				 "device (is charon running?)");
+	if (geteuid() != 0)
+		skip();
+	/* Bound to lo: listening, non-blocking, its index known, and it accepts from lo. */
+	int fd = tunnel_socket_listen((struct sockaddr *)&sin, len, TUNNEL_BACKEND_LIBIPSEC, "lo",
+				      err, sizeof(err));
+	assert_true(fd >= 0);
+	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	int on = 0;
+	socklen_t olen = sizeof(on);
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &olen), 0);
+	assert_int_equal(on, 1);
+	assert_int_equal(tunnel_socket_bound_ifindex(fd, "lo"), if_nametoindex("lo"));
+	struct sockaddr_in bound;
+	socklen_t blen = sizeof(bound);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&bound, &blen), 0);
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&bound, blen), 0);
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	assert_int_equal(poll(&pfd, 1, 2000), 1);
+	int a = accept(fd, NULL, NULL);
+	assert_true(a >= 0);
+	close(a);
+	close(c);
+	/* A second listener on the same address and device: the reason names both. */
+	char want[120];
+	snprintf(want, sizeof(want), "cannot listen on 127.0.0.1:%u: Address already in use",
+		 (unsigned)ntohs(bound.sin_port));
+	assert_int_equal(tunnel_socket_listen((struct sockaddr *)&bound, blen,
+					      TUNNEL_BACKEND_LIBIPSEC, "lo", err, sizeof(err)),
+			 -1);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_string_equal(err, want);
+	close(fd);
+	/* XFRM on IPv6: V6ONLY, as the IN policy requires. */
+	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	int fd6 = tunnel_socket_listen((struct sockaddr *)&sin6, sizeof(sin6), TUNNEL_BACKEND_XFRM,
+				       NULL, err, sizeof(err));
+	if (fd6 >= 0) { /* a machine without IPv6 has no ::1 */
+		olen = sizeof(on);
+		assert_int_equal(getsockopt(fd6, IPPROTO_IPV6, IPV6_V6ONLY, &on, &olen), 0);
+		assert_int_equal(on, 1);
+		close(fd6);
+	}
+}
+
 /* ---- backend detection ------------------------------------------------------------ */
 
 static struct vici_node *parse_built(struct vici_builder *b)
@@ -355,6 +436,7 @@ int main(void)
 		cmocka_unit_test(test_policy_needs_cap),
 		cmocka_unit_test(test_bind_rebind_needs_cap),
 		cmocka_unit_test(test_policy_accepted_by_kernel),
+		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_backend_detect),
 		cmocka_unit_test(test_backend_names),
 	};

@@ -163,54 +163,6 @@ static void handle(const struct acert_opts *o, const struct acert_conn *c, struc
 	free(buf);
 }
 
-/*
- * The listening socket, reachable only through the tunnel like the hub's
- * mail listener; -1 with the reason in err (errno kept).
- */
-static int open_listener(const struct acert_opts *o, int family, const struct sockaddr *sa,
-			 socklen_t salen, char *err, size_t errlen)
-{
-	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, saved;
-	if (fd < 0) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		return -1;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	int rc;
-	if (o->xfrm)
-		rc = tunnel_socket_xfrm_policy(fd, family, TUNNEL_SOCKET_IN, err, errlen);
-	else if (o->device[0])
-		rc = tunnel_socket_bind_device(fd, o->device, err, errlen);
-	else {
-		snprintf(err, errlen, "serve needs --device DEV (kernel-libipsec) or --xfrm");
-		errno = EINVAL;
-		rc = -1;
-	}
-	if (rc != 0) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	if (bind(fd, sa, salen) != 0 || listen(fd, 8) != 0) {
-		saved = errno;
-		char text[INET6_ADDRSTRLEN] = "?";
-		const void *a =
-			family == AF_INET
-				? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
-				: (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
-		inet_ntop(family, a, text, sizeof(text));
-		snprintf(err, errlen, "cannot listen on %s:%d: %s", text, o->serve_port,
-			 strerror(saved));
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
 int acert_cmd_serve(struct acert_opts *o)
 {
 	char err[ACERT_ERR_MAX], role[16], addr[64];
@@ -238,42 +190,44 @@ int acert_cmd_serve(struct acert_opts *o)
 		if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) != 1)
 			return fail("the hub's inner address is not an address");
 	}
-	int fd = open_listener(o, family, (struct sockaddr *)&ss, sslen, err, sizeof(err));
+	/* Reachable only through the tunnel, like the hub's mail listener. */
+	if (!o->xfrm && !o->device[0])
+		return fail("serve needs --device DEV (kernel-libipsec) or --xfrm");
+	enum tunnel_backend backend = o->xfrm ? TUNNEL_BACKEND_XFRM : TUNNEL_BACKEND_LIBIPSEC;
+	int fd = tunnel_socket_listen((struct sockaddr *)&ss, sslen, backend, o->device, err,
+				      sizeof(err));
 	if (fd < 0)
 		return fail(err);
-	unsigned ifindex = o->xfrm ? 0 : if_nametoindex(o->device);
+	unsigned ifindex = o->xfrm ? 0 : tunnel_socket_bound_ifindex(fd, o->device);
+	bool failing = false;
 	printf("serving certificate requests on %s:%d (%s)\n", addr, o->serve_port,
 	       o->xfrm ? "ESP only" : o->device);
 	fflush(stdout);
 	struct acert_vici *v = NULL;
 	for (int served = 0; !o->max_requests || served < o->max_requests;) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		struct pollfd pfd = {.fd = fd, .events = POLLIN}; /* fd -1: a one-second wait */
 		int n = poll(&pfd, 1, 1000);
 		if (n == 0 && !o->xfrm) {
-			/* charon restarted: its TUN device is new, and the listener bound to the
-			 * old one would never see a request again. */
+			/* charon restarted: its TUN device is new, and a listener bound to the
+			 * old one hears nothing: close it and listen on the new one. */
 			unsigned now = if_nametoindex(o->device);
 			if (now == 0 || now == ifindex)
 				continue;
-			int nfd = open_listener(o, family, (struct sockaddr *)&ss, sslen, err,
-						sizeof(err));
-			if (nfd < 0 && errno == EADDRINUSE) {
-				close(fd);
-				fd = -1;
-				nfd = open_listener(o, family, (struct sockaddr *)&ss, sslen, err,
-						    sizeof(err));
-			}
-			if (nfd < 0) {
-				fprintf(stderr, "airlock-cert: %s (trying again in a second)\n",
-					err);
-				if (fd < 0)
-					return fail(err);
-				continue;
-			}
 			if (fd >= 0)
 				close(fd);
-			fd = nfd;
-			ifindex = now;
+			ifindex = 0;
+			fd = tunnel_socket_listen((struct sockaddr *)&ss, sslen, backend, o->device,
+						  err, sizeof(err));
+			if (fd < 0) {
+				if (!failing)
+					fprintf(stderr,
+						"airlock-cert: %s (trying again every second)\n",
+						err);
+				failing = true;
+				continue;
+			}
+			failing = false;
+			ifindex = tunnel_socket_bound_ifindex(fd, o->device);
 			fprintf(stderr,
 				"airlock-cert: %s was created anew: listening on it again\n",
 				o->device);
@@ -295,6 +249,7 @@ int acert_cmd_serve(struct acert_opts *o)
 		served++;
 	}
 	acert_vici_free(v);
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	return 0;
 }
