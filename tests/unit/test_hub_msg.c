@@ -196,6 +196,11 @@ static void test_result(void **state)
 	assert_int_equal(read_result(ATTEST_UNSCANNED + 1, HUB_PROXY_NONE, &back), -1);
 	assert_int_equal(read_result(ATTEST_OK, HUB_PROXY_OUTCOME_COUNT, &back), -1);
 	assert_string_equal(hub_proxy_outcome_name(HUB_PROXY_TEMPFAILED), "tempfailed");
+	/* A duplicate (hub_dedupe.h) is a verified stamp answered without a second delivery. */
+	assert_int_equal(read_result(ATTEST_OK, HUB_PROXY_DUPLICATE, &back), 0);
+	assert_int_equal(back.proxy, HUB_PROXY_DUPLICATE);
+	assert_int_equal(read_result(ATTEST_STALE, HUB_PROXY_DUPLICATE, &back), -1);
+	assert_string_equal(hub_proxy_outcome_name(HUB_PROXY_DUPLICATE), "duplicate");
 }
 
 static void test_pool(void **state)
