@@ -135,6 +135,7 @@ struct airlock_config {
 		int max_parallel;
 		int min_free_mb;
 		int scan_interval;	   /* seconds */
+		int connection_cache_time; /* seconds */
 		char tls[16];		   /* "none", "opportunistic", "required" */
 		char quarantine_dir[1024]; /* "" = directory/quarantine */
 	} queue;

@@ -453,6 +453,10 @@ const struct config_key config_keys[] = {
 		"452 4.3.1."),
 	INT_KEY(queue, scan_interval, 1, 86400, 60,
 		"Seconds between two scans of the spool for messages due."),
+	INT_KEY(queue, connection_cache_time, 1, 300, 5,
+		"Seconds a connection to the next hop stays open after a delivery, for the next "
+		"message. Connections over an SA are closed at once when that SA or charon's "
+		"VICI session goes away, or when the TUN device they are pinned to is gone."),
 	STR_KEY(queue, tls, store_tls_mode, "opportunistic",
 		"\"none\", \"opportunistic\" or \"required\"",
 		"STARTTLS towards the next hop: never, when offered, or required (else defer)."),

@@ -645,13 +645,22 @@ size_t queue_runner_abort_route(struct queue_runner *r, int tag, const char *rea
 		delivery_free(d);
 		n++;
 	}
+	queue_runner_drop_idle(r, tag);
+	runner_schedule_dispatch(r);
+	return n;
+}
+
+size_t queue_runner_drop_idle(struct queue_runner *r, int tag)
+{
+	size_t n = 0;
+
 	for (unsigned i = 0; i < r->o.max_parallel; i++) {
-		if (r->idle[i].conn && r->idle[i].route.tag == tag) {
+		if (r->idle[i].conn && (tag < 0 || r->idle[i].route.tag == tag)) {
 			smtp_client_conn_free(r->idle[i].conn);
 			r->idle[i].conn = NULL;
+			n++;
 		}
 	}
-	runner_schedule_dispatch(r);
 	return n;
 }
 

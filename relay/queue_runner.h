@@ -199,6 +199,14 @@ size_t queue_runner_kick_all(struct queue_runner *r);
  */
 size_t queue_runner_abort_route(struct queue_runner *r, int tag, const char *reason);
 
+/*
+ * Closes the idle connections kept for reuse over the route with this tag
+ * (every route when tag < 0), without QUIT: the path they were opened over
+ * is gone (an SA lost, charon restarted), so nothing would reach the peer.
+ * Returns how many were closed.
+ */
+size_t queue_runner_drop_idle(struct queue_runner *r, int tag);
+
 /* Abandons deliveries in flight (they are retried at the next start) and frees r. NULL ok. */
 void queue_runner_free(struct queue_runner *r);
 

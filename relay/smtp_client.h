@@ -152,7 +152,11 @@ struct smtp_client_conn *smtp_client_conn_new(struct event_base *base, const str
 int smtp_client_conn_send(struct smtp_client_conn *conn, const struct smtp_client_msg *m,
 			  smtp_client_done_fn done_cb, void *arg);
 
-/* True when the connection is ready and idle: the next message may be sent. */
+/*
+ * True when the connection is ready and idle: the next message may be sent.
+ * A connection pinned to a device is not usable once that device is gone or
+ * was recreated under another index (the TUN device of a restarted charon).
+ */
 bool smtp_client_conn_usable(const struct smtp_client_conn *conn);
 
 /*

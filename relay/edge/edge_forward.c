@@ -98,6 +98,14 @@ static void backend_detect(struct edge_forward *f)
 
 /* ---- SA changes ----------------------------------------------------------------------------- */
 
+/* Closes the connections kept for reuse over hub tag (every hub when < 0): their path is gone. */
+static void drop_idle(struct edge_forward *f, int tag, const char *reason)
+{
+	size_t n = f->runner ? queue_runner_drop_idle(f->runner, tag) : 0;
+	if (n)
+		log_info("event=idle-connections-closed reason=%s closed=%zu", reason, n);
+}
+
 static void monitor_changed(struct sa_monitor *m, const char *what, void *arg)
 {
 	struct edge_forward *f = arg;
@@ -108,6 +116,13 @@ static void monitor_changed(struct sa_monitor *m, const char *what, void *arg)
 			f->backend = TUNNEL_BACKEND_UNKNOWN;
 		backend_detect(f);
 	}
+	/*
+	 * A lost VICI session is most often charon going away: its SAs, and with
+	 * libipsec its TUN device, went with it. Connections kept for reuse were
+	 * opened over them and would hang until a timeout: close them.
+	 */
+	if (strcmp(what, "connected") == 0 || strcmp(what, "disconnected") == 0)
+		drop_idle(f, -1, strcmp(what, "connected") == 0 ? "vici-connected" : "vici-down");
 	struct forward_view v;
 	struct forward_choice c;
 	forward_view(f, &v);
@@ -129,6 +144,8 @@ static void monitor_changed(struct sa_monitor *m, const char *what, void *arg)
 				queue_runner_get_stats(f->runner, &rs);
 			log_warning("event=hub-sa-down hub=%s queued=%zu active=%zu", h->address,
 				    rs.queued, rs.active);
+			/* Idle connections rode the lost SA; the next message opens anew. */
+			drop_idle(f, (int)i, "sa-down");
 			if (rs.queued > 0)
 				forward_initiate_request(f->initiate, i, h->connection, h->child,
 							 now_s());

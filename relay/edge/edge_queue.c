@@ -264,6 +264,7 @@ int edge_queue_main(void *arg, int parent_fd)
 		.retry_max_s = (unsigned)cfg->queue.retry_max,
 		.max_lifetime_s = (unsigned)cfg->queue.max_lifetime,
 		.scan_interval_s = (unsigned)cfg->queue.scan_interval,
+		.idle_keep_s = (unsigned)cfg->queue.connection_cache_time,
 		.client = {.helo_name = ctx->hostname,
 			   .tls_mode = tls_mode,
 			   .tls = ctx->client_tls},

@@ -5,12 +5,14 @@
 # is torn down from the hub during a bounded load of 2,000 messages: the edge defers with "no
 # SA", initiates the CHILD_SA itself, and every message arrives, none in clear on the bridge.
 # The SA terminated from the edge comes back for the next message. The edge's charon stops:
-# messages wait with "VICI unreachable" and go once it is back.
+# messages wait with "VICI unreachable" and go once it is back. Connections are kept for reuse
+# for 300 s here, so that each loss of the path finds some open: they must be closed with it
+# (charon's restart recreates the TUN device they were pinned to), not reused into the void.
 source "$(dirname "$0")/lib.bash"
 testbed_up
 
 EDGE_CONF="$WORK/edge.conf"
-write_edge_conf "$EDGE_CONF"
+QUEUE_EXTRA="connection_cache_time = 300;" write_edge_conf "$EDGE_CONF"
 PCAP="$WORK/dmz.pcap"
 ip netns exec al-dmz timeout 600 tcpdump -i br-dmz -n -U -s 128 -w "$PCAP" \
 	>"$WORK/tcpdump.log" 2>&1 &
@@ -101,9 +103,13 @@ wait_for 30 "the edge initiates the SA for them and the 10 arrive" sink_has "$WO
 n0=$(sink_count "$WORK/sink2")
 
 # --- the edge's charon (VICI) goes away: fail closed ----------------------------------------
+idle_from=$(($(wc -l <"$WORK/edge.log") + 1))
 "$TESTBED" stop-charon edge >"$WORK/stop-charon.log" 2>&1 || cat "$WORK/stop-charon.log"
 vici_down() { [ "$(edge_ctl status 'd["queue"]["tunnel"]["vici_connected"]')" = False ]; }
 wait_for 20 "status shows the queue's VICI session down" vici_down
+closed_idle=$(sed -n "$idle_from,\$p" "$WORK/edge.log" | grep -c "event=idle-connections-closed reason=\(sa-down\|vici-down\) closed=[1-9]" || true)
+expect "the connections kept for reuse were closed as charon went away ($closed_idle)" \
+	test "$closed_idle" -ge 1
 ip netns exec al-inet python3 "$PY/smtpclient.py" send "$EDGE_MX" --count 5 --sessions 1 \
 	--size 1000 --tag vici --out "$WORK/vici.jsonl" >/dev/null
 expect "the edge still accepts mail (5 acknowledged)" test "$(grep -c '"code": 250' "$WORK/vici.jsonl")" -eq 5

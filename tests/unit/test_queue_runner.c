@@ -499,6 +499,32 @@ static void test_abort_route(void **state)
 	assert_int_equal(t->f->accepted, 2); /* a new connection, not the abandoned one */
 }
 
+/*
+ * The path of the connections kept for reuse went away (an SA lost, charon
+ * restarted): drop_idle closes those of that route, and the next message
+ * opens a new connection instead of writing into the dead one.
+ */
+static void test_drop_idle(void **state)
+{
+	struct t *t = *state;
+	struct smsg *a = add_msg(t, "MSGA", 1, 0);
+
+	runner_go(t);
+	RUN_UNTIL(t->base, a->removed, 2000);
+	assert_true(a->removed);
+	assert_int_equal(t->f->accepted, 1);
+	assert_int_equal(queue_runner_drop_idle(t->r, 8), 0); /* another route's: kept */
+	assert_int_equal(queue_runner_drop_idle(t->r, 7), 1);
+	assert_int_equal(queue_runner_drop_idle(t->r, -1), 0); /* nothing left */
+	struct smsg *b = add_msg(t, "MSGB", 1, 0);
+	queue_runner_kick(t->r, "MSGB");
+	RUN_UNTIL(t->base, b->removed, 2000);
+	assert_true(b->removed);
+	assert_int_equal(t->f->accepted, 2);
+	/* every route's with a negative tag */
+	assert_int_equal(queue_runner_drop_idle(t->r, -1), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -514,6 +540,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outcome_connect_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kick_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_route, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_idle, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -274,7 +274,8 @@ static inline void fake_accept_cb(struct evconnlistener *l, evutil_socket_t fd, 
 	"250-fake.test\r\n250-PIPELINING\r\n250-SIZE 10000000\r\n250-8BITMIME\r\n"                 \
 	"250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8\r\n"
 
-static inline struct fake *fake_new(struct event_base *base)
+/* A fake listening on addr (network order), any free port. */
+static inline struct fake *fake_new_at(struct event_base *base, in_addr_t addr)
 {
 	struct fake *f = calloc(1, sizeof(*f));
 	socklen_t len = sizeof(f->addr);
@@ -284,7 +285,7 @@ static inline struct fake *fake_new(struct event_base *base)
 	f->ehlo = FAKE_EHLO_FULL;
 	f->wire = evbuffer_new();
 	f->addr.sin_family = AF_INET;
-	f->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	f->addr.sin_addr.s_addr = addr;
 	f->lis = evconnlistener_new_bind(base, fake_accept_cb, f,
 					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
 					 (struct sockaddr *)&f->addr, sizeof(f->addr));
@@ -292,6 +293,11 @@ static inline struct fake *fake_new(struct event_base *base)
 		abort();
 	getsockname(evconnlistener_get_fd(f->lis), (struct sockaddr *)&f->addr, &len);
 	return f;
+}
+
+static inline struct fake *fake_new(struct event_base *base)
+{
+	return fake_new_at(base, htonl(INADDR_LOOPBACK));
 }
 
 static inline void fake_free(struct fake *f)
