@@ -532,6 +532,40 @@ static void runner_scan(struct queue_runner *r)
 		log_error("event=queue-scan-failed error=%s", strerror(errno));
 }
 
+/* Gives up a delivery in flight: its connection is closed, the message deferred with reason. */
+static void runner_abandon(struct queue_runner *r, struct runner_delivery *d, const char *reason)
+{
+	smtp_client_conn_free(d->conn);
+	d->conn = NULL;
+	runner_defer(r, d->msg, d->route.name, reason);
+	delivery_free(d);
+}
+
+/*
+ * Deliveries over a device that went away (charon restarted: its TUN device
+ * was deleted, perhaps created anew) would wait for their timeouts, up to
+ * ten minutes, holding delivery slots: they are abandoned at the next tick.
+ */
+static void runner_abandon_device_gone(struct queue_runner *r)
+{
+	char why[QUEUE_RUNNER_REASON_MAX];
+	size_t n = 0;
+
+	for (struct runner_delivery *d = r->deliveries, *next; d; d = next) {
+		next = d->next;
+		if (!d->conn || !smtp_client_conn_device_gone(d->conn))
+			continue;
+		snprintf(why, sizeof(why), "device %s gone during the delivery",
+			 d->route.bind_device);
+		runner_abandon(r, d, why);
+		n++;
+	}
+	if (n) {
+		log_warning("event=deliveries-abandoned reason=device-gone abandoned=%zu", n);
+		runner_schedule_dispatch(r);
+	}
+}
+
 static void runner_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct queue_runner *r = arg;
@@ -551,6 +585,7 @@ static void runner_tick_cb(evutil_socket_t fd, short what, void *arg)
 			s->conn = NULL;
 		}
 	}
+	runner_abandon_device_gone(r);
 	if (r->o.scan_interval_s && now - r->last_scan >= (int64_t)r->o.scan_interval_s)
 		runner_scan(r);
 	runner_dispatch(r);
@@ -639,10 +674,7 @@ size_t queue_runner_abort_route(struct queue_runner *r, int tag, const char *rea
 		next = d->next;
 		if (d->route.tag != tag)
 			continue;
-		smtp_client_conn_free(d->conn);
-		d->conn = NULL;
-		runner_defer(r, d->msg, d->route.name, reason);
-		delivery_free(d);
+		runner_abandon(r, d, reason);
 		n++;
 	}
 	queue_runner_drop_idle(r, tag);

@@ -657,9 +657,12 @@ fail:
 
 bool smtp_client_conn_usable(const struct smtp_client_conn *c)
 {
-	if (c->phase != PH_READY || c->free_pending)
-		return false;
-	return !c->bound_device[0] || if_nametoindex(c->bound_device) == c->bound_ifindex;
+	return c->phase == PH_READY && !c->free_pending && !smtp_client_conn_device_gone(c);
+}
+
+bool smtp_client_conn_device_gone(const struct smtp_client_conn *c)
+{
+	return c->bound_device[0] && if_nametoindex(c->bound_device) != c->bound_ifindex;
 }
 
 void smtp_client_conn_watch_idle(struct smtp_client_conn *c, smtp_client_idle_fn cb, void *arg)

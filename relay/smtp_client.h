@@ -160,6 +160,13 @@ int smtp_client_conn_send(struct smtp_client_conn *conn, const struct smtp_clien
 bool smtp_client_conn_usable(const struct smtp_client_conn *conn);
 
 /*
+ * True when the connection was pinned to a device (SO_BINDTODEVICE) that is
+ * gone, or was created anew under another index, since: nothing it sends
+ * reaches the peer any more (charon restarted and made a new TUN device).
+ */
+bool smtp_client_conn_device_gone(const struct smtp_client_conn *conn);
+
+/*
  * Ends the session politely: sends QUIT (on an idle, usable connection) and
  * hands the connection over to the engine, which frees it after the reply,
  * the peer's close or a short timeout. The caller must not use conn again;

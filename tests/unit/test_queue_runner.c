@@ -13,6 +13,7 @@
 
 #include "relay/queue_runner.h"
 #include "test_smtp_client_fake.h"
+#include "test_tun_netns.h"
 
 #define STORE_MAX 16
 
@@ -37,6 +38,7 @@ struct t {
 	struct smsg msgs[STORE_MAX];
 	size_t nmsgs;
 	bool no_route;
+	const char *bind_device; /* the route's, when set */
 	unsigned opens;
 	unsigned outcomes_ok, outcomes_failed;
 	int outcome_tag;
@@ -134,6 +136,8 @@ static int route(void *arg, struct queue_route *out, char *why, size_t whylen)
 	memcpy(&out->peer, &t->f->addr, sizeof(t->f->addr));
 	out->peer_len = sizeof(t->f->addr);
 	snprintf(out->name, sizeof(out->name), "hub");
+	if (t->bind_device)
+		snprintf(out->bind_device, sizeof(out->bind_device), "%s", t->bind_device);
 	out->tag = 7;
 	return 0;
 }
@@ -525,6 +529,53 @@ static void test_drop_idle(void **state)
 	assert_int_equal(queue_runner_drop_idle(t->r, -1), 1);
 }
 
+static int device_gone_child(void)
+{
+	int tun = tun_netns_enter();
+	if (tun < 0)
+		return -tun;
+
+	struct t *t;
+	struct in_addr a;
+	struct queue_runner_stats s;
+	struct listing l = {0};
+	setup((void **)&t);
+	fake_free(t->f);
+	inet_pton(AF_INET, TUN_NETNS_ADDR, &a);
+	t->f = fake_new_at(t->base, a.s_addr);
+	t->bind_device = TUN_NETNS_DEV;
+	t->o.retry_min_s = 60;
+	t->o.retry_max_s = 60;
+	t->f->rules[0] = (struct fake_rule){"MAIL", FAKE_SILENT}; /* the delivery hangs */
+	add_msg(t, "MSGA", 1, 0);
+	runner_go(t);
+	RUN_UNTIL(t->base, t->f->accepted == 1, 2000);
+	fake_run_ms(t->base, 100);
+	stats(t, &s);
+	CHILD_CHECK(s.active == 1, 4, "the delivery hangs over the device");
+	close(tun); /* charon went away with its TUN device */
+	long long start = fake_now_ms();
+	RUN_UNTIL(t->base, (stats(t, &s), s.active == 0), 3000);
+	CHILD_CHECK(s.active == 0 && s.deferred == 1, 5, "abandoned and deferred");
+	CHILD_CHECK(fake_now_ms() - start < 2500, 6, "at the next tick, not at a timeout");
+	CHILD_CHECK(queue_runner_list(t->r, list_one, &l) == 1, 7, "listed");
+	CHILD_CHECK(strcmp(l.reason, "device " TUN_NETNS_DEV " gone during the delivery") == 0, 8,
+		    l.reason);
+	teardown((void **)&t);
+	return 0;
+}
+
+/*
+ * A delivery pinned to a TUN device that goes away (charon restarted) is
+ * abandoned at the next tick and its message deferred with the reason,
+ * instead of holding a delivery slot until its timeout (root only).
+ */
+static void test_device_gone(void **state)
+{
+	(void)state;
+	tun_netns_run(device_gone_child);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -541,6 +592,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kick_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_route, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_idle, setup, teardown),
+		cmocka_unit_test(test_device_gone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,21 +3,16 @@
  * loop): exact octets on the wire, reply codes per recipient, every failure
  * path. Every loop run is bounded.
  */
-#include <fcntl.h>
-#include <linux/if_tun.h>
-#include <net/if.h>
-#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/ioctl.h>
-#include <sys/wait.h>
 
 #include <cmocka.h>
 
 #include "relay/smtp_client.h"
 #include "test_smtp_client_fake.h"
+#include "test_tun_netns.h"
 
 #define MAX_RCPTS 8
 
@@ -443,72 +438,18 @@ static void test_xfrm_out_never_in_clear(void **state)
 
 /* ---- a connection pinned to a device that goes away ---------------------------------------- */
 
-#define PIN_DEV	 "altest0"
-#define PIN_ADDR "10.9.9.1"
-
-/* Sets flags (IFF_UP) on a device, and an IPv4 address with a /24 when addr is given. */
-static int dev_config(const char *name, const char *addr)
-{
-	struct ifreq ifr = {0};
-	int s = socket(AF_INET, SOCK_DGRAM, 0), rc = -1;
-
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	if (addr) {
-		struct sockaddr_in *in = (struct sockaddr_in *)&ifr.ifr_addr;
-		in->sin_family = AF_INET;
-		inet_pton(AF_INET, addr, &in->sin_addr);
-		if (ioctl(s, SIOCSIFADDR, &ifr) != 0)
-			goto out;
-		inet_pton(AF_INET, "255.255.255.0", &in->sin_addr);
-		if (ioctl(s, SIOCSIFNETMASK, &ifr) != 0)
-			goto out;
-	}
-	if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0)
-		goto out;
-	ifr.ifr_flags |= IFF_UP;
-	rc = ioctl(s, SIOCSIFFLAGS, &ifr);
-out:
-	close(s);
-	return rc;
-}
-
-/* A TUN device that lives as long as the returned fd (like charon's libipsec device). */
-static int tun_open(const char *name, const char *addr)
-{
-	struct ifreq ifr = {.ifr_flags = IFF_TUN | IFF_NO_PI};
-	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) != 0 || dev_config(name, addr) != 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-#define CHILD_CHECK(cond, code, what)                                                              \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "pinned device: %s\n", what);                              \
-			return code;                                                               \
-		}                                                                                  \
-	} while (0)
-
 /* In a private network namespace; returns 0, 77 to skip, or the failed step. */
 static int pinned_device_child(void)
 {
-	if (unshare(CLONE_NEWNET) != 0)
-		return 77;
-	CHILD_CHECK(dev_config("lo", NULL) == 0, 2, "lo up");
-	int tun = tun_open(PIN_DEV, PIN_ADDR);
-	CHILD_CHECK(tun >= 0, 3, "create the TUN device");
+	int tun = tun_netns_enter();
+	if (tun < 0)
+		return -tun;
 
 	struct event_base *base = event_base_new();
 	struct in_addr a;
-	inet_pton(AF_INET, PIN_ADDR, &a);
+	inet_pton(AF_INET, TUN_NETNS_ADDR, &a);
 	struct fake *f = fake_new_at(base, a.s_addr);
-	struct smtp_client_opts o = {.helo_name = "client.test", .bind_device = PIN_DEV};
+	struct smtp_client_opts o = {.helo_name = "client.test", .bind_device = TUN_NETNS_DEV};
 	struct box b = {0};
 	b.conn = smtp_client_conn_new(base, (struct sockaddr *)&f->addr, sizeof(f->addr), &o,
 				      on_ready, &b);
@@ -516,14 +457,17 @@ static int pinned_device_child(void)
 	RUN_UNTIL(base, b.ready != 0, 5000);
 	CHILD_CHECK(b.ready == 1, 5, "ready over the pinned device");
 	CHILD_CHECK(smtp_client_conn_usable(b.conn), 6, "usable while the device is there");
+	CHILD_CHECK(!smtp_client_conn_device_gone(b.conn), 11, "device there");
 
 	close(tun); /* the device is gone with its last fd */
-	CHILD_CHECK(if_nametoindex(PIN_DEV) == 0, 7, "device deleted");
+	CHILD_CHECK(if_nametoindex(TUN_NETNS_DEV) == 0, 7, "device deleted");
 	CHILD_CHECK(!smtp_client_conn_usable(b.conn), 8, "not usable once the device is gone");
+	CHILD_CHECK(smtp_client_conn_device_gone(b.conn), 12, "device gone");
 
-	tun = tun_open(PIN_DEV, NULL); /* the same name, another index */
+	tun = tun_netns_open(TUN_NETNS_DEV, NULL); /* the same name, another index */
 	CHILD_CHECK(tun >= 0, 9, "create the TUN device again");
 	CHILD_CHECK(!smtp_client_conn_usable(b.conn), 10, "not usable over the new device");
+	CHILD_CHECK(smtp_client_conn_device_gone(b.conn), 13, "device recreated");
 
 	smtp_client_conn_free(b.conn);
 	fake_free(f);
@@ -542,18 +486,7 @@ static int pinned_device_child(void)
 static void test_pinned_device_gone(void **state)
 {
 	(void)state;
-	if (geteuid() != 0)
-		skip();
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(pinned_device_child());
-	int st = 0;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFEXITED(st));
-	if (WEXITSTATUS(st) == 77)
-		skip();
-	assert_int_equal(WEXITSTATUS(st), 0);
+	tun_netns_run(pinned_device_child);
 }
 
 /* Two messages over one connection (the first end of data reset the server: no RSET), QUIT. */
