@@ -101,10 +101,16 @@ static void *worker_main(void *arg)
 			p->fns.finish(j->job, ctx);
 			pthread_mutex_lock(&p->mu);
 		}
+		/* The loop takes the whole list at once: only the first job in it needs to wake it.
+		 */
+		bool was_empty = !p->done.head;
 		list_push(&p->done, j);
-		char b = 1;
-		ssize_t n = write(p->wake[1], &b, 1); /* a full pipe already wakes the loop */
-		(void)n;
+		if (was_empty) {
+			char b = 1;
+			ssize_t n =
+				write(p->wake[1], &b, 1); /* a full pipe already wakes the loop */
+			(void)n;
+		}
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
@@ -198,11 +204,14 @@ int scan_pool_submit(struct scan_pool *p, void *job, unsigned ntasks)
 	}
 	list_push(&p->todo, j);
 	p->in_flight++;
-	if (ntasks == 1)
-		pthread_cond_signal(&p->cv);
-	else
-		pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+	/*
+	 * One worker per task, woken after the unlock so that it does not wait
+	 * for the mutex: a broadcast would wake every idle worker, and those
+	 * that find nothing would take CPU from the two that do.
+	 */
+	for (unsigned i = 0; i < ntasks && i < p->nthreads; i++)
+		pthread_cond_signal(&p->cv);
 	return 0;
 }
 
