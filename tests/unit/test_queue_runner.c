@@ -555,9 +555,10 @@ static int device_gone_child(void)
 	CHILD_CHECK(s.active == 1, 4, "the delivery hangs over the device");
 	close(tun); /* charon went away with its TUN device */
 	long long start = fake_now_ms();
-	RUN_UNTIL(t->base, (stats(t, &s), s.active == 0), 3000);
+	RUN_UNTIL(t->base, (stats(t, &s), s.active == 0), 10000);
 	CHILD_CHECK(s.active == 0 && s.deferred == 1, 5, "abandoned and deferred");
-	CHILD_CHECK(fake_now_ms() - start < 2500, 6, "at the next tick, not at a timeout");
+	/* the one-second tick, with room for a loaded machine; the MAIL timeout is 300 s */
+	CHILD_CHECK(fake_now_ms() - start < 5000, 6, "at the next tick, not at a timeout");
 	CHILD_CHECK(queue_runner_list(t->r, list_one, &l) == 1, 7, "listed");
 	CHILD_CHECK(strcmp(l.reason, "device " TUN_NETNS_DEV " gone during the delivery") == 0, 8,
 		    l.reason);
