@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <sodium.h>
@@ -302,6 +303,22 @@ void smtp_server_shutdown(struct smtp_server *s)
 		next = sess->next;
 		smtp_session_shutdown(sess);
 	}
+}
+
+size_t smtp_server_drop_sessions(struct smtp_server *s, bool (*stale)(int fd, void *arg), void *arg,
+				 const char *reason)
+{
+	size_t n = 0;
+
+	for (struct smtp_session *sess = s->sessions, *next; sess; sess = next) {
+		next = sess->next;
+		int fd = sess->bev ? bufferevent_getfd(sess->bev) : -1;
+		if (fd < 0 || !stale(fd, arg))
+			continue;
+		smtp_session_drop(sess, reason);
+		n++;
+	}
+	return n;
 }
 
 void smtp_server_get_stats(const struct smtp_server *s, struct smtp_server_stats *out)

@@ -226,6 +226,15 @@ int smtp_server_serve_fd_note(struct smtp_server *s, int fd, const struct sockad
  */
 void smtp_server_shutdown(struct smtp_server *s);
 
+/*
+ * Drops, without a reply, every session whose socket stale(fd, arg) calls
+ * stale (airlock-hub: connections that came over a TUN device charon has
+ * since deleted, which nothing can reach any more), aborting their
+ * transactions; logged as a disconnect with reason. Returns how many.
+ */
+size_t smtp_server_drop_sessions(struct smtp_server *s, bool (*stale)(int fd, void *arg), void *arg,
+				 const char *reason);
+
 /* Copies the counters into *out. */
 void smtp_server_get_stats(const struct smtp_server *s, struct smtp_server_stats *out);
 

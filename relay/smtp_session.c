@@ -789,6 +789,15 @@ void smtp_session_shutdown(struct smtp_session *s)
 	session_leave(s);
 }
 
+void smtp_session_drop(struct smtp_session *s, const char *reason)
+{
+	session_enter(s);
+	if (!s->close_reason)
+		s->close_reason = reason;
+	s->want_destroy = true;
+	session_leave(s);
+}
+
 void smtp_session_orphan(struct smtp_session *s)
 {
 	if (!s->close_reason)

@@ -161,6 +161,13 @@ void smtp_session_shutdown(struct smtp_session *s);
  */
 void smtp_session_orphan(struct smtp_session *s);
 
+/*
+ * Drops the connection now, without a reply, as if the client had gone:
+ * the transaction is aborted (txn_abort) unless the sink owes done().
+ * Not from inside the session's own callbacks.
+ */
+void smtp_session_drop(struct smtp_session *s, const char *reason);
+
 /* Appends reply (one line, no CRLF) to the output. */
 void smtp_session_reply(struct smtp_session *s, const char *reply);
 

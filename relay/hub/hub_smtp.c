@@ -10,8 +10,10 @@
 #include "relay/hub/hub_proxy.h"
 #include "relay/ipc.h"
 #include "relay/smtp_server.h"
+#include "tunnel/tunnel_socket.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,7 +30,40 @@ struct hub_smtp {
 	struct ipc_chan *chan;
 	struct event
 		*pool_note; /* sends the pool's counters once per loop pass when they changed */
+	struct event *device_watch; /* every second, with a tunnel device configured */
+	const char *device;
+	unsigned device_now; /* its index at this pass; 0: gone */
 };
+
+/*
+ * A session's socket bound to a device index that is no longer the tunnel
+ * device's (an unpinned socket, kernel XFRM, counts as on the device now).
+ */
+static bool stale_session(int fd, void *arg)
+{
+	struct hub_smtp *hs = arg;
+	return tunnel_socket_bound_ifindex(fd, hs->device) != hs->device_now;
+}
+
+/*
+ * charon's restart deletes the kernel-libipsec TUN device and creates it
+ * anew under another index: sessions accepted over the old one can neither
+ * read nor answer any more, and would hold their slot (and an internal
+ * transaction) until hub.command_timeout. They are dropped at once; the
+ * edge has abandoned its side and sends again over the new SA.
+ */
+static void watch_device(evutil_socket_t fd, short what, void *arg)
+{
+	struct hub_smtp *hs = arg;
+	(void)fd;
+	(void)what;
+	hs->device_now = if_nametoindex(hs->device);
+	size_t n = smtp_server_drop_sessions(hs->server, stale_session, hs, "tunnel-device-gone");
+	if (n)
+		log_warning("event=stale-sessions-dropped device=%s ifindex=%u dropped=%zu "
+			    "msg=\"their connections came over a TUN device that is gone\"",
+			    hs->device, hs->device_now, n);
+}
 
 static void on_pool_changed(void *arg)
 {
@@ -180,6 +215,13 @@ int hub_smtp_main(void *arg, int parent_fd)
 	if (!hs.server || !hs.chan)
 		fatal("hub smtp: cannot set up (out of memory)");
 	ipc_chan_set_name(hs.chan, "parent");
+	if (cfg->tunnel.device[0]) {
+		static const struct timeval every = {1, 0};
+		hs.device = cfg->tunnel.device;
+		hs.device_watch = event_new(hs.base, -1, EV_PERSIST, watch_device, &hs);
+		if (!hs.device_watch || event_add(hs.device_watch, &every) < 0)
+			fatal("hub smtp: cannot set up the device watch");
+	}
 	/*
 	 * SIGTERM keeps its default action (proc.h resets dispositions): the
 	 * parent stops the child only on shutdown, and a message in flight then
@@ -195,6 +237,8 @@ int hub_smtp_main(void *arg, int parent_fd)
 	event_base_loopexit(hs.base, &quit_wait);
 	event_base_dispatch(hs.base);
 	event_free(hs.pool_note);
+	if (hs.device_watch)
+		event_free(hs.device_watch);
 	ipc_chan_free(hs.chan);
 	event_base_free(hs.base);
 	return 0;

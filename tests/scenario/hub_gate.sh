@@ -290,8 +290,17 @@ expect "nothing from the spoofed source reached the internal MTA" \
 	test "$(sink_count "$WORK/mtab")" -eq 0
 ip netns exec al-hub ip route del "$EDGE_INNER/32" via "$DMZ_ADDR" 2>/dev/null || true
 
-# The hub's charon stopped: 421 or no connection at all.
+# The hub's charon stopped: 421 or no connection at all. A session open over the SA when it
+# stops is dropped by the hub at once (its TUN device is gone), not left to its timeout.
 "$TESTBED" initiate >/dev/null 2>&1 || true
+ip netns exec al-edge timeout 60 python3 -c '
+import socket, sys, time
+s = socket.create_connection((sys.argv[2], 25), timeout=10, source_address=(sys.argv[1], 0))
+s.recv(512)
+open(sys.argv[3], "w").write("greeted\n")
+time.sleep(50)' "$EDGE_INNER" "$HUB_INNER" "$WORK/idle-session" >/dev/null 2>&1 &
+IDLE_PID=$!
+wait_for 10 "a session over the SA is open and idle" test -s "$WORK/idle-session"
 "$TESTBED" stop-charon hub >/dev/null 2>&1 || true
 wait_for 10 "the hub's status shows VICI down" \
 	test "$(hub_ctl "$SOCK" 'h["gate"]["vici_connected"]')" = False
@@ -304,6 +313,10 @@ expect "still nothing at the internal MTA" test "$(sink_count "$WORK/mtab")" -eq
 # listeners again on it, and mail through the new SA is accepted.
 wait_for 10 "the hub noticed that the TUN device went away" \
 	grep -q "event=tunnel-device-gone device=$AIRLOCK_TUN_DEVICE" "$HLOG"
+wait_for 5 "the hub dropped the session that came over the deleted device" \
+	grep -q "event=stale-sessions-dropped device=$AIRLOCK_TUN_DEVICE ifindex=0 dropped=1" "$HLOG"
+kill "$IDLE_PID" 2>/dev/null || true
+wait "$IDLE_PID" 2>/dev/null || true
 "$TESTBED" start-charon hub >/dev/null 2>&1 || true
 wait_for 10 "the hub opened its listeners again on the new device" \
 	grep -q "event=listeners-reopened device=$AIRLOCK_TUN_DEVICE listen=$HUB_INNER:25 ifindex=[1-9]" "$HLOG"

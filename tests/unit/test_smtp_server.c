@@ -462,10 +462,62 @@ static void test_shutdown(void **state)
 	h_stop(&h);
 }
 
+static bool fd_is(int fd, void *arg)
+{
+	return fd == *(int *)arg;
+}
+
+/*
+ * drop_sessions closes the sessions its predicate calls stale at once,
+ * without a reply, aborting their transaction (the hub: connections that
+ * came over a TUN device charon deleted); the others carry on.
+ */
+static void test_drop_sessions(void **state)
+{
+	struct harness h;
+	struct smtp_server_stats st;
+	int stale_fd = -1, other_fd = -1;
+
+	(void)state;
+	h_start(&h, NULL);
+	h.cfd = h_connect_from_fd(&h, "192.0.2.10", &stale_fd);
+	h_envelope(&h);
+	h_send(&h, "DATA\r\n");
+	h_expect(&h, "354 End data with <CR><LF>.<CR><LF>");
+	h_send(&h, "Subject: half\r\n"); /* in the middle of the content */
+	h_expect_silence(&h, 20);
+	assert_int_equal(h.sink.begun, 1);
+	int other = h_connect_from_fd(&h, "192.0.2.20", &other_fd);
+	int nobody = -1;
+	assert_int_equal(smtp_server_drop_sessions(h.srv, fd_is, &nobody, "test"), 0);
+	assert_int_equal(smtp_server_drop_sessions(h.srv, fd_is, &stale_fd, "test"), 1);
+	h_expect_closed(&h); /* nothing written: no reply */
+	assert_int_equal(h.sink.aborted, 1);
+	smtp_server_get_stats(h.srv, &st);
+	assert_int_equal(st.connections_now, 1);
+	/* the other session still answers */
+	char buf[256];
+	ssize_t total = 0;
+	for (int i = 0; i < 200 && total < 26; i++) {
+		h_turn(&h);
+		ssize_t n = read(other, buf + total, sizeof(buf) - 1 - (size_t)total);
+		if (n > 0)
+			total += n;
+	}
+	buf[total] = '\0';
+	assert_string_equal(buf, "220 mx.example.com ESMTP\r\n");
+	assert_int_equal(smtp_server_drop_sessions(h.srv, fd_is, &other_fd, "test"), 1);
+	smtp_server_get_stats(h.srv, &st);
+	assert_int_equal(st.connections_now, 0);
+	close(other);
+	h_stop(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_session),
+		cmocka_unit_test(test_drop_sessions),
 		cmocka_unit_test(test_ehlo_extensions),
 		cmocka_unit_test(test_command_table),
 		cmocka_unit_test(test_pipelined_replies_in_order),

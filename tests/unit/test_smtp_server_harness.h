@@ -196,8 +196,8 @@ HARNESS_FN void h_start(struct harness *h, const struct smtp_server_opts *opts)
 	assert_non_null(h->srv);
 }
 
-/* A new client connection from addr; returns the client's fd. */
-HARNESS_FN int h_connect_from(struct harness *h, const char *addr)
+/* A new client connection from addr; returns the client's fd, the server's in *server_fd. */
+HARNESS_FN int h_connect_from_fd(struct harness *h, const char *addr, int *server_fd)
 {
 	int sv[2];
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(40000)};
@@ -205,9 +205,17 @@ HARNESS_FN int h_connect_from(struct harness *h, const char *addr)
 	assert_int_equal(inet_pton(AF_INET, addr, &sin.sin_addr), 1);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	if (server_fd)
+		*server_fd = sv[1];
 	assert_int_equal(smtp_server_serve_fd(h->srv, sv[1], (struct sockaddr *)&sin, sizeof(sin)),
 			 0);
 	return sv[0];
+}
+
+/* A new client connection from addr; returns the client's fd. */
+HARNESS_FN int h_connect_from(struct harness *h, const char *addr)
+{
+	return h_connect_from_fd(h, addr, NULL);
 }
 
 HARNESS_FN void h_connect(struct harness *h)
