@@ -857,6 +857,8 @@ if [[ $HUB == 1 ]]; then
 fi
 
 # --- report --------------------------------------------------------------------------------
+# Printed, and kept with the run's logs as WORK/report.txt.
+{
 
 v() { echo "${R[$1]:--}"; }
 row() { printf '%-22s%-14s%-14s\n' "$1" "$2" "$3"; }
@@ -950,4 +952,5 @@ for run in airlock postfix airlock-1m postfix-1m; do
 		echo "WARNING: $run accepted ${R[$run.accepted]} messages but ${R[$run.sink_want]:-?} were sent: another client used the MX during the run, or the relay lost or duplicated some"
 	fi
 done
-echo "logs: $WORK; the bench took $((SECONDS - T_START)) s"
+echo "logs: $WORK (this report: $WORK/report.txt); the bench took $((SECONDS - T_START)) s"
+} | tee "$WORK/report.txt"
