@@ -19,6 +19,9 @@
 #     deliveries in flight): once charon is back the hub listens on its new TUN device, and
 #     every message reaches the internal MTA exactly once (a retry of one whose 250 was lost
 #     is answered "already delivered" by the hub).
+#  5. the edge's charon stopped while a delivery waits on the hub (frozen with SIGSTOP): the
+#     delivery was pinned to the TUN device charon deletes, and the edge abandons it at once
+#     with that reason instead of waiting for its timeout; with charon back it is delivered.
 source "$(dirname "$0")/lib.bash"
 for t in smtp-sink sigtool; do
 	if ! command -v "$t" >/dev/null; then
@@ -237,6 +240,36 @@ dups=$(sed -n '1s/.*duplicates=\([0-9]*\).*/\1/p' "$WORK/check4.txt")
 expect "none twice: the hub answered the edge's retries of delivered mail without delivering \
 them again ($(hub_ctl "$HUB_SOCK" 'h["proxy"]["duplicates"]') such retries; duplicates=$dups)" \
 	test "$dups" = 0
+
+# ---- 5. the edge's charon stops with a delivery in flight ---------------------------------
+# The hub is frozen (SIGSTOP), so the edge's delivery waits over the SA; then the edge's charon
+# stops, which deletes the TUN device that delivery is pinned to. The edge abandons it within
+# a second or two (not at its 300 s timeout) and retries once charon is back.
+log "phase 5: the edge's charon stops while a delivery waits on a frozen hub"
+delivered0=$(hub_ctl "$HUB_SOCK" 'h["proxy"]["delivered"]')
+hub_procs=$(
+	echo "$HUB_PID"
+	pgrep -P "$HUB_PID" || true
+)
+kill -STOP $hub_procs
+active_one() {
+	"$CTL" -c "$EDGE_CONF" queue --json 2>/dev/null |
+		python3 -c 'import json, sys; m = json.load(sys.stdin)["messages"]; sys.exit(0 if len(m) == 1 and m[0]["active"] else 1)'
+}
+send p5 1
+expect "the client got 250 from the edge" test "$(acked p5)" -eq 1
+wait_for 10 "the delivery is in flight towards the frozen hub" active_one
+"$TESTBED" stop-charon edge >"$WORK/stop-charon-edge.log" 2>&1 || cat "$WORK/stop-charon-edge.log"
+t0=$SECONDS
+wait_for 10 "the edge abandoned the delivery on the deleted TUN device" \
+	grep -q "event=deliveries-abandoned reason=device-gone abandoned=1" "$WORK/edge.log"
+expect "... within 5 s of charon's stop ($((SECONDS - t0)) s), its reason in airlockctl queue" \
+	test $((SECONDS - t0)) -le 5 -a "$(queue_all 1 "device $AIRLOCK_TUN_DEVICE gone" && echo y)" = y
+kill -CONT $hub_procs
+"$TESTBED" start-charon edge >"$WORK/start-charon-edge.log" 2>&1 || cat "$WORK/start-charon-edge.log"
+hub_delivered() { [ "$(hub_ctl "$HUB_SOCK" 'h["proxy"]["delivered"]')" = "$1" ]; }
+wait_for 60 "with charon back the edge delivers it" hub_delivered $((delivered0 + 1))
+wait_for 30 "the edge's queue is empty" queue_is 0
 
 if [ $FAILURES -gt 0 ]; then
 	log "hub proxy counters [delivered, tempfailed, rejected]: $(hub_proxy 2>/dev/null || true)"
