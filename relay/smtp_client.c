@@ -7,7 +7,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -575,10 +574,8 @@ static int client_prepare_socket(struct smtp_client_conn *c, int fd)
 			 c->o.bind_device, strerror(errno));
 		return -1;
 	}
-	if (c->o.bind_device && c->o.bind_device[0]) {
+	if (c->o.bind_device && c->o.bind_device[0])
 		snprintf(c->bound_device, sizeof(c->bound_device), "%s", c->o.bind_device);
-		c->bound_ifindex = if_nametoindex(c->bound_device);
-	}
 	if (c->o.xfrm_out) {
 		char why[256];
 		if (tunnel_socket_xfrm_policy(fd, c->peer.ss_family, TUNNEL_SOCKET_OUT, why,
@@ -662,7 +659,8 @@ bool smtp_client_conn_usable(const struct smtp_client_conn *c)
 
 bool smtp_client_conn_device_gone(const struct smtp_client_conn *c)
 {
-	return c->bound_device[0] && if_nametoindex(c->bound_device) != c->bound_ifindex;
+	return c->bound_device[0] && c->bev &&
+	       tunnel_socket_device_gone(bufferevent_getfd(c->bev), c->bound_device);
 }
 
 void smtp_client_conn_watch_idle(struct smtp_client_conn *c, smtp_client_idle_fn cb, void *arg)

@@ -92,12 +92,11 @@ struct smtp_client_conn {
 	socklen_t peer_len;
 	char peer_text[64]; /* "192.0.2.2:25", "[2001:db8::2]:25" */
 	/*
-	 * The device the socket is pinned to (SO_BINDTODEVICE) and its index
-	 * then: a TUN device recreated under another index (charon restarted)
-	 * no longer carries this connection, so it is not reused.
+	 * The device the socket is pinned to (SO_BINDTODEVICE): once it is gone
+	 * or recreated under another index (charon restarted) it no longer
+	 * carries this connection (smtp_client_conn_device_gone()).
 	 */
 	char bound_device[32];
-	unsigned bound_ifindex;
 	struct bufferevent *bev; /* the socket, or the TLS filter over it */
 	struct event *timer;	 /* the deadline of whatever we wait for */
 	struct event *kick;	 /* reports results that must not come from inside a call */

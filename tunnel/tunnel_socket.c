@@ -240,6 +240,15 @@ fail:
 	return -1;
 }
 
+bool tunnel_socket_device_gone(int fd, const char *device)
+{
+	int idx = 0;
+	socklen_t len = sizeof(idx);
+	if (getsockopt(fd, SOL_SOCKET, SO_BINDTOIFINDEX, &idx, &len) != 0 || idx <= 0)
+		return false; /* not bound to a device, or a kernel that cannot tell */
+	return (unsigned)idx != if_nametoindex(device);
+}
+
 unsigned tunnel_socket_bound_ifindex(int fd, const char *device)
 {
 	int idx = 0;

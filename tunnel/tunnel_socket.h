@@ -24,6 +24,7 @@
 #ifndef AIRLOCK_TUNNEL_SOCKET_H
 #define AIRLOCK_TUNNEL_SOCKET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -97,10 +98,17 @@ int tunnel_socket_listen(const struct sockaddr *sa, socklen_t salen, enum tunnel
  * name). A listener bound to the kernel-libipsec TUN device keeps the index
  * of the device it was bound to: when charon restarts and creates the device
  * anew under another index, it hears nothing any more and has to be opened
- * again (the hub and airlock-cert serve compare this with
- * if_nametoindex(device)).
+ * again (tunnel_socket_device_gone()); for logs.
  */
 unsigned tunnel_socket_bound_ifindex(int fd, const char *device);
+
+/*
+ * True when fd is bound to an interface index that is not device's index
+ * now: the device is gone, or charon created it anew (kernel-libipsec), and
+ * nothing reaches the socket any more. False for a socket not bound to a
+ * device (kernel XFRM) and where the kernel cannot tell (before 5.7).
+ */
+bool tunnel_socket_device_gone(int fd, const char *device);
 
 /*
  * Reads the backend from a parsed VICI "stats" reply (internal data of the

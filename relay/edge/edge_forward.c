@@ -110,7 +110,8 @@ static void monitor_changed(struct sa_monitor *m, const char *what, void *arg)
 {
 	struct edge_forward *f = arg;
 	(void)m;
-	if (strcmp(what, "connected") == 0) {
+	bool up = strcmp(what, "connected") == 0;
+	if (up) {
 		/* charon may have restarted with another backend: ask again. */
 		if (!f->backend_fixed)
 			f->backend = TUNNEL_BACKEND_UNKNOWN;
@@ -121,8 +122,8 @@ static void monitor_changed(struct sa_monitor *m, const char *what, void *arg)
 	 * libipsec its TUN device, went with it. Connections kept for reuse were
 	 * opened over them and would hang until a timeout: close them.
 	 */
-	if (strcmp(what, "connected") == 0 || strcmp(what, "disconnected") == 0)
-		drop_idle(f, -1, strcmp(what, "connected") == 0 ? "vici-connected" : "vici-down");
+	if (up || strcmp(what, "disconnected") == 0)
+		drop_idle(f, -1, up ? "vici-connected" : "vici-down");
 	struct forward_view v;
 	struct forward_choice c;
 	forward_view(f, &v);

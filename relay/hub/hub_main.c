@@ -49,7 +49,6 @@ struct hub_parent {
 	struct evconnlistener *listeners[CONFIG_MAX_LISTEN];
 	int nlisteners;
 	/* libipsec: the interface index each listener is bound to (0: none open). */
-	unsigned listen_ifindex[CONFIG_MAX_LISTEN];
 	bool device_gone;    /* tunnel.device was missing at the last look */
 	bool reopen_failing; /* the last attempt to listen on the new device failed */
 	struct event *device_watch;
@@ -335,11 +334,6 @@ static int resolve_backend(struct hub_parent *p)
 }
 
 /* The interface index listener l is bound to (tunnel_socket_bound_ifindex). */
-static unsigned listener_ifindex(struct evconnlistener *l, const char *device)
-{
-	return tunnel_socket_bound_ifindex(evconnlistener_get_fd(l), device);
-}
-
 static struct evconnlistener *watch_listener(struct hub_parent *p, int fd)
 {
 	struct evconnlistener *l =
@@ -375,15 +369,16 @@ static void on_device_watch(evutil_socket_t fd, short what, void *arg)
 	}
 	p->device_gone = false;
 	for (int i = 0; i < p->nlisteners; i++) {
-		if (p->listen_ifindex[i] == now)
+		struct evconnlistener *l = p->listeners[i];
+		int lfd = l ? evconnlistener_get_fd(l) : -1;
+		if (l && !tunnel_socket_device_gone(lfd, cfg->tunnel.device))
 			continue;
-		unsigned old = p->listen_ifindex[i];
-		if (p->listeners[i])
-			evconnlistener_free(p->listeners[i]);
+		unsigned old = l ? tunnel_socket_bound_ifindex(lfd, cfg->tunnel.device) : 0;
+		if (l)
+			evconnlistener_free(l);
 		p->listeners[i] = NULL;
-		p->listen_ifindex[i] = 0;
-		int lfd = hub_listen_open(cfg->hub.listen[i], p->backend, cfg->tunnel.device, err,
-					  sizeof(err));
+		lfd = hub_listen_open(cfg->hub.listen[i], p->backend, cfg->tunnel.device, err,
+				      sizeof(err));
 		if (lfd < 0 || !(p->listeners[i] = watch_listener(p, lfd))) {
 			if (!p->reopen_failing)
 				log_warning("event=listen-reopen-failed device=%s listen=%s "
@@ -394,11 +389,11 @@ static void on_device_watch(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		p->reopen_failing = false;
-		p->listen_ifindex[i] = listener_ifindex(p->listeners[i], cfg->tunnel.device);
 		log_warning(
 			"event=listeners-reopened device=%s listen=%s ifindex=%u old_ifindex=%u "
 			"msg=\"charon created the device anew\"",
-			cfg->tunnel.device, cfg->hub.listen[i], p->listen_ifindex[i], old);
+			cfg->tunnel.device, cfg->hub.listen[i],
+			tunnel_socket_bound_ifindex(lfd, cfg->tunnel.device), old);
 	}
 }
 
@@ -434,9 +429,6 @@ static int open_listeners(struct hub_parent *p)
 		p->nlisteners++;
 	}
 	if (p->backend == TUNNEL_BACKEND_LIBIPSEC && p->nlisteners > 0) {
-		for (int i = 0; i < p->nlisteners; i++)
-			p->listen_ifindex[i] =
-				listener_ifindex(p->listeners[i], cfg->tunnel.device);
 		struct timeval every = {1, 0};
 		p->device_watch = event_new(p->base, -1, EV_PERSIST, on_device_watch, p);
 		if (!p->device_watch || event_add(p->device_watch, &every) < 0)

@@ -32,17 +32,13 @@ struct hub_smtp {
 		*pool_note; /* sends the pool's counters once per loop pass when they changed */
 	struct event *device_watch; /* every second, with a tunnel device configured */
 	const char *device;
-	unsigned device_now; /* its index at this pass; 0: gone */
 };
 
-/*
- * A session's socket bound to a device index that is no longer the tunnel
- * device's (an unpinned socket, kernel XFRM, counts as on the device now).
- */
+/* A session that came over a TUN device that is gone (never one over kernel XFRM). */
 static bool stale_session(int fd, void *arg)
 {
 	struct hub_smtp *hs = arg;
-	return tunnel_socket_bound_ifindex(fd, hs->device) != hs->device_now;
+	return tunnel_socket_device_gone(fd, hs->device);
 }
 
 /*
@@ -57,12 +53,11 @@ static void watch_device(evutil_socket_t fd, short what, void *arg)
 	struct hub_smtp *hs = arg;
 	(void)fd;
 	(void)what;
-	hs->device_now = if_nametoindex(hs->device);
 	size_t n = smtp_server_drop_sessions(hs->server, stale_session, hs, "tunnel-device-gone");
 	if (n)
 		log_warning("event=stale-sessions-dropped device=%s ifindex=%u dropped=%zu "
 			    "msg=\"their connections came over a TUN device that is gone\"",
-			    hs->device, hs->device_now, n);
+			    hs->device, if_nametoindex(hs->device), n);
 }
 
 static void on_pool_changed(void *arg)

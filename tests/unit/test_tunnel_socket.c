@@ -289,10 +289,13 @@ static void test_listen(void **state)
 	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &olen), 0);
 	assert_int_equal(on, 1);
 	assert_int_equal(tunnel_socket_bound_ifindex(fd, "lo"), if_nametoindex("lo"));
+	assert_false(tunnel_socket_device_gone(fd, "lo"));
+	assert_true(tunnel_socket_device_gone(fd, "al-nodev0")); /* bound, but not to that one */
 	struct sockaddr_in bound;
 	socklen_t blen = sizeof(bound);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&bound, &blen), 0);
 	int c = socket(AF_INET, SOCK_STREAM, 0);
+	assert_false(tunnel_socket_device_gone(c, "lo")); /* not bound to a device: never gone */
 	assert_int_equal(connect(c, (struct sockaddr *)&bound, blen), 0);
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	assert_int_equal(poll(&pfd, 1, 2000), 1);

@@ -198,7 +198,6 @@ int acert_cmd_serve(struct acert_opts *o)
 				      sizeof(err));
 	if (fd < 0)
 		return fail(err);
-	unsigned ifindex = o->xfrm ? 0 : tunnel_socket_bound_ifindex(fd, o->device);
 	bool failing = false;
 	printf("serving certificate requests on %s:%d (%s)\n", addr, o->serve_port,
 	       o->xfrm ? "ESP only" : o->device);
@@ -210,12 +209,11 @@ int acert_cmd_serve(struct acert_opts *o)
 		if (n == 0 && !o->xfrm) {
 			/* charon restarted: its TUN device is new, and a listener bound to the
 			 * old one hears nothing: close it and listen on the new one. */
-			unsigned now = if_nametoindex(o->device);
-			if (now == 0 || now == ifindex)
+			if (if_nametoindex(o->device) == 0 ||
+			    (fd >= 0 && !tunnel_socket_device_gone(fd, o->device)))
 				continue;
 			if (fd >= 0)
 				close(fd);
-			ifindex = 0;
 			fd = tunnel_socket_listen((struct sockaddr *)&ss, sslen, backend, o->device,
 						  err, sizeof(err));
 			if (fd < 0) {
@@ -227,7 +225,6 @@ int acert_cmd_serve(struct acert_opts *o)
 				continue;
 			}
 			failing = false;
-			ifindex = tunnel_socket_bound_ifindex(fd, o->device);
 			fprintf(stderr,
 				"airlock-cert: %s was created anew: listening on it again\n",
 				o->device);
