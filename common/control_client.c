@@ -1,6 +1,7 @@
 /*
  * Blocking control-socket client.
  */
+#include "common/clock.h"
 #include "common/control_client.h"
 
 #include <errno.h>
@@ -10,7 +11,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 int control_socket_addr(const char *path, struct sockaddr_un *sun, char *err, size_t errlen)
@@ -25,18 +25,11 @@ int control_socket_addr(const char *path, struct sockaddr_un *sun, char *err, si
 	return 0;
 }
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for events on fd until deadline. Returns 1 when ready, 0 on timeout, -1 on error. */
 static int wait_fd(int fd, short events, long long deadline)
 {
 	for (;;) {
-		long long left = deadline - mono_ms();
+		long long left = deadline - clock_mono_ms();
 		if (left <= 0)
 			return 0;
 		struct pollfd p = {.fd = fd, .events = events};
@@ -153,7 +146,7 @@ static char *client_read_line(int fd, const char *path, long long deadline, int 
 json_t *control_request(const char *path, const json_t *req, int timeout_ms, char *err,
 			size_t errlen)
 {
-	long long deadline = mono_ms() + timeout_ms;
+	long long deadline = clock_mono_ms() + timeout_ms;
 	char *text = json_dumps(req, JSON_COMPACT);
 	if (!text || !json_is_object(req)) {
 		free(text);

@@ -19,12 +19,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "relay/ipc.h"
 
@@ -656,13 +656,6 @@ int ipc_send_writer(struct ipc_chan *c, uint16_t type, const struct ipc_writer *
 	return ipc_send(c, type, w->buf, w->len, fd);
 }
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int ipc_write_msg(int sock, uint16_t type, const struct ipc_writer *w, int fd, int timeout_ms)
 {
 	if (w->failed || type == IPC_CLOSED || w->len > IPC_MAX_PAYLOAD) {
@@ -676,7 +669,7 @@ int ipc_write_msg(int sock, uint16_t type, const struct ipc_writer *w, int fd, i
 	uint8_t raw[IPC_HDR_LEN];
 	ipc_hdr_encode(&h, raw);
 	size_t total = IPC_HDR_LEN + w->len, sent = 0;
-	long long deadline = mono_ms() + timeout_ms;
+	long long deadline = clock_mono_ms() + timeout_ms;
 	while (sent < total) {
 		struct iovec iov[2];
 		int n = 0;
@@ -698,7 +691,7 @@ int ipc_write_msg(int sock, uint16_t type, const struct ipc_writer *w, int fd, i
 			continue;
 		if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
 			return -1;
-		long long left = deadline - mono_ms();
+		long long left = deadline - clock_mono_ms();
 		struct pollfd p = {.fd = sock, .events = POLLOUT};
 		if (left <= 0 || poll(&p, 1, (int)left) == 0) {
 			errno = ETIMEDOUT;

@@ -17,6 +17,7 @@
 
 #include <event2/event.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "relay/proc.h"
 
@@ -53,13 +54,6 @@ struct proc_supervisor {
 	void *restart_arg;
 	int stopping;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- privileges ------------------------------------------------------ */
 
@@ -232,7 +226,7 @@ static int spawn(struct proc_child *ch, char *err, size_t errlen)
 	}
 	close(sv[1]);
 	ch->pid = pid;
-	ch->started_ms = now_ms();
+	ch->started_ms = clock_mono_ms();
 	ch->chan = ipc_chan_new(ch->s->base, sv[0], on_child_message, ch);
 	if (!ch->chan) {
 		/* Reaped and restarted like any other death. */
@@ -268,7 +262,7 @@ static void on_restart_timer(evutil_socket_t fd, short what, void *arg)
 static void schedule_restart(struct proc_child *ch)
 {
 	struct proc_policy *p = &ch->s->policy;
-	long long now = now_ms();
+	long long now = clock_mono_ms();
 	if (now - ch->started_ms >= p->burst_window_ms)
 		ch->backoff_ms = p->min_backoff_ms;
 	ch->deaths[ch->n_deaths++ % PROC_MAX_DEATHS] = now;
@@ -477,8 +471,8 @@ int proc_stop_all(struct proc_supervisor *s, int timeout_ms)
 		if (s->children[i]->pid > 0)
 			kill(s->children[i]->pid, SIGTERM);
 	}
-	long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-	while (reap(s) > 0 && now_ms() < deadline) {
+	long long deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	while (reap(s) > 0 && clock_mono_ms() < deadline) {
 		struct timespec pause = {0, 10 * 1000 * 1000};
 		nanosleep(&pause, NULL);
 	}

@@ -8,6 +8,7 @@
 #include "relay/hub/hub_proxy.h"
 #include "relay/hub/hub_dedupe.h"
 
+#include "common/clock.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -87,13 +88,6 @@ struct hub_txn {
 	bool has_digest;
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void idle_timer_cb(evutil_socket_t fd, short what, void *arg);
 
 struct hub_proxy *hub_proxy_new(struct event_base *base, const struct hub_proxy_opts *o,
@@ -150,7 +144,7 @@ static void pool_arm(struct hub_proxy *p)
 		evtimer_del(p->idle_timer);
 		return;
 	}
-	long long left = p->idle[0].since_ms + (long long)p->o.idle_timeout_ms - now_ms();
+	long long left = p->idle[0].since_ms + (long long)p->o.idle_timeout_ms - clock_mono_ms();
 	if (left < 0)
 		left = 0;
 	struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
@@ -188,7 +182,7 @@ static void pool_lost(void *arg, struct smtp_client_conn *conn)
 static void idle_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct hub_proxy *p = arg;
-	long long now = now_ms();
+	long long now = clock_mono_ms();
 
 	(void)fd;
 	(void)what;
@@ -211,7 +205,7 @@ static void pool_put(struct hub_proxy *p, struct smtp_client_conn *c, unsigned u
 	}
 	if (p->nidle >= p->o.idle_max)
 		smtp_client_conn_quit(pool_remove(p, 0));
-	p->idle[p->nidle++] = (struct idle_sess){c, uses, now_ms()};
+	p->idle[p->nidle++] = (struct idle_sess){c, uses, clock_mono_ms()};
 	smtp_client_conn_watch_idle(c, pool_lost, p);
 	pool_arm(p);
 	stats_changed(p);
