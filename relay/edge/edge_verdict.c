@@ -215,6 +215,15 @@ static void accept_message(struct edge_txn *t, const struct scan_reply *r, int c
 	queue_tx_commit(tx, edge_smtp_committed, t);
 }
 
+/* The message could not be quarantined: counted, logged, and the client gets 451. */
+static void quarantine_failed(struct edge_txn *t, const char *why)
+{
+	t->es->queue_write_errors++;
+	log_error("event=quarantine-error session=%s id=%s reason=\"%s\"", t->session_id,
+		  t->first_id, why);
+	finish(t, "451 4.3.0 Queue write error");
+}
+
 /* A message on its way into the quarantine: stored on the spool's commit thread. */
 struct quarantine_job {
 	struct edge_txn *t; /* the sink's until the reply (smtp_server.h) */
@@ -242,11 +251,8 @@ static void quarantine_stored(void *arg)
 	char reply[128], why[SCAN_REPLY_TEXT_MAX + 64];
 	free(q->content);
 	if (q->rc < 0) {
-		es->queue_write_errors++;
-		log_error("event=quarantine-error session=%s id=%s reason=\"%s\"", t->session_id,
-			  t->first_id, q->err);
+		quarantine_failed(t, q->err);
 		free(q);
-		finish(t, "451 4.3.0 Queue write error");
 		return;
 	}
 	es->quarantined++;
@@ -288,13 +294,9 @@ static void quarantine_message(struct edge_txn *t, const struct scan_reply *r, i
 	free(buf);
 	if (!q || !q->content) {
 		free(q);
-		es->queue_write_errors++;
-		log_error("event=quarantine-error session=%s id=%s reason=\"%s\"", t->session_id,
-			  t->first_id,
-			  err[0]	   ? err
-			  : es->quarantine ? "cannot prepare the content"
-					   : "no quarantine");
-		finish(t, "451 4.3.0 Queue write error");
+		quarantine_failed(t, err[0]	      ? err
+				     : es->quarantine ? "cannot prepare the content"
+						      : "no quarantine");
 		return;
 	}
 	queue_spool_run_job(es->spool, quarantine_store, quarantine_stored, q);
