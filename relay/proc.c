@@ -144,6 +144,20 @@ static void close_all_but(const int *keep, size_t n)
 	}
 }
 
+/*
+ * Names the child after its daemon and role, so that ps, top and
+ * /proc/PID/comm tell the processes apart: airlock-edge's "smtp" child is
+ * "edge-smtp", airlock-hub's "hub-smtp" (at most 15 characters).
+ */
+static void name_child(const char *role)
+{
+	char parent[17] = "", comm[16];
+	prctl(PR_GET_NAME, parent);
+	const char *daemon = strncmp(parent, "airlock-", 8) == 0 ? parent + 8 : parent;
+	snprintf(comm, sizeof(comm), "%s-%s", daemon, role);
+	prctl(PR_SET_NAME, comm);
+}
+
 static _Noreturn void child_run(struct proc_child *ch, int fd, pid_t parent)
 {
 	sigset_t none;
@@ -179,6 +193,7 @@ static _Noreturn void child_run(struct proc_child *ch, int fd, pid_t parent)
 	}
 	/* Cleared by the credential change above, so set afterwards. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	name_child(ch->spec.name);
 	if (getppid() != parent)
 		_exit(0);
 	int rc = ch->spec.main(ch->spec.arg, fd);

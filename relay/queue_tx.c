@@ -367,6 +367,7 @@ static void *worker_main(void *arg)
 	struct queue_committer *c = q->commit;
 	struct tx_list batch;
 
+	pthread_setname_np(pthread_self(), "queue-commit");
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		while (c->pending.head == NULL && !c->stop)

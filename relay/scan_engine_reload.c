@@ -137,6 +137,7 @@ static void *reload_thread(void *arg)
 	struct scan_engine *e = arg;
 	char err[SCAN_NAME_MAX] = "";
 	int ok;
+	pthread_setname_np(pthread_self(), "scan-reload");
 	struct scan_compiled *old = load_and_install(e, &ok, err, sizeof(err));
 	/* Read before reloading is cleared: a new reload may replace them after that. */
 	pthread_mutex_lock(&e->lock);

@@ -79,6 +79,7 @@ static void *worker_main(void *arg)
 	struct scan_pool *p = ((struct worker_arg *)arg)->p;
 	void *ctx = p->ctx[((struct worker_arg *)arg)->index];
 	free(arg);
+	pthread_setname_np(pthread_self(), "scan-worker");
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		struct pool_job *j = p->todo.head;

@@ -258,6 +258,14 @@ static void test_ping_and_fd_across_processes(void **state)
 	assert_int_equal(info.pid, (pid_t)p.last.pid);
 	assert_int_equal(info.restarts, 0);
 	assert_int_equal(proc_get_info(p.sup, 1, &info), -1);
+	/* ps and top show the child by its daemon and role: here "test_proc-pinger", cut to 15. */
+	char path[64], comm[32] = "";
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)info.pid);
+	FILE *cf = fopen(path, "r");
+	assert_non_null(cf);
+	assert_non_null(fgets(comm, sizeof(comm), cf));
+	fclose(cf);
+	assert_string_equal(comm, "test_proc-pinge\n");
 
 	/* A pipe's write end goes to the child, which writes through it. */
 	int pf[2];

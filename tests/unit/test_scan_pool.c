@@ -63,6 +63,9 @@ static void finish(void *job, void *ctx)
 	struct job *j = job;
 	assert_non_null(ctx);
 	assert_false(pthread_equal(pthread_self(), loop_thread));
+	char name[16] = "";
+	assert_int_equal(pthread_getname_np(pthread_self(), name, sizeof(name)), 0);
+	assert_string_equal(name, "scan-worker"); /* top -H shows it */
 	j->finished++;
 	j->finish_thread = pthread_self();
 	j->tasks_at_finish = 0;
