@@ -12,6 +12,7 @@
  * chunk means the descriptor had no message.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -523,8 +524,12 @@ static void attach_fd(struct msghdr *mh, union fd_ctl *ctl, int fd)
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
 }
 
-/* Writes as much as the socket takes. Returns -1 if the channel closed or is gone. */
-static int flush_out(struct ipc_chan *c)
+/*
+ * Writes as much as the socket takes. Returns -1 if the channel closed or is
+ * gone. From ipc_send() (in_send) an error is left for the write event to
+ * find, so that the channel never closes under its caller.
+ */
+static int flush_out(struct ipc_chan *c, bool in_send)
 {
 	while (!c->closed && c->out_sent < c->out_queued) {
 		uint64_t limit = c->out_queued - c->out_sent;
@@ -557,7 +562,7 @@ static int flush_out(struct ipc_chan *c)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || in_send) {
 				event_add(c->wev, NULL);
 				return 0;
 			}
@@ -585,7 +590,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	flush_out(arg);
+	flush_out(arg, false);
 }
 
 static int push_tx_fd(struct ipc_chan *c, int fd, uint64_t at)
@@ -645,7 +650,15 @@ int ipc_send(struct ipc_chan *c, uint16_t type, const void *payload, size_t len,
 		return -1;
 	}
 	c->out_queued += IPC_HDR_LEN + len;
-	event_add(c->wev, NULL);
+	/*
+	 * Nothing was waiting: write now, without a trip through the event loop
+	 * (a write event armed and a loop pass per message). What the socket does
+	 * not take waits for the write event.
+	 */
+	if (before == 0)
+		flush_out(c, true);
+	else
+		event_add(c->wev, NULL);
 	return 0;
 }
 

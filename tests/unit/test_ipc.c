@@ -655,17 +655,66 @@ static void test_queue_limit(void **state)
 	static uint8_t msg[IPC_MAX_PAYLOAD];
 	size_t sent = 0;
 	int refused = 0;
-	while (sent < (size_t)IPC_MAX_QUEUED + IPC_MAX_PAYLOAD && !refused) {
+	while (sent < 2 * (size_t)IPC_MAX_QUEUED && !refused) { /* the socket takes some */
 		if (ipc_send(p.a.chan, MSG_SEQ, msg, sizeof(msg), -1) != 0)
 			refused = 1;
 		else
 			sent += sizeof(msg) + IPC_HDR_LEN;
 	}
+	/* The socket took the first messages at once; the queue holds the rest, up to its cap. */
 	assert_true(refused);
-	assert_true(sent <= IPC_MAX_QUEUED);
-	assert_true(sent > IPC_MAX_QUEUED - 2 * (IPC_MAX_PAYLOAD + IPC_HDR_LEN));
+	size_t queued = ipc_chan_queued(p.a.chan);
+	assert_true(queued <= IPC_MAX_QUEUED);
+	assert_true(queued > IPC_MAX_QUEUED - (IPC_MAX_PAYLOAD + IPC_HDR_LEN));
+	assert_true(sent >= queued);
 	/* Refusal does not close the channel: smaller traffic may follow once it drains. */
 	assert_false(ipc_chan_closed(p.a.chan));
+	pair_teardown(&p);
+}
+
+/*
+ * A message sent while nothing waits is written at once, with its descriptor,
+ * before the loop runs again; a write error there is left to the loop, which
+ * closes the channel, never inside ipc_send().
+ */
+static void test_send_writes_at_once(void **state)
+{
+	(void)state;
+	struct pair p;
+	pair_setup(&p, 1);
+	int pf[2];
+	assert_int_equal(pipe(pf), 0);
+	assert_int_equal(ipc_send(p.a.chan, MSG_SEQ, "abcd", 4, pf[1]), 0);
+	assert_int_equal(ipc_chan_queued(p.a.chan), 0);
+	uint8_t buf[64];
+	union {
+		struct cmsghdr align;
+		char b[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = {buf, sizeof(buf)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	mh.msg_control = ctl.b;
+	mh.msg_controllen = sizeof(ctl.b);
+	ssize_t n = recvmsg(p.raw, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	assert_int_equal(n, IPC_HDR_LEN + 4);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	assert_non_null(cm);
+	assert_int_equal(cm->cmsg_type, SCM_RIGHTS);
+	int got;
+	memcpy(&got, CMSG_DATA(cm), sizeof(int));
+	assert_int_equal(write(got, "x", 1), 1); /* the pipe's write end came across */
+	char c;
+	assert_int_equal(read(pf[0], &c, 1), 1);
+	close(got);
+	close(pf[0]);
+	close(pf[1]);
+
+	close(p.raw);
+	p.raw = -1;
+	assert_int_equal(ipc_send(p.a.chan, MSG_SEQ, "abcd", 4, -1), 0);
+	assert_int_equal(p.a.closed, 0);
+	RUN_UNTIL(p.base, p.a.closed == 1, 3000);
+	assert_int_equal(p.a.closed, 1);
 	pair_teardown(&p);
 }
 
@@ -707,6 +756,7 @@ int main(void)
 		cmocka_unit_test(test_peer_close_reported_once_and_free_in_handler),
 		cmocka_unit_test(test_many_queued_while_peer_does_not_read),
 		cmocka_unit_test(test_queue_limit),
+		cmocka_unit_test(test_send_writes_at_once),
 		cmocka_unit_test(test_read_now_delivers_last_words),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
