@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "relay/smtp_octets.h"
 
 #define BODY_STAGE_SIZE 4096
 /* Longest line content, CRLF excluded. */
@@ -236,9 +237,8 @@ static size_t run(struct smtp_body *b, const char *data, size_t len, bool *end)
 	*end = false;
 	while (i < len) {
 		if (b->state == ST_TEXT) {
-			size_t j = i;
-			while (j < len && data[j] != '\r' && data[j] != '\n')
-				j++;
+			const char *stop = smtp_next_line_octet(data + i, len - i);
+			size_t j = stop ? (size_t)(stop - data) : len;
 			if (j > i) {
 				out_run(b, data + i, j - i);
 				i = j;

@@ -2,6 +2,7 @@
  * Content encoder for the SMTP client; see smtp_client_content.h.
  */
 #include "relay/smtp_client_content.h"
+#include "relay/smtp_octets.h"
 
 #include <string.h>
 
@@ -15,14 +16,6 @@ void smtp_content_enc_init(struct smtp_content_enc *e, bool data_mode)
 	memset(e, 0, sizeof(*e));
 	e->stuff_dots = data_mode;
 	e->line_start = true;
-}
-
-/* The first CR or LF in p[0..n), or NULL. */
-static const char *next_line_octet(const char *p, size_t n)
-{
-	const char *lf = memchr(p, '\n', n);
-	const char *cr = memchr(p, '\r', lf ? (size_t)(lf - p) : n);
-	return cr ? cr : lf;
 }
 
 /*
@@ -69,7 +62,7 @@ int smtp_content_enc_feed(struct smtp_content_enc *e, const char *in, size_t len
 			if (e->line_start && c == '.' && e->stuff_dots)
 				buf[o++] = '.';
 			/* c and the ordinary octets after it, up to the next CR or LF */
-			const char *stop = next_line_octet(in + i + 1, take - i - 1);
+			const char *stop = smtp_next_line_octet(in + i + 1, take - i - 1);
 			size_t run = stop ? (size_t)(stop - (in + i)) : take - i;
 			memcpy(buf + o, in + i, run);
 			o += run;
