@@ -5,6 +5,8 @@ Subcommands:
   latency  HOST PORT OUT   SMTP client that times end-of-data -> reply per message
   idle     HOST PORT DIR   open N connections, EHLO each, hold them until told to close
   rss      ROOTPID OUT     sample the summed VmRSS (and PSS) of a process tree
+  cpu      OUT             sample the CPU time of every thread on the machine until stopped
+  cpusum   FILE COUNT      one line: busy CPU, ms per message (--unit), the biggest users
   sinkpoll SINKOUT OUT     follow smtp-sink -c counters, log each change with a timestamp
   reached  PROGRESS TARGET first time the sink count reached TARGET (or "none")
   latstats FILE T_END      p50/p99 of latencies measured before T_END
@@ -280,6 +282,137 @@ def rss_main(args):
     os.rename(args.out + ".tmp", args.out)
 
 
+# ---- CPU accounting ---------------------------------------------------------------
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def machine_ticks():
+    """(busy, idle, steal) jiffies of all CPUs from /proc/stat. iowait counts as idle;
+    steal (a virtual machine's CPU wanted but given to another guest) is neither."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal guest guest_nice; guest time is
+    # already inside user and nice.
+    busy = v[0] + v[1] + v[2] + v[5] + v[6]
+    return busy, v[3] + v[4], v[7]
+
+
+def comm_of(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def task_ticks():
+    """{tid: (group, utime + stime, stime)} for every thread of every process."""
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        pcomm = comm_of("/proc/%s/comm" % pid)
+        try:
+            tids = os.listdir("/proc/%s/task" % pid)
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open("/proc/%s/task/%s/stat" % (pid, tid)) as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            i = stat.rfind(")")
+            tcomm = stat[stat.find("(") + 1 : i]
+            rest = stat[i + 2 :].split()
+            # utime and stime are fields 14 and 15; rest starts at field 3.
+            ticks, sys_ticks = int(rest[11]) + int(rest[12]), int(rest[12])
+            group = pcomm if not pcomm or tcomm == pcomm else "%s/%s" % (pcomm, tcomm)
+            out[int(tid)] = (group or tcomm, ticks, sys_ticks)
+    return out
+
+
+def cpu_main(args):
+    """Until SIGTERM: the machine's busy CPU time and each thread's CPU time since the
+    start, grouped by process and thread name. A thread that ends between two samples
+    loses what it used after the last one (at most --interval)."""
+    stop = {"now": False}
+
+    def on_signal(signum, frame):
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    t0 = time.monotonic()
+    busy0, idle0, steal0 = machine_ticks()
+    base = {tid: (t, st) for tid, (_, t, st) in task_ticks().items()}
+    if args.ready:  # the caller starts its load once the baseline is taken
+        open(args.ready, "w").close()
+    last = {}
+    deadline = t0 + args.timeout
+    while True:
+        for tid, (group, ticks, sys_ticks) in task_ticks().items():
+            b = base.get(tid, (0, 0))
+            last[tid] = (group, ticks - b[0], sys_ticks - b[1])
+        if stop["now"] or time.monotonic() >= deadline:
+            break
+        time.sleep(args.interval)
+    busy1, idle1, steal1 = machine_ticks()
+    groups, sys_groups = {}, {}
+    for group, ticks, sys_ticks in last.values():
+        if ticks > 0:
+            groups[group] = groups.get(group, 0) + ticks
+            sys_groups[group] = sys_groups.get(group, 0) + sys_ticks
+    ms = 1000.0 / CLK_TCK
+    res = {
+        "wall_s": time.monotonic() - t0,
+        "cpus": os.cpu_count(),
+        "busy_ms": (busy1 - busy0) * ms,
+        "idle_ms": (idle1 - idle0) * ms,
+        "steal_ms": (steal1 - steal0) * ms,
+        "groups_ms": {g: t * ms for g, t in groups.items()},
+        "groups_sys_ms": {g: t * ms for g, t in sys_groups.items()},
+    }
+    with open(args.out + ".tmp", "w") as f:
+        json.dump(res, f)
+    os.rename(args.out + ".tmp", args.out)
+
+
+def cpusum_main(args):
+    try:
+        with open(args.file) as f:
+            d = json.load(f)
+    except (OSError, ValueError):
+        print("-")
+        return
+    n = max(args.messages, 1)
+    busy = d["busy_ms"]
+    total = busy + d["idle_ms"] + d.get("steal_ms", 0)
+    parts = sorted(d["groups_ms"].items(), key=lambda kv: -kv[1])
+    in_tasks = sum(v for _, v in parts)
+    sys_ms = d.get("groups_sys_ms", {})
+    shown = [
+        "%s %.2f (sys %.2f)" % (g, v / n, sys_ms.get(g, 0) / n)
+        for g, v in parts[: args.top]
+        if v / n >= 0.01
+    ]
+    print(
+        "busy %.0f%% of %d CPUs (stolen by the host %.0f%%), %.2f ms per %s (%d), by"
+        " thread group, ms (of it in the kernel): %s; not in any task %.2f"
+        % (
+            100.0 * busy / total if total > 0 else 0,
+            d["cpus"],
+            100.0 * d.get("steal_ms", 0) / total if total > 0 else 0,
+            busy / n,
+            args.unit,
+            n,
+            ", ".join(shown),
+            max(busy - in_tasks, 0) / n,
+        )
+    )
+
+
 # ---- smtp-sink progress ------------------------------------------------------------
 
 MSG_RE = re.compile(rb"mesg=(\d+)")
@@ -432,6 +565,18 @@ def main():
     p.add_argument("--interval", type=float, default=0.1)
     p.add_argument("--timeout", type=float, default=1800)
 
+    p = sub.add_parser("cpu")
+    p.add_argument("out")
+    p.add_argument("--ready", help="file created once the baseline is taken")
+    p.add_argument("--interval", type=float, default=0.25)
+    p.add_argument("--timeout", type=float, default=1800)
+
+    p = sub.add_parser("cpusum")
+    p.add_argument("file")
+    p.add_argument("messages", type=int)
+    p.add_argument("--top", type=int, default=12)
+    p.add_argument("--unit", default="message")
+
     p = sub.add_parser("sinkpoll")
     p.add_argument("sinkout")
     p.add_argument("out")
@@ -461,6 +606,10 @@ def main():
         asyncio.run(idle_main(args))
     elif args.cmd == "rss":
         rss_main(args)
+    elif args.cmd == "cpu":
+        cpu_main(args)
+    elif args.cmd == "cpusum":
+        cpusum_main(args)
     elif args.cmd == "sinkpoll":
         sinkpoll_main(args)
     elif args.cmd == "reached":

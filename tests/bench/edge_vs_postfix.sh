@@ -313,6 +313,22 @@ declare -A R
 # default BENCH_MESSAGES and BENCH_SIZE) + the latency probe (PROBE_N messages, default
 # BENCH_LATENCY_MESSAGES; 0: none) from al-inet against the MX, then wait until the sink whose
 # counters go to SINKOUT has everything that was accepted. Sets R[NAME.*].
+# start_cpu OUT TIMEOUT: the CPU sampler (bench_tools.py cpu) in the background, its pid in
+# CPU_PID; returns once it has taken its baseline (5 s at most), so that the load it measures
+# starts after that.
+start_cpu() {
+	rm -f "$1.ready"
+	"$PY" "$TOOLS" cpu "$1" --ready "$1.ready" --timeout "$2" &
+	CPU_PID=$!
+	BG_PIDS+=("$CPU_PID")
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[[ -e $1.ready ]] && return 0
+		sleep 0.1
+	done
+	log "the CPU sampler took no baseline within 5 s: its numbers miss the start"
+}
+
 run_load() {
 	local name=$1 dir=$WORK/$1 sinkout=$2 n=${3:-$N} size=${4:-$SIZE} probe_n=${5:-$LAT_N}
 	local base t0 t_src src_rc lat_rc=0 lat_ok=0 target t_end last_change last_count count
@@ -322,6 +338,10 @@ run_load() {
 	local poll_pid=$!
 	BG_PIDS+=("$poll_pid")
 	log "$name: smtp-source -s $SESSIONS -l $size -m $n, latency probe $probe_n messages in $LAT_SESSIONS sessions"
+	# The CPU time of the whole machine and of every thread, until the sink has it all.
+	local cpu_pid
+	start_cpu "$dir/cpu.json" $((TIMEOUT + STALL + 60))
+	cpu_pid=$CPU_PID
 	t0=$(now)
 	ip netns exec al-inet timeout "$TIMEOUT" smtp-source -s "$SESSIONS" -l "$size" -m "$n" \
 		-f s@example.org -t r@example.com "$MX_ADDR:$MX_PORT" \
@@ -373,6 +393,7 @@ run_load() {
 		fi
 		sleep 0.1
 	done
+	stop_bg "$cpu_pid"
 	sleep 0.2 # let the poller log the last change
 	stop_bg "$poll_pid"
 	t_end=$("$PY" "$TOOLS" reached "$dir/sink-progress" "$target")
@@ -392,6 +413,9 @@ run_load() {
 		R[$name.rate]="-"
 	fi
 	R[$name.n]=$n
+	R[$name.cpu]=$("$PY" "$TOOLS" cpusum "$dir/cpu.json" "${R[$name.sink_got]}")
+	R[$name.cpu_ms]=$(json_get "$dir/cpu.json" '"%.2f" % (d["busy_ms"] / max('"${R[$name.sink_got]}"', 1))')
+	R[$name.cpu_busy]=$(json_get "$dir/cpu.json" '"%.0f%% (%.0f%%)" % (100 * d["busy_ms"] / max(d["busy_ms"] + d["idle_ms"] + d["steal_ms"], 1), 100 * d["steal_ms"] / max(d["busy_ms"] + d["idle_ms"] + d["steal_ms"], 1))')
 	((probe_n > 0)) || return 0
 	"$PY" "$TOOLS" latstats "$dir/latency.txt" "$t_src" >"$dir/latency-stats.json"
 	R[$name.p50]=$(json_get "$dir/latency-stats.json" 'round(d["p50"], 1)')
@@ -561,10 +585,15 @@ run_raw() {
 	BG_PIDS+=("$srv")
 	if wait_for 10 "the throughput listener" listening al-hub "$HUB_ADDR" "$RAW_PORT"; then
 		log "$name: $RAW_MB MB $EDGE_INNER -> $HUB_ADDR:$RAW_PORT through the tunnel"
+		local cpu_pid
+		start_cpu "$WORK/$name-cpu.json" 400
+		cpu_pid=$CPU_PID
 		ip netns exec al-edge timeout 330 "$PY" "$RAW_TOOL" send "$HUB_ADDR" "$RAW_PORT" \
 			--bytes "$bytes" --source "$EDGE_INNER" --timeout 300 \
 			>"$WORK/$name-send.json" 2>"$WORK/$name-send.err" ||
 			log "$name: the sender failed: $(tail -2 "$WORK/$name-send.err")"
+		stop_bg "$cpu_pid"
+		R[$name.cpu]=$("$PY" "$TOOLS" cpusum "$WORK/$name-cpu.json" "$RAW_MB" --unit MB)
 	fi
 	wait "$srv"
 	forget "$srv"
@@ -882,6 +911,8 @@ row "eod->250 p50 ms" "$(v airlock.p50)" "$(v postfix.p50)"
 row "eod->250 p99 ms" "$(v airlock.p99)" "$(v postfix.p99)"
 row "peak RSS MiB" "$(v airlock.rss)" "$(v postfix.rss)"
 row "idle conn KiB/conn" "$(v idle.kib)" "-"
+row "CPU busy (stolen)" "$(v airlock.cpu_busy)" "$(v postfix.cpu_busy)"
+row "CPU ms/message" "$(v airlock.cpu_ms)" "$(v postfix.cpu_ms)"
 # pct A B: A as a percentage of B ("-" if either is missing).
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
 if [[ $HUB == 1 ]]; then
@@ -900,6 +931,8 @@ if [[ $HUB == 1 ]]; then
 	RATIO=$(awk -v a="${R[airlock.rate]:-}" -v b="${R[postfix.rate]:-}" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }')
 	verdict() { awk -v x="$1" -v t="$2" 'BEGIN { if (x == "-" || x == "") print "not measured"; else if (x + 0 >= t) print "met"; else print "MISSED" }'; }
 	echo "target: airlock/postfix messages/s (10 KB) >= 2x: ${RATIO}x, $(verdict "$RATIO" 2)"
+	# What 2x would leave per message: every CPU of the machine busy at twice Postfix's rate.
+	echo "        at 2x Postfix's rate the machine's $(nproc) CPUs give $(awk -v p="${R[postfix.rate]:-0}" -v c="$(nproc)" 'BEGIN { if (p + 0 > 0) printf "%.2f", c * 1000 / (2 * p); else print "-" }') ms of CPU per message; airlock used $(v airlock.cpu_ms) (see cpu: below)"
 	BIG_PCT=$(pct "${R[airlock-1m.mbps]:-}" "$RAW_CEIL")
 	echo "target: airlock 1 MiB MB/s >= 50% of the raw tunnel: $BIG_PCT, $(verdict "${BIG_PCT%\%}" 50)"
 fi
@@ -924,6 +957,14 @@ echo "airlock: $(v airlock.detail); log lines at level warning: $(v airlock.log_
 if [[ $HUB == 1 ]]; then echo "hub:     $(v hub.detail); log lines at level warning: $(v hub.log_lines)"; fi
 if [[ $SCAN == 1 ]]; then echo "scan:    $(v airlock.scan)"; fi
 echo "postfix: $(v postfix.detail)"
+echo "cpu:     airlock $(v airlock.cpu)"
+echo "         postfix $(v postfix.cpu)"
+if [[ $HUB == 1 ]]; then
+	echo "cpu 1M:  airlock $(v airlock-1m.cpu)"
+	echo "         postfix $(v postfix-1m.cpu)"
+	echo "cpu raw: before $(v raw-before.cpu)"
+	echo "         after $(v raw-after.cpu)"
+fi
 echo "probe:   airlock $(v airlock.lat_detail); $(v airlock.lat_all)"
 echo "         postfix $(v postfix.lat_detail); $(v postfix.lat_all)"
 echo "idle:    $(v idle.open) connections open (edge counted $(v idle.now)), smtp VmRSS $(v idle.before) -> $(v idle.after) KiB; client $(v idle.detail)"
@@ -942,6 +983,12 @@ echo "durability: both answer 250 only after the message is on disk: airlock fda
 	"spool file, renames it into queue/ and fsyncs that directory (group commit) before the 250;" \
 	"Postfix's cleanup fsyncs the queue file before smtpd's 250 (default). Spools on" \
 	"$(df -P "$WORK" | awk 'NR == 2 { print $1 }') ($(stat -f -c %T "$WORK")), under $WORK."
+for run in airlock postfix airlock-1m postfix-1m; do
+	stolen=$(json_get "$WORK/$run/cpu.json" 'round(100 * d["steal_ms"] / max(d["busy_ms"] + d["idle_ms"] + d["steal_ms"], 1))' 2>/dev/null)
+	if [[ $stolen =~ ^[0-9]+$ ]] && ((stolen > 10)); then
+		echo "WARNING: the host took $stolen% of this machine's CPU time during the $run run (steal): its rates and CPU times are not comparable with a quiet run"
+	fi
+done
 for run in airlock idle postfix raw; do
 	if [[ ${R[$run.others]:-} == yes ]]; then
 		echo "WARNING: a scenario test ran on the testbed during the $run run; do not trust its numbers"

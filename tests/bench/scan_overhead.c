@@ -23,6 +23,8 @@
  *              listing) and the attachment policy alone: the part of "job" that
  *              is not libclamav;
  *   ipc+pool   the same round trip as "airlock" with a job that does nothing.
+ * Below the table, the floor of any hand-off to another thread: a one-byte
+ * ping-pong with a sleeping thread over a socketpair, against the 10 % budget.
  * Every run uses fresh random content, and each column has its own engine, so
  * that libclamav's clean-file cache never answers for a scan. A table, no
  * assertion. See tests/bench/README.md.
@@ -38,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -465,6 +468,49 @@ static double round_trip(struct bench *b, int spool_fd, bool noop, uint32_t seq)
 	return t1 - t0;
 }
 
+/* ---- the floor: two thread wake-ups -------------------------------------------------- */
+
+static void *echo_thread(void *arg)
+{
+	int fd = *(int *)arg;
+	char c;
+	while (read(fd, &c, 1) == 1)
+		if (write(fd, &c, 1) != 1)
+			break;
+	return NULL;
+}
+
+/*
+ * Median ms of a one-byte request and answer between this thread and one that
+ * sleeps in read(), 1 ms apart so that both are idle when it starts, as between
+ * messages: the least that handing a message to another thread and getting the
+ * answer back can cost (the scan process adds the fd, the envelope, the job).
+ */
+static double wake_floor_ms(unsigned n)
+{
+	int sv[2];
+	pthread_t th;
+	static double v[1000];
+	if (n > 1000)
+		n = 1000;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    pthread_create(&th, NULL, echo_thread, &sv[1]) != 0)
+		return -1;
+	char c = 'x';
+	for (unsigned i = 0; i < n; i++) {
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+		double t0 = now_ms();
+		if (write(sv[0], &c, 1) != 1 || read(sv[0], &c, 1) != 1)
+			break;
+		v[i] = now_ms() - t0;
+	}
+	shutdown(sv[0], SHUT_RDWR);
+	pthread_join(th, NULL);
+	close(sv[0]);
+	close(sv[1]);
+	return median(v, n);
+}
+
 /* The spool file the smtp process hands over: envelope, empty line, content. */
 static int spool_file(const char *dir, const struct buf *content)
 {
@@ -703,6 +749,11 @@ int main(int argc, char **argv)
 		       (cpu_airlock - cpu_clam) / cpu_clam * 100, med[COL_JOB], med[COL_WALK],
 		       med[COL_IPC]);
 	}
+	double floor_ms = wake_floor_ms(500), clam_10k = median(t[0][COL_CLAM], runs);
+	printf("\nfloor: a one-byte ping-pong with a sleeping thread (two wake-ups, 500 runs 1 ms"
+	       " apart): %.3f ms, %.1f %% of the %s message's libclamav time (its 10 %% budget:"
+	       " %.3f ms)\n",
+	       floor_ms, floor_ms / clam_10k * 100, specs[0].name, clam_10k / 10);
 	printf("\nmedians of %u runs (fresh random content each run, one engine per column);"
 	       " %u scan workers (two per CPU); ClamAV %s, %u signatures"
 	       " (tests/scan/make-test-db.sh), limits of airlock.conf's defaults, attachment"
