@@ -178,11 +178,14 @@ struct queue_tx *queue_tx_begin(struct queue_spool *q, struct queue_envelope *en
 /*
  * Starts tx's file over, for a writer that replaces what it wrote (the edge
  * after the scan: the stamped content, perhaps for changed recipients):
- * empties tmp/ID and writes env's envelope into it again. tx keeps its id,
+ * writes env's envelope again from the start of tmp/ID. tx keeps its id,
  * which is copied into env->id; the content written so far is dropped
  * (content size 0, buffered octets discarded), so read what is still needed
- * first. One file per message: nothing is created or removed, and content
- * that had not reached the disk yet never does. Returns 0, or -1 with a
+ * first. The new octets overwrite the old ones in place (no truncation, so
+ * the file's pages are reused); whatever is left past the new end is cut off
+ * at commit, before the file is synced. One file per message: nothing is
+ * created or removed, and content that had not reached the disk yet never
+ * does. Returns 0, or -1 with a
  * reason in err: the envelope does not format (tx unchanged), or the file
  * cannot be written (tx is then failed, as after queue_tx_write()).
  */

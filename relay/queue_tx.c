@@ -36,6 +36,8 @@ struct queue_tx {
 	int fd;
 	off_t content_off;
 	uint64_t content_size;
+	off_t size;	 /* octets written or buffered since begin or the last restart */
+	off_t stale_end; /* a restart left older octets up to here: cut at commit */
 	char *buf;
 	size_t buflen;
 	bool failed;   /* the temp file is gone; commit reports ok=0 */
@@ -130,10 +132,24 @@ static int tx_append(struct queue_tx *tx, const void *data, size_t len)
 		return -1;
 	if (tx->buflen + len > TX_BUF_SIZE && tx_flush(tx) < 0)
 		return -1;
-	if (len >= TX_BUF_SIZE)
-		return write_out(tx, data, len);
-	memcpy(tx->buf + tx->buflen, data, len);
-	tx->buflen += len;
+	if (len >= TX_BUF_SIZE) {
+		if (write_out(tx, data, len) < 0)
+			return -1;
+	} else {
+		memcpy(tx->buf + tx->buflen, data, len);
+		tx->buflen += len;
+	}
+	tx->size += (off_t)len;
+	return 0;
+}
+
+/* After a restart that wrote less than was there: the older octets past the new end go. */
+static int tx_cut_stale(struct queue_tx *tx)
+{
+	if (tx->stale_end > tx->size && ftruncate(tx->fd, tx->size) < 0) {
+		tx_fail(tx, "truncate", errno);
+		return -1;
+	}
 	return 0;
 }
 
@@ -214,8 +230,11 @@ int queue_tx_restart(struct queue_tx *tx, struct queue_envelope *env, char *err,
 	}
 	tx->buflen = 0;
 	tx->content_size = 0;
-	if (ftruncate(tx->fd, 0) < 0 || lseek(tx->fd, 0, SEEK_SET) < 0)
-		tx_fail(tx, "truncate", errno);
+	if (tx->size > tx->stale_end)
+		tx->stale_end = tx->size;
+	tx->size = 0;
+	if (lseek(tx->fd, 0, SEEK_SET) < 0)
+		tx_fail(tx, "seek", errno);
 	if (tx_append(tx, text, tlen) < 0) {
 		snprintf(err, errlen, "%s", tx->err);
 		free(text);
@@ -325,7 +344,7 @@ static void process_batch(struct queue_spool *q, struct queue_tx *batch)
 	for (struct queue_tx *tx = batch; tx != NULL; tx = tx->next) {
 		if (tx->job)
 			tx->job(tx->arg);
-		else if (tx_flush(tx) == 0 && fdatasync(tx->fd) < 0)
+		else if (tx_flush(tx) == 0 && tx_cut_stale(tx) == 0 && fdatasync(tx->fd) < 0)
 			tx_fail(tx, "fdatasync", errno);
 	}
 	for (struct queue_tx *tx = batch; tx != NULL; tx = tx->next) {

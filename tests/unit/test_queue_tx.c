@@ -408,8 +408,9 @@ static void test_read_fd_for_scanner(void **state)
 /*
  * The edge's stamped rewrite: the file is started over under the same id,
  * with the new envelope (one more recipient) and a shorter content, and is
- * committed as exactly that (nothing of the first content is left, no
- * other file is created). A bad envelope leaves tx as it was.
+ * committed as exactly that (the new octets overwrite the old, whose longer
+ * tail is cut at commit: nothing of it is left; no other file is created).
+ * A bad envelope leaves tx as it was.
  */
 static void test_restart_rewrites_in_place(void **state)
 {
