@@ -876,8 +876,9 @@ note_others() {
 }
 # ext4 without a journal (this VM's root file system) skips, when it allocates an inode, every
 # inode deleted in the last 30-35 s: a relay that creates files right after another deleted
-# thousands pays for the other's (Postfix's cleanup used twice its kernel time after airlock's
-# run). So a relay's run waits BENCH_SETTLE seconds after the previous one.
+# thousands pays for the other's (Postfix's cleanup used up to 0.82 ms of kernel time per
+# message right after airlock's run, 0.26-0.48 otherwise). So a relay's run waits
+# BENCH_SETTLE seconds after the previous one.
 PHASES_RUN=0
 phase() { # phase NAME: run it unless BENCH_SKIP names it
 	[[ ,$SKIP, != *,$1,* ]] || return 0
