@@ -240,22 +240,26 @@ fail:
 	return -1;
 }
 
-bool tunnel_socket_device_gone(int fd, const char *device)
+/* The interface index fd is bound to; 0 if none, or a kernel that cannot tell (before 5.7). */
+static unsigned bound_index(int fd)
 {
 	int idx = 0;
 	socklen_t len = sizeof(idx);
 	if (getsockopt(fd, SOL_SOCKET, SO_BINDTOIFINDEX, &idx, &len) != 0 || idx <= 0)
-		return false; /* not bound to a device, or a kernel that cannot tell */
-	return (unsigned)idx != if_nametoindex(device);
+		return 0;
+	return (unsigned)idx;
+}
+
+bool tunnel_socket_device_gone(int fd, const char *device)
+{
+	unsigned idx = bound_index(fd);
+	return idx != 0 && idx != if_nametoindex(device);
 }
 
 unsigned tunnel_socket_bound_ifindex(int fd, const char *device)
 {
-	int idx = 0;
-	socklen_t len = sizeof(idx);
-	if (getsockopt(fd, SOL_SOCKET, SO_BINDTOIFINDEX, &idx, &len) == 0 && idx > 0)
-		return (unsigned)idx;
-	return if_nametoindex(device);
+	unsigned idx = bound_index(fd);
+	return idx ? idx : if_nametoindex(device);
 }
 
 enum tunnel_backend tunnel_backend_detect(const struct vici_node *stats)

@@ -48,7 +48,6 @@ struct hub_parent {
 	size_t nconns;
 	struct evconnlistener *listeners[CONFIG_MAX_LISTEN];
 	int nlisteners;
-	/* libipsec: the interface index each listener is bound to (0: none open). */
 	bool device_gone;    /* tunnel.device was missing at the last look */
 	bool reopen_failing; /* the last attempt to listen on the new device failed */
 	struct event *device_watch;
@@ -333,7 +332,7 @@ static int resolve_backend(struct hub_parent *p)
 	return 0;
 }
 
-/* The interface index listener l is bound to (tunnel_socket_bound_ifindex). */
+/* Accepts on fd (owned: closed if this fails). */
 static struct evconnlistener *watch_listener(struct hub_parent *p, int fd)
 {
 	struct evconnlistener *l =
