@@ -374,6 +374,9 @@ def cpu_main(args):
         "groups_ms": {g: t * ms for g, t in groups.items()},
         "groups_sys_ms": {g: t * ms for g, t in sys_groups.items()},
     }
+    total = res["busy_ms"] + res["idle_ms"] + res["steal_ms"]
+    res["busy_pct"] = 100.0 * res["busy_ms"] / total if total > 0 else 0.0
+    res["steal_pct"] = 100.0 * res["steal_ms"] / total if total > 0 else 0.0
     with open(args.out + ".tmp", "w") as f:
         json.dump(res, f)
     os.rename(args.out + ".tmp", args.out)
@@ -388,7 +391,6 @@ def cpusum_main(args):
         return
     n = max(args.messages, 1)
     busy = d["busy_ms"]
-    total = busy + d["idle_ms"] + d.get("steal_ms", 0)
     parts = sorted(d["groups_ms"].items(), key=lambda kv: -kv[1])
     in_tasks = sum(v for _, v in parts)
     sys_ms = d.get("groups_sys_ms", {})
@@ -401,9 +403,9 @@ def cpusum_main(args):
         "busy %.0f%% of %d CPUs (stolen by the host %.0f%%), %.2f ms per %s (%d), by"
         " thread group, ms (of it in the kernel): %s; not in any task %.2f"
         % (
-            100.0 * busy / total if total > 0 else 0,
+            d["busy_pct"],
             d["cpus"],
-            100.0 * d.get("steal_ms", 0) / total if total > 0 else 0,
+            d["steal_pct"],
             busy / n,
             args.unit,
             n,

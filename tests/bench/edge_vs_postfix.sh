@@ -345,9 +345,7 @@ run_load() {
 	BG_PIDS+=("$poll_pid")
 	log "$name: smtp-source -s $SESSIONS -l $size -m $n, latency probe $probe_n messages in $LAT_SESSIONS sessions"
 	# The CPU time of the whole machine and of every thread, until the sink has it all.
-	local cpu_pid
 	start_cpu "$dir/cpu.json" $((TIMEOUT + STALL + 60))
-	cpu_pid=$CPU_PID
 	t0=$(now)
 	ip netns exec al-inet timeout "$TIMEOUT" smtp-source -s "$SESSIONS" -l "$size" -m "$n" \
 		-f s@example.org -t r@example.com "$MX_ADDR:$MX_PORT" \
@@ -399,7 +397,7 @@ run_load() {
 		fi
 		sleep 0.1
 	done
-	stop_bg "$cpu_pid"
+	stop_bg "$CPU_PID"
 	sleep 0.2 # let the poller log the last change
 	stop_bg "$poll_pid"
 	t_end=$("$PY" "$TOOLS" reached "$dir/sink-progress" "$target")
@@ -421,7 +419,7 @@ run_load() {
 	R[$name.n]=$n
 	R[$name.cpu]=$("$PY" "$TOOLS" cpusum "$dir/cpu.json" "${R[$name.sink_got]}")
 	R[$name.cpu_ms]=$(json_get "$dir/cpu.json" '"%.2f" % (d["busy_ms"] / max('"${R[$name.sink_got]}"', 1))')
-	R[$name.cpu_busy]=$(json_get "$dir/cpu.json" '"%.0f%% (%.0f%%)" % (100 * d["busy_ms"] / max(d["busy_ms"] + d["idle_ms"] + d["steal_ms"], 1), 100 * d["steal_ms"] / max(d["busy_ms"] + d["idle_ms"] + d["steal_ms"], 1))')
+	R[$name.cpu_busy]=$(json_get "$dir/cpu.json" '"%.0f%% (%.0f%%)" % (d["busy_pct"], d["steal_pct"])')
 	((probe_n > 0)) || return 0
 	"$PY" "$TOOLS" latstats "$dir/latency.txt" "$t_src" >"$dir/latency-stats.json"
 	R[$name.p50]=$(json_get "$dir/latency-stats.json" 'round(d["p50"], 1)')
@@ -591,14 +589,12 @@ run_raw() {
 	BG_PIDS+=("$srv")
 	if wait_for 10 "the throughput listener" listening al-hub "$HUB_ADDR" "$RAW_PORT"; then
 		log "$name: $RAW_MB MB $EDGE_INNER -> $HUB_ADDR:$RAW_PORT through the tunnel"
-		local cpu_pid
 		start_cpu "$WORK/$name-cpu.json" 400
-		cpu_pid=$CPU_PID
 		ip netns exec al-edge timeout 330 "$PY" "$RAW_TOOL" send "$HUB_ADDR" "$RAW_PORT" \
 			--bytes "$bytes" --source "$EDGE_INNER" --timeout 300 \
 			>"$WORK/$name-send.json" 2>"$WORK/$name-send.err" ||
 			log "$name: the sender failed: $(tail -2 "$WORK/$name-send.err")"
-		stop_bg "$cpu_pid"
+		stop_bg "$CPU_PID"
 		R[$name.cpu]=$("$PY" "$TOOLS" cpusum "$WORK/$name-cpu.json" "$RAW_MB" --unit MB)
 	fi
 	wait "$srv"
@@ -1007,7 +1003,7 @@ echo "durability: both answer 250 only after the message is on disk: airlock fda
 	"Postfix's cleanup fsyncs the queue file before smtpd's 250 (default). Spools on" \
 	"$(df -P "$WORK" | awk 'NR == 2 { print $1 }') ($(stat -f -c %T "$WORK")), under $WORK."
 for run in airlock postfix airlock-1m postfix-1m; do
-	stolen=$(json_get "$WORK/$run/cpu.json" 'round(100 * d["steal_ms"] / max(d["busy_ms"] + d["idle_ms"] + d["steal_ms"], 1))' 2>/dev/null)
+	stolen=$(json_get "$WORK/$run/cpu.json" 'round(d["steal_pct"])')
 	if [[ $stolen =~ ^[0-9]+$ ]] && ((stolen > 10)); then
 		echo "WARNING: the host took $stolen% of this machine's CPU time during the $run run (steal): its rates and CPU times are not comparable with a quiet run"
 	fi
