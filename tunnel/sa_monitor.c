@@ -80,9 +80,14 @@ static void monitor_refresh(struct sa_monitor *m)
 		return;
 	}
 	sa_table_refresh_begin(m->table);
-	struct vici_builder *args = vici_builder_new();
-	vici_add_kv(args, "noblock", "yes");
-	if (vici_request_stream(m->client, "list-sas", args, "list-sa", refresh_event,
+	/*
+	 * Not "noblock": that skips every IKE_SA charon has in use at that
+	 * instant (during a rekey, or both SAs of a make-before-break rotation),
+	 * and the listing replaces the table, so an SA that is up would drop out
+	 * of it until the next refresh. charon holds an SA only while it
+	 * processes a message; the request's timeout bounds the wait.
+	 */
+	if (vici_request_stream(m->client, "list-sas", NULL, "list-sa", refresh_event,
 				refresh_reply, m) < 0) {
 		sa_table_refresh_abort(m->table);
 		return;

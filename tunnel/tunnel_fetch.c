@@ -276,9 +276,8 @@ static void fetch_next(struct fetch *f)
 					 conns_reply, f);
 		break;
 	case FETCH_SAS:
-		args = vici_builder_new();
-		vici_add_kv(args, "noblock", "yes");
-		rc = vici_request_stream(f->client, "list-sas", args, "list-sa", sa_event,
+		/* blocking, as sa_monitor: "noblock" leaves out the IKE_SAs in use */
+		rc = vici_request_stream(f->client, "list-sas", NULL, "list-sa", sa_event,
 					 sas_reply, f);
 		break;
 	case FETCH_CERTS:
