@@ -38,8 +38,9 @@ cert_paths() {
 		--vici "$AIRLOCK_EDGE_VICI")
 }
 
-# host_sas HOST: swanctl --list-sas of HOST's charon.
-host_sas() { timeout 10 "$TESTBED" swanctl "$1" --list-sas --noblock 2>/dev/null; }
+# host_sas HOST: swanctl --list-sas of HOST's charon (blocking: --noblock leaves out the
+# IKE_SAs charon has in use at that instant).
+host_sas() { timeout 10 "$TESTBED" swanctl "$1" --list-sas 2>/dev/null; }
 
 child_installed() { host_sas "$1" | grep -Eq '^ +airlock: #[0-9]+, reqid [0-9]+, INSTALLED'; }
 

@@ -32,32 +32,18 @@ ip netns exec al-inet timeout 300 smtp-source -s 20 -R 1 -m 2000 -l 4096 -f send
 LOAD_PID=$!
 wait_for 30 "the load flows to the internal MTA" sink_has "$MTA_DIR" 1
 
-# installed_children HOST [--noblock]: in N the INSTALLED airlock CHILD_SAs in HOST's
-# list-sas, in LISTING the listing and swanctl's status.
-installed_children() {
-	local rc=0
-	LISTING=$(timeout 10 "$TESTBED" swanctl "$1" --list-sas "${@:2}" 2>&1) || rc=$?
-	N=$(grep -Ec '^ +airlock: #[0-9]+, reqid [0-9]+, INSTALLED' <<<"$LISTING" || true)
-	LISTING="rc=$rc ($*)"$'\n'"$LISTING"
-}
-
-# watch HOST: one line per poll, the number of INSTALLED airlock CHILD_SAs. A poll lists
-# with --noblock, which skips every IKE_SA charon has in use at that instant (both of them,
-# for a moment, during a make-before-break rotation): when it shows none, a blocking listing
-# right after it decides, and the poll counts 0 only if that one shows none either. Both
-# listings of such a poll are kept in zero-HOST.log.
+# watch HOST: one line per poll, the number of INSTALLED airlock CHILD_SAs. A blocking
+# listing, as airlock's own: --noblock skips every IKE_SA charon has in use at that instant
+# (both of them, for a moment, during a make-before-break rotation) and would show none.
 watch_child() {
 	local host=$1
-	local first
+	local out rc n
 	while [ ! -e "$WORK/stop" ]; do
-		installed_children "$host" --noblock
-		if [ "$N" -eq 0 ]; then
-			first=$LISTING
-			installed_children "$host"
-			printf '%s blocking listing: %s CHILD_SA(s)\n%s\nthen: %s\n' "$(date +%T.%N)" \
-				"$N" "$first" "$LISTING" >>"$WORK/zero-$host.log"
-		fi
-		echo "$N"
+		rc=0
+		out=$(timeout 10 "$TESTBED" swanctl "$host" --list-sas 2>&1) || rc=$?
+		n=$(grep -Ec '^ +airlock: #[0-9]+, reqid [0-9]+, INSTALLED' <<<"$out" || true)
+		echo "$n"
+		[ "$n" -gt 0 ] || printf '%s rc=%s\n%s\n' "$(date +%T.%N)" "$rc" "$out" >>"$WORK/zero-$host.log"
 		sleep 0.2
 	done >"$WORK/watch-$host.log"
 }
