@@ -389,12 +389,17 @@ void scan_job_walk(struct scan_job *j, struct mime_walker *walker)
 	j->walked = true;
 }
 
+unsigned scan_job_ntasks(const struct scan_job *j)
+{
+	return j->clen <= SCAN_JOB_SPLIT_MIN ? 1 : SCAN_JOB_NTASKS;
+}
+
 void scan_job_task(struct scan_job *j, enum scan_job_task task, struct scan_reply *out,
 		   struct mime_walker *walker)
 {
 	if (task == SCAN_JOB_CLAMAV)
 		scan_job_clamav(j, out);
-	else
+	if (task == SCAN_JOB_WALK || scan_job_ntasks(j) == 1)
 		scan_job_walk(j, walker);
 }
 

@@ -79,11 +79,12 @@ struct scan_msg {
 };
 
 /*
- * A message is a pool job of two tasks, libclamav and the MIME walk, which
- * run side by side when two workers are free: the verdict then takes the
- * longer of the two instead of their sum. The worker that ends the second
- * applies the policies (scan_job.h) and writes the answer to smtp itself;
- * the event loop then only counts, logs and frees.
+ * A message over SCAN_JOB_SPLIT_MIN is a pool job of two tasks, libclamav
+ * and the MIME walk, which run side by side when two workers are free: the
+ * verdict then takes the longer of the two instead of their sum. A smaller
+ * one is one task doing both in turn (scan_job_ntasks()). The worker that
+ * ends the job applies the policies (scan_job.h) and writes the answer to
+ * smtp itself; the event loop then only counts, logs and frees.
  */
 static void work(void *job, unsigned task, void *walker)
 {
@@ -246,7 +247,7 @@ static int scan_request(struct scan_link *l, struct ipc_reader *r, int fd)
 		done(m, m->es);
 		return 0;
 	}
-	if (scan_pool_submit(l->es->pool, m, SCAN_JOB_NTASKS) < 0) {
+	if (scan_pool_submit(l->es->pool, m, scan_job_ntasks(&m->job)) < 0) {
 		int cfd;
 		scan_job_finish(&m->job, &m->reply, &cfd); /* frees what begin read */
 		if (cfd >= 0)

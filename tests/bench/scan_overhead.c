@@ -8,10 +8,12 @@
  *              engine alone, with the limits of airlock.conf's defaults;
  *   airlock    what one message costs the edge's scan process: the request
  *              with the spool file's fd over a socketpair (SCM_RIGHTS, relay/ipc.h),
- *              the envelope, the scan pool's hand-off of the message's two tasks
+ *              the envelope, the scan pool's hand-off of the message's tasks
  *              (libclamav, and the MIME walk; both reading the content in
- *              place) to the workers, which run them side by side when two
- *              are free, the attachment policy on the worker that ended last,
+ *              place) to the workers: over 64 KiB two tasks, which run side
+ *              by side when two workers are free, else one doing both
+ *              (scan_job_ntasks()); the attachment policy on the worker that
+ *              ended last,
  *              the reply written back by that worker; both ends in this
  *              process, the requests and replies on one event loop,
  *              with two workers per CPU like the edge's default scan.threads;
@@ -429,7 +431,7 @@ static int scan_side(void *arg, uint16_t type, struct ipc_reader *r, int fd)
 		fprintf(stderr, "scan_overhead: cannot read the spool file\n");
 		exit(1);
 	}
-	return scan_pool_submit(b->pool, j, SCAN_JOB_NTASKS);
+	return scan_pool_submit(b->pool, j, scan_job_ntasks(&j->job));
 }
 
 static int smtp_side(void *arg, uint16_t type, struct ipc_reader *r, int fd)

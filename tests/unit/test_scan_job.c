@@ -114,13 +114,29 @@ static int run(const char *content, struct scan_reply *r, char **rewritten)
 		scan_job_clamav(&j, &r2);
 	}
 	scan_job_finish(&j, &r2, &cfd);
-	close(fd);
 	assert_memory_equal(&r2, r, sizeof(r2));
 	char *text2 = take_content(cfd);
 	assert_int_equal(text == NULL, text2 == NULL);
 	if (text)
 		assert_string_equal(text2, text);
 	free(text2);
+
+	/* As the scan process runs it: scan_job_ntasks() tasks, the last one first. */
+	struct scan_reply r3 = {.seq = 9};
+	if (scan_job_begin(&j, &opts, fd, &r3) == 0) {
+		unsigned n = scan_job_ntasks(&j);
+		assert_int_equal(n, strlen(content) <= SCAN_JOB_SPLIT_MIN ? 1 : SCAN_JOB_NTASKS);
+		while (n-- > 0)
+			scan_job_task(&j, n, &r3, walker);
+	}
+	scan_job_finish(&j, &r3, &cfd);
+	assert_memory_equal(&r3, r, sizeof(r3));
+	char *text3 = take_content(cfd);
+	assert_int_equal(text == NULL, text3 == NULL);
+	if (text)
+		assert_string_equal(text3, text);
+	free(text3);
+	close(fd);
 	if (rewritten)
 		*rewritten = text;
 	else
@@ -160,6 +176,16 @@ static void test_attachments(void **state)
 	assert_string_equal(r.reply, "550 5.7.1 Message rejected: attachment invoice.pdf.exe not "
 				     "allowed (double-extension)");
 	free(m);
+	/* Over SCAN_JOB_SPLIT_MIN: the walk and libclamav as two tasks, the same verdict. */
+	char *big = calloc(1, SCAN_JOB_SPLIT_MIN);
+	m = with_attachment("invoice.pdf.exe", big, SCAN_JOB_SPLIT_MIN, "double");
+	assert_true(strlen(m) > SCAN_JOB_SPLIT_MIN);
+	assert_int_equal(run(m, &r, NULL), 0);
+	assert_int_equal(r.action, SCAN_REPLY_REJECT);
+	assert_string_equal(r.reply, "550 5.7.1 Message rejected: attachment invoice.pdf.exe not "
+				     "allowed (double-extension)");
+	free(m);
+	free(big);
 	attach.builtin_action = ATTACH_STRIP;
 	m = with_attachment("tool.exe", "harmless\r\n", 10, "strip");
 	char *out = NULL;
