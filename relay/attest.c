@@ -163,8 +163,14 @@ void attest_stream_update(struct attest_stream *s, const void *data, size_t len)
 		fatal("attest stream used after its end");
 	while (i < len && s->state != S_BODY)
 		header_octet(s, p[i++]);
+	s->header_len += i;
 	if (i < len)
 		crypto_generichash_update(&s->hash, (const unsigned char *)p + i, len - i);
+}
+
+uint64_t attest_stream_header_len(const struct attest_stream *s)
+{
+	return s->header_len;
 }
 
 void attest_stream_body_hash(struct attest_stream *s, unsigned char out[ATTEST_HASH_LEN])

@@ -141,10 +141,17 @@ struct attest_stream {
 	size_t value_len;
 	char value[ATTEST_VALUE_MAX + 2];
 	bool done;
+	uint64_t header_len; /* octets of the header section so far, its empty line included */
 };
 
 void attest_stream_init(struct attest_stream *s);
 void attest_stream_update(struct attest_stream *s, const void *data, size_t len);
+
+/*
+ * Octets fed so far that belong to the header section, the empty line that
+ * ends it included: once the body has started, the header section's length.
+ */
+uint64_t attest_stream_header_len(const struct attest_stream *s);
 
 /* Ends the stream: writes the body hash into out. Call once. */
 void attest_stream_body_hash(struct attest_stream *s, unsigned char out[ATTEST_HASH_LEN]);

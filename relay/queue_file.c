@@ -28,6 +28,7 @@ enum env_key {
 	KEY_FROM,
 	KEY_RCPT,
 	KEY_HOLD,
+	KEY_PAD,
 	KEY_COUNT
 };
 
@@ -35,7 +36,7 @@ static const char *const key_names[KEY_COUNT] = {
 	[KEY_ID] = "id",     [KEY_ARRIVED] = "arrived", [KEY_CLIENT] = "client",
 	[KEY_HELO] = "helo", [KEY_TLS] = "tls",		[KEY_SMTPUTF8] = "smtputf8",
 	[KEY_BODY] = "body", [KEY_FROM] = "from",	[KEY_RCPT] = "rcpt",
-	[KEY_HOLD] = "hold",
+	[KEY_HOLD] = "hold", [KEY_PAD] = "pad",
 };
 
 static const char *const body_names[] = {
@@ -171,7 +172,22 @@ static void out_add(struct out_buf *o, const char *key, const char *value)
 	o->p[o->len] = '\0';
 }
 
-int queue_envelope_format(const struct queue_envelope *env, char **out, size_t *len)
+/* Appends pad lines of exactly n octets (0, or QUEUE_PAD_LINE_MIN and more). */
+static void out_pad(struct out_buf *o, size_t n)
+{
+	char v[QUEUE_LINE_MAX];
+	size_t lines = (n + QUEUE_LINE_MAX - 1) / QUEUE_LINE_MAX;
+	for (size_t i = 0; i < lines; i++) {
+		/* n spread evenly: every line 5..QUEUE_LINE_MAX octets with its key and LF */
+		size_t len = n / lines + (i < n % lines);
+		memset(v, '.', len - QUEUE_PAD_LINE_MIN);
+		v[len - QUEUE_PAD_LINE_MIN] = '\0';
+		out_add(o, key_names[KEY_PAD], v);
+	}
+}
+
+/* The envelope, padded to size octets with pad lines (size 0: not padded). */
+static int format(const struct queue_envelope *env, size_t size, char **out, size_t *len)
 {
 	struct out_buf o = {0};
 	char num[24], ver[8];
@@ -206,6 +222,16 @@ int queue_envelope_format(const struct queue_envelope *env, char **out, size_t *
 		out_add(&o, key_names[KEY_RCPT], env->rcpts[i]);
 	if (env->hold_reason != NULL)
 		out_add(&o, key_names[KEY_HOLD], env->hold_reason);
+	if (size && !o.failed) {
+		size_t pad = size - (o.len + 1); /* the empty line ends it */
+		if (o.len + 1 > size || (pad > 0 && pad < QUEUE_PAD_LINE_MIN) ||
+		    size > QUEUE_ENVELOPE_MAX) {
+			free(o.p);
+			errno = ENOSPC;
+			return -1;
+		}
+		out_pad(&o, pad);
+	}
 	if (!o.failed && o.len + 2 > o.cap) {
 		char *p = realloc(o.p, o.len + 2);
 		if (p == NULL)
@@ -223,6 +249,23 @@ int queue_envelope_format(const struct queue_envelope *env, char **out, size_t *
 	*out = o.p;
 	*len = o.len;
 	return 0;
+}
+
+int queue_envelope_format(const struct queue_envelope *env, char **out, size_t *len)
+{
+	return format(env, 0, out, len);
+}
+
+int queue_envelope_format_size(const struct queue_envelope *env, size_t size, char **out,
+			       size_t *len)
+{
+	if (size == 0) {
+		*out = NULL;
+		*len = 0;
+		errno = ENOSPC;
+		return -1;
+	}
+	return format(env, size, out, len);
 }
 
 /* --- reader --- */
@@ -355,6 +398,11 @@ static int parse_value(struct parse *p, enum env_key key, const char *v, size_t 
 			return parse_fail(p, "bad hold reason length");
 		slot = &env->hold_reason;
 		break;
+	case KEY_PAD:
+		for (size_t i = 0; i < n; i++)
+			if (v[i] != '.')
+				return parse_fail(p, "pad other than dots");
+		return 0;
 	case KEY_RCPT:
 		if (n == 0 || n > QUEUE_VALUE_MAX)
 			return parse_fail(p, "bad recipient length");
@@ -394,7 +442,7 @@ static int parse_line(struct parse *p, const char *s, size_t n)
 	for (int k = 0; k < KEY_COUNT; k++) {
 		if (strlen(key_names[k]) != kl || memcmp(key_names[k], s, kl) != 0)
 			continue;
-		if (k != KEY_RCPT && p->seen[k])
+		if (k != KEY_RCPT && k != KEY_PAD && p->seen[k])
 			return parse_fail(p, "duplicate key \"%s\"", key_names[k]);
 		p->seen[k] = true;
 		return parse_value(p, (enum env_key)k, sp + 1, n - kl - 1);
@@ -441,7 +489,7 @@ static int parse_all(struct parse *p, const char *buf, size_t len, size_t *conte
 			return -1;
 	}
 	for (int k = 0; k < KEY_COUNT; k++) {
-		if (k != KEY_HOLD && !p->seen[k])
+		if (k != KEY_HOLD && k != KEY_PAD && !p->seen[k])
 			return parse_fail(p, "missing key \"%s\"", key_names[k]);
 	}
 	*content_offset = pos;

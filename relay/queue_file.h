@@ -21,6 +21,9 @@
  *	rcpt a@example.com		forward-path without <>, once per recipient,
  *	rcpt b@example.com		1..QUEUE_RCPT_MAX of them, in RCPT order
  *	hold expired after 5 days	optional: the reason a held message is held
+ *	pad ........			optional, repeatable: dots only, ignored; room
+ *					kept so that the envelope can be written
+ *					again in place (queue_envelope_format_size)
  *	(empty line)
  *	message content...
  *
@@ -28,7 +31,8 @@
  * the single keys (rcpt lines keep their relative order, which gives each
  * recipient its index). The reader rejects, with a message saying what and
  * on which line: a missing or wrong first line (another version is
- * "unsupported"), an unknown key, a single key given twice, a required key
+ * "unsupported"), an unknown key, a single key given twice, a pad value
+ * other than dots, a required key
  * missing, a line without the space after the key, a line longer than
  * QUEUE_LINE_MAX octets with its LF, a CR or NUL anywhere in the envelope,
  * a value out of its syntax or length, no recipient or more than
@@ -113,6 +117,18 @@ int queue_envelope_set_hold_reason(struct queue_envelope *env, const char *reaso
  * rcpt_done is ignored.
  */
 int queue_envelope_format(const struct queue_envelope *env, char **out, size_t *len);
+
+/* Octets of the shortest pad line: "pad", SP, no dot, LF. */
+#define QUEUE_PAD_LINE_MIN 5
+
+/*
+ * The same, padded with pad lines (before the empty line) to exactly size
+ * octets. Fails with errno ENOSPC when that cannot be done: size is 0, less
+ * than the unpadded envelope, more than QUEUE_ENVELOPE_MAX, or leaves 1 to
+ * QUEUE_PAD_LINE_MIN - 1 octets (too few for a pad line); else as above.
+ */
+int queue_envelope_format_size(const struct queue_envelope *env, size_t size, char **out,
+			       size_t *len);
 
 /*
  * Parses the envelope at the start of buf[0..len) (which may go on with the

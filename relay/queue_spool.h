@@ -191,6 +191,28 @@ struct queue_tx *queue_tx_begin(struct queue_spool *q, struct queue_envelope *en
  */
 int queue_tx_restart(struct queue_tx *tx, struct queue_envelope *env, char *err, size_t errlen);
 
+/*
+ * queue_tx_begin() with reserve octets of pad lines in the envelope
+ * (queue_file.h; a reserve under QUEUE_PAD_LINE_MIN is rounded up to it), the
+ * room queue_tx_prefix() writes into.
+ */
+struct queue_tx *queue_tx_begin_reserve(struct queue_spool *q, struct queue_envelope *env,
+					size_t reserve, char *err, size_t errlen);
+
+/*
+ * Puts prefix[0..plen) in front of the content written so far, without
+ * writing the content again: the octets before the content (the envelope
+ * with its pad lines) are written over in place, from the start of tmp/ID,
+ * as env's envelope (id copied into env->id, as by queue_tx_restart), padded
+ * to end exactly where prefix must start. The content then starts plen
+ * octets earlier and is plen octets longer. Returns 0; 1 when they do not
+ * fit in that room (nothing written: start over with queue_tx_restart());
+ * -1 with a reason in err when the envelope does not format or the file
+ * cannot be written (tx is then failed, as after queue_tx_write()).
+ */
+int queue_tx_prefix(struct queue_tx *tx, struct queue_envelope *env, const void *prefix,
+		    size_t plen, char *err, size_t errlen);
+
 /* The queue id of tx (internal data of tx, valid until it is freed). */
 const char *queue_tx_id(const struct queue_tx *tx);
 

@@ -164,6 +164,25 @@ static void tx_free(struct queue_tx *tx)
 struct queue_tx *queue_tx_begin(struct queue_spool *q, struct queue_envelope *env, char *err,
 				size_t errlen)
 {
+	return queue_tx_begin_reserve(q, env, 0, err, errlen);
+}
+
+/* env's envelope, with reserve octets of pad lines (0: none; at least QUEUE_PAD_LINE_MIN). */
+static int format_reserved(const struct queue_envelope *env, size_t reserve, char **text,
+			   size_t *tlen)
+{
+	if (queue_envelope_format(env, text, tlen) < 0)
+		return -1;
+	if (reserve == 0)
+		return 0;
+	size_t size = *tlen + (reserve < QUEUE_PAD_LINE_MIN ? QUEUE_PAD_LINE_MIN : reserve);
+	free(*text);
+	return queue_envelope_format_size(env, size, text, tlen);
+}
+
+struct queue_tx *queue_tx_begin_reserve(struct queue_spool *q, struct queue_envelope *env,
+					size_t reserve, char *err, size_t errlen)
+{
 	char *text = NULL;
 	size_t tlen;
 
@@ -179,7 +198,7 @@ struct queue_tx *queue_tx_begin(struct queue_spool *q, struct queue_envelope *en
 	tx->fd = -1;
 	for (int i = 0; i < ID_CREATE_TRIES && tx->fd < 0; i++) {
 		queue_id_new(env->id);
-		if (queue_envelope_format(env, &text, &tlen) < 0) {
+		if (format_reserved(env, reserve, &text, &tlen) < 0) {
 			snprintf(err, errlen, "envelope not writable: %s", strerror(errno));
 			goto fail;
 		}
@@ -242,6 +261,50 @@ int queue_tx_restart(struct queue_tx *tx, struct queue_envelope *env, char *err,
 	}
 	free(text);
 	tx->content_off = (off_t)tlen;
+	return 0;
+}
+
+int queue_tx_prefix(struct queue_tx *tx, struct queue_envelope *env, const void *prefix,
+		    size_t plen, char *err, size_t errlen)
+{
+	char *text = NULL;
+	size_t tlen, head = (size_t)tx->content_off;
+
+	if (tx->failed) {
+		snprintf(err, errlen, "%s", tx->err);
+		return -1;
+	}
+	memcpy(env->id, tx->id, sizeof(tx->id));
+	if (plen >= head || queue_envelope_format_size(env, head - plen, &text, &tlen) < 0) {
+		if (plen < head && errno != ENOSPC) {
+			snprintf(err, errlen, "envelope not writable: %s", strerror(errno));
+			return -1;
+		}
+		return 1; /* no room: the caller starts over instead */
+	}
+	char *all = realloc(text, head);
+	if (!all) {
+		free(text);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	memcpy(all + tlen, prefix, plen);
+	/* The head may still be in the buffer: flushed first, then written over in place. */
+	ssize_t n = -1;
+	if (tx_flush(tx) == 0) {
+		do
+			n = pwrite(tx->fd, all, head, 0);
+		while (n < 0 && errno == EINTR);
+		if (n != (ssize_t)head)
+			tx_fail(tx, "write", n < 0 ? errno : EIO);
+	}
+	free(all);
+	if (n != (ssize_t)head) {
+		snprintf(err, errlen, "%s", tx->err);
+		return -1;
+	}
+	tx->content_off = (off_t)tlen;
+	tx->content_size += plen;
 	return 0;
 }
 

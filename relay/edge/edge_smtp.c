@@ -46,7 +46,10 @@ static void *txn_begin(void *ctx, const struct smtp_txn_info *info, const char *
 	for (size_t i = 0; i < info->nrcpts && !bad; i++)
 		bad = queue_envelope_add_rcpt(&env, info->rcpts[i].mailbox);
 	char err[256] = "";
-	struct queue_tx *tx = bad ? NULL : queue_tx_begin(es->spool, &env, err, sizeof(err));
+	/* With scanning, room for the stamp in front of the content (edge_verdict.c). */
+	size_t reserve = es->ctx->cfg.scan.enabled ? EDGE_STAMP_RESERVE : 0;
+	struct queue_tx *tx =
+		bad ? NULL : queue_tx_begin_reserve(es->spool, &env, reserve, err, sizeof(err));
 	if (!tx) {
 		queue_envelope_free(&env);
 		es->queue_write_errors++;
@@ -63,12 +66,16 @@ static void *txn_begin(void *ctx, const struct smtp_txn_info *info, const char *
 	t->env = env; /* the envelope's strings move to t */
 	snprintf(t->first_id, sizeof(t->first_id), "%s", queue_tx_id(tx));
 	snprintf(t->session_id, sizeof(t->session_id), "%s", info->session_id);
+	if (es->ctx->cfg.scan.enabled)
+		attest_stream_init(&t->as);
 	return t;
 }
 
 static int txn_write(void *txn, const char *data, size_t len)
 {
 	struct edge_txn *t = txn;
+	if (t->es->ctx->cfg.scan.enabled)
+		attest_stream_update(&t->as, data, len);
 	return queue_tx_write(t->tx, data, len);
 }
 

@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include "relay/attest.h"
 #include "relay/attest_keys.h"
 #include "relay/edge/edge.h"
 #include "relay/queue_spool.h"
@@ -34,11 +35,20 @@ struct edge_smtp {
 	uint64_t quarantined;
 };
 
+/*
+ * Octets of pad lines in the envelope of a message that will be scanned:
+ * room for the X-Airlock-Scan field, the result header and a few more
+ * recipients, so that stamping writes them in front of the content instead
+ * of the whole message again (queue_tx_prefix()).
+ */
+#define EDGE_STAMP_RESERVE (ATTEST_FIELD_MAX + 1024)
+
 /* One message on its way into the spool. */
 struct edge_txn {
 	struct edge_smtp *es;
 	struct queue_tx *tx;
 	struct queue_envelope env; /* kept for the stamped rewrite of tx (queue_tx_restart) */
+	struct attest_stream as;   /* scan.enabled: the content as written, for the stamp */
 	smtp_txn_done_fn done;
 	void *cookie;
 	char session_id[40];

@@ -1,14 +1,20 @@
 /*
  * The end of a scanned transaction in the smtp process: a verdict becomes a
- * reply, and an accepted message is written once more, as
- * [X-Airlock-Scan:][content], over the same spool transaction (its file is
- * started over, queue_tx_restart()), which is then committed: one file per
- * message. The rewrite is what makes the stamp possible: the stamp hashes
- * the body as it will be sent and sits in front of the content, and the
- * content may have been rewritten by the scanner (attachments stripped,
- * headers edited), have X-Airlock-* fields to drop or a result header to
- * set, and the rules may have changed the recipients. The stamp names the
- * transaction's queue id, which is the id the message is queued under.
+ * reply, and an accepted message is stamped in its own spool transaction,
+ * as [X-Airlock-Scan:][result header:][content], which is then committed:
+ * one file per message. The stamp hashes the body as it will be sent and
+ * sits in front of the content; the stamp names the transaction's queue id,
+ * which is the id the message is queued under. Two ways:
+ *  - in place (stamp_in_place()), for nearly every message: the content is
+ *    what was received and its header section loses nothing; the new fields
+ *    go into the room left in front of it (queue_tx_prefix()), with the
+ *    body hash taken while the content was received;
+ *  - whole (stamp_rewrite()), when the scanner rewrote the content
+ *    (attachments stripped, headers edited) or incoming X-Airlock-* fields or
+ *    result header copies must go: the file is started over
+ *    (queue_tx_restart()) with the stamped content.
+ * Both write the envelope again, since the rules may have changed the
+ * recipients.
  *
  * The smtp process signs, not the scanner, because a message that could
  * not be scanned is still stamped (verdict=unscanned) when
@@ -28,6 +34,7 @@
 
 #include "common/log.h"
 #include "relay/attest.h"
+#include "relay/attest_edit.h"
 #include "relay/scan_quarantine.h"
 #include "relay/scan_rewrite.h"
 
@@ -84,7 +91,7 @@ static void finish(struct edge_txn *t, const char *reply)
 /*
  * The text of scan.result_header: "clean (ClamAV 1.4.6, db 27000)" only for
  * a completed scan that found nothing; "infected (NAME)" for a virus kept in
- * quarantine; else "unscanned".
+ * quarantine; else "unscanned". Octets outside printable ASCII become '?'.
  */
 static void result_text(const struct scan_reply *r, enum attest_verdict verdict, char *out,
 			size_t size)
@@ -96,45 +103,36 @@ static void result_text(const struct scan_reply *r, enum attest_verdict verdict,
 		snprintf(out, size, "infected (%s)", r->quarantine + 6);
 	else
 		snprintf(out, size, "unscanned");
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
 }
 
+#define RESULT_TEXT_MAX (SCAN_REPLY_TEXT_MAX + 2 * SCAN_REPLY_ENGINE_MAX)
+
 /*
- * The content to keep: the final content without X-Airlock-* fields and
- * without incoming copies of scan.result_header, which is set anew at the
- * top. NULL on error.
+ * The content to keep: the final content with the header edits of a stamp
+ * (attest_edit.h). NULL on error.
  */
 static char *prepare_content(struct edge_txn *t, const struct scan_reply *r, int content_fd,
 			     enum attest_verdict verdict, size_t *len, size_t *nstrip)
 {
-	const char *name = t->es->ctx->cfg.scan.result_header;
+	char value[RESULT_TEXT_MAX], *out = NULL;
 	char *buf = final_content(t, content_fd, len);
 	if (!buf)
 		return NULL;
-	*len = attest_strip_incoming(buf, *len, nstrip);
-	if (!name[0])
-		return buf;
-	char value[SCAN_REPLY_TEXT_MAX + 2 * SCAN_REPLY_ENGINE_MAX];
 	result_text(r, verdict, value, sizeof(value));
-	for (char *p = value; *p; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			*p = '?';
-	struct rules_action rm = {.kind = RULES_ACT_REMOVE_HEADER, .remove_header = {name}};
-	struct rules_action add = {.kind = RULES_ACT_ADD_HEADER, .add_header = {name, value}};
-	const struct rules_action *acts[] = {&rm, &add};
-	char *nbuf;
-	size_t nlen;
-	int rc = scan_rewrite_headers(buf, *len, acts, 2, &nbuf, &nlen);
+	if (attest_edit(buf, *len, t->es->ctx->cfg.scan.result_header, value, &out, len, nstrip) <
+	    0)
+		out = NULL;
 	free(buf);
-	if (rc < 0)
-		return NULL;
-	*len = nlen;
-	return nbuf;
+	return out;
 }
 
-/* Formats the signed X-Airlock-Scan field for id over buf into field; its length or -1. */
+/* Formats the signed X-Airlock-Scan field for id and a body hash into field; its length or -1. */
 static int stamp(struct edge_txn *t, const struct scan_reply *r, enum attest_verdict verdict,
-		 const char *id, const char *buf, size_t len, char field[ATTEST_FIELD_MAX],
-		 char *err, size_t errlen)
+		 const char *id, const unsigned char hash[ATTEST_HASH_LEN],
+		 char field[ATTEST_FIELD_MAX], char *err, size_t errlen)
 {
 	struct attest_stamp st;
 	memset(&st, 0, sizeof(st));
@@ -143,13 +141,75 @@ static int stamp(struct edge_txn *t, const struct scan_reply *r, enum attest_ver
 	snprintf(st.engine, sizeof(st.engine), "%s", r && r->engine[0] ? r->engine : "none");
 	snprintf(st.db, sizeof(st.db), "%s", r && r->db[0] ? r->db : "none");
 	st.verdict = verdict;
-	attest_body_hash(buf, len, st.body_hash);
+	memcpy(st.body_hash, hash, ATTEST_HASH_LEN);
 	int flen = -1;
 	if (attest_sign(&st, t->es->signer) == 0)
 		flen = attest_format_field(&st, field, ATTEST_FIELD_MAX);
 	if (flen < 0)
 		snprintf(err, errlen, "cannot stamp (engine \"%s\", db \"%s\")", st.engine, st.db);
 	return flen;
+}
+
+/* The stamp of buf[0..len), the whole content as it will be kept. */
+static int stamp_buffer(struct edge_txn *t, const struct scan_reply *r, enum attest_verdict verdict,
+			const char *id, const char *buf, size_t len, char field[ATTEST_FIELD_MAX],
+			char *err, size_t errlen)
+{
+	unsigned char hash[ATTEST_HASH_LEN];
+	attest_body_hash(buf, len, hash);
+	return stamp(t, r, verdict, id, hash, field, err, errlen);
+}
+
+/* A header section longer than this is not read for stamp_in_place(). */
+#define STAMP_HEADER_MAX (256 * 1024)
+
+/*
+ * The stamp without writing the message again, for content the scanner did
+ * not change and whose header edits only add fields at the top (nearly
+ * every message): the stamp and those fields go in front of the content
+ * through the room left in the envelope (queue_tx_prefix()), the body hash
+ * comes from the content as it was written (t->as), and only the header
+ * section is read back. Returns 1 when done, 0 when it cannot be done so
+ * (nothing written: stamp the whole message instead), -1 on a failure (err).
+ */
+static int stamp_in_place(struct edge_txn *t, const struct scan_reply *r,
+			  enum attest_verdict verdict, char *err, size_t errlen)
+{
+	uint64_t hlen = attest_stream_header_len(&t->as);
+	if (hlen > STAMP_HEADER_MAX || hlen > queue_tx_content_size(t->tx))
+		return 0;
+	int fd = queue_tx_read_fd(t->tx);
+	char *hdr = fd < 0 ? NULL : read_range(fd, queue_tx_content_offset(t->tx), (size_t)hlen);
+	if (fd >= 0)
+		close(fd);
+	if (!hdr) {
+		snprintf(err, errlen, "cannot read the header section");
+		return -1;
+	}
+	char value[RESULT_TEXT_MAX], *prefix = NULL;
+	size_t plen = 0;
+	result_text(r, verdict, value, sizeof(value));
+	int rc = attest_edit_prefix(hdr, (size_t)hlen, t->es->ctx->cfg.scan.result_header, value,
+				    &prefix, &plen);
+	free(hdr);
+	if (rc <= 0) {
+		if (rc < 0)
+			snprintf(err, errlen, "out of memory");
+		return rc;
+	}
+	unsigned char hash[ATTEST_HASH_LEN];
+	char head[ATTEST_FIELD_MAX + EDGE_STAMP_RESERVE];
+	attest_stream_body_hash(&t->as, hash);
+	int flen = stamp(t, r, verdict, queue_tx_id(t->tx), hash, head, err, errlen);
+	if (flen >= 0 && plen <= sizeof(head) - (size_t)flen) {
+		memcpy(head + flen, prefix, plen);
+		rc = queue_tx_prefix(t->tx, &t->env, head, (size_t)flen + plen, err, errlen);
+		rc = rc == 0 ? 1 : rc == 1 ? 0 : -1;
+	} else {
+		rc = flen < 0 ? -1 : 0;
+	}
+	free(prefix);
+	return rc;
 }
 
 /*
@@ -176,41 +236,53 @@ static int apply_envelope(struct queue_envelope *env, const struct scan_reply *r
 	return 0;
 }
 
+/* The stamped message written over the whole transaction again (queue_tx_restart()). */
+static int stamp_rewrite(struct edge_txn *t, const struct scan_reply *r, int content_fd,
+			 enum attest_verdict verdict, size_t *nstrip, char *err, size_t errlen)
+{
+	size_t len = 0;
+	char *buf = prepare_content(t, r, content_fd, verdict, &len, nstrip);
+	if (!buf) {
+		snprintf(err, errlen, "cannot read the content");
+		return -1;
+	}
+	struct queue_tx *tx = t->tx;
+	char field[ATTEST_FIELD_MAX];
+	int flen = stamp_buffer(t, r, verdict, queue_tx_id(tx), buf, len, field, err, errlen);
+	int rc = flen < 0 || queue_tx_restart(tx, &t->env, err, errlen) < 0 ||
+				 queue_tx_write(tx, field, (size_t)flen) < 0 ||
+				 queue_tx_write(tx, buf, len) < 0
+			 ? -1
+			 : 0;
+	free(buf);
+	return rc;
+}
+
 /* Stamps and commits; on failure answers 451 and frees t. */
 static void accept_message(struct edge_txn *t, const struct scan_reply *r, int content_fd,
 			   enum attest_verdict verdict)
 {
 	struct edge_smtp *es = t->es;
 	char err[256] = "";
-	size_t len = 0, nstrip = 0;
-	char *buf = prepare_content(t, r, content_fd, verdict, &len, &nstrip);
-	if (!buf) {
-		log_error("event=queue-error session=%s id=%s reason=\"cannot read the content\"",
-			  t->session_id, t->first_id);
-		finish(t, "451 4.3.0 Queue write error");
-		return;
-	}
-	struct queue_tx *tx = t->tx;
-	char field[ATTEST_FIELD_MAX];
-	int flen = stamp(t, r, verdict, queue_tx_id(tx), buf, len, field, err, sizeof(err));
-	if (flen < 0 || queue_tx_restart(tx, &t->env, err, sizeof(err)) < 0 ||
-	    queue_tx_write(tx, field, (size_t)flen) < 0 || queue_tx_write(tx, buf, len) < 0) {
-		free(buf);
+	size_t nstrip = 0;
+	int in_place = content_fd < 0 ? stamp_in_place(t, r, verdict, err, sizeof(err)) : 0;
+	if (in_place < 0 || (in_place == 0 && stamp_rewrite(t, r, content_fd, verdict, &nstrip, err,
+							    sizeof(err)) < 0)) {
 		es->queue_write_errors++;
 		log_error("event=queue-error session=%s id=%s reason=\"%s\"", t->session_id,
 			  t->first_id, err[0] ? err : "write");
 		finish(t, "451 4.3.0 Queue write error");
 		return;
 	}
-	free(buf);
+	struct queue_tx *tx = t->tx;
 	if (verdict == ATTEST_VERDICT_CLEAN)
 		es->stamped++;
 	else
 		es->stamped_unscanned++;
 	log_info("event=stamped id=%s scanned_as=%s verdict=%s removed_fields=%zu rewritten=%s "
-		 "rcpts=%zu",
+		 "written=%s rcpts=%zu",
 		 queue_tx_id(tx), t->first_id, attest_verdict_name(verdict), nstrip,
-		 content_fd >= 0 ? "yes" : "no", t->env.nrcpts);
+		 content_fd >= 0 ? "yes" : "no", in_place ? "prefix" : "whole", t->env.nrcpts);
 	t->tx = NULL; /* the spool owns it now */
 	queue_tx_commit(tx, edge_smtp_committed, t);
 }
@@ -282,7 +354,7 @@ static void quarantine_message(struct edge_txn *t, const struct scan_reply *r, i
 	int flen = -1;
 	queue_id_new(t->env.id);
 	if (buf)
-		flen = stamp(t, r, verdict, t->env.id, buf, len, field, err, sizeof(err));
+		flen = stamp_buffer(t, r, verdict, t->env.id, buf, len, field, err, sizeof(err));
 	if (flen >= 0 && es->quarantine && (q = calloc(1, sizeof(*q))) != NULL &&
 	    (q->content = malloc((size_t)flen + len + 1)) != NULL) {
 		memcpy(q->content, field, (size_t)flen);

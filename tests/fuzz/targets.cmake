@@ -47,3 +47,6 @@ airlock_fuzz(fuzz_acert_params ${CMAKE_SOURCE_DIR}/tunnel/airlock_cert/acert_par
 airlock_fuzz(fuzz_acert_csr_request ${CMAKE_SOURCE_DIR}/tunnel/airlock_cert/acert_csr_request.c
 	${CMAKE_SOURCE_DIR}/tunnel/airlock_cert/acert_x509.c
 	${CMAKE_SOURCE_DIR}/tunnel/airlock_cert/acert_attest.c)
+airlock_fuzz(fuzz_attest_edit ${CMAKE_SOURCE_DIR}/relay/attest_edit.c
+	${CMAKE_SOURCE_DIR}/relay/attest.c ${CMAKE_SOURCE_DIR}/relay/attest_keys.c
+	${CMAKE_SOURCE_DIR}/relay/scan_rewrite.c)

@@ -94,6 +94,7 @@ expect "still nothing queued" test -z "$(ls "$WORK/spool/queue")"
 # --- a clean message: delivered, stamped, verifiable ------------------------------------------
 msg clean "$WORK/clean.eml" clean-one
 out=$(send "$WORK/clean.eml")
+out1=$out
 expect "a clean message is accepted: $out" grep -q "^250 2.0.0 Ok: queued as" <<<"$out"
 wait_for 30 "it reaches the sink" sink_has "$WORK/sink" 1
 python3 "$M" split "$WORK/sink/dump" "$WORK/got" >/dev/null
@@ -110,6 +111,27 @@ expect "the stamp names the queue id the client was given" \
 sed 's/A second line/A second lime/' "$WORK/got/1.eml" >"$WORK/tampered.eml"
 out=$("$CHECK" "$WORK/state/attest.pub" "$WORK/tampered.eml") && rc=0 || rc=$?
 expect "one changed body byte fails it: $out" test "$rc" -eq 1 -a "${out%% *}" = body-mismatch
+expect "with fields to remove, the whole message was written again" \
+	grep -q "event=stamped id=${out1##* } .*removed_fields=2 rewritten=no written=whole" \
+	"$WORK/edge.log"
+
+# Nothing to remove: the stamp goes in front of the content as written (queue_tx_prefix).
+msg plain "$WORK/plain.eml" plain-one
+out=$(send "$WORK/plain.eml")
+expect "a plain message is accepted: $out" grep -q "^250 2.0.0 Ok: queued as" <<<"$out"
+expect "it was stamped in place" \
+	grep -q "event=stamped id=${out##* } .*removed_fields=0 rewritten=no written=prefix" \
+	"$WORK/edge.log"
+wait_for 30 "it reaches the sink" sink_has "$WORK/sink" 2
+python3 "$M" split "$WORK/sink/dump" "$WORK/got" >/dev/null
+expect "one X-Airlock-Scan field on it" test "$(grep -ci '^X-Airlock-' "$WORK/got/2.eml")" -eq 1
+expect "its body arrived" grep -q "Hello, this is plain-one." "$WORK/got/2.eml"
+if "$CHECK" "$WORK/state/attest.pub" "$WORK/got/2.eml" >"$WORK/check2.txt"; then
+	pass "its stamp verifies: $(cat "$WORK/check2.txt")"
+else
+	fail "its stamp verifies: $(cat "$WORK/check2.txt")"
+fi
+expect "its stamp names its queue id" grep -q "id=${out##* } verdict=clean" "$WORK/check2.txt"
 
 # --- the scan process killed with a message in flight -----------------------------------------
 scan_pid() { edge_ctl status '[p["pid"] for p in d["processes"] if p["name"] == "scan"][0]'; }
@@ -143,7 +165,7 @@ acked=$(grep -c '"code": 250' "$WORK/load.jsonl")
 other=$(grep -v '"code": 250' "$WORK/load.jsonl" | grep -vc '"code": 451' || true)
 expect "load: all 60 answered" test "$(wc -l <"$WORK/load.jsonl")" -eq 60
 expect "load: $acked acknowledged, the rest 451 ($other other replies)" test "$acked" -ge 1 -a "$other" -eq 0
-wait_for 60 "every acknowledged message arrives ($acked + 1)" sink_has "$WORK/sink" $((acked + 1))
+wait_for 60 "every acknowledged message arrives ($acked + 2)" sink_has "$WORK/sink" $((acked + 2))
 all_acked_arrived() {
 	python3 - "$WORK/load.jsonl" "$WORK/sink/dump" <<'EOT'
 import json, sys

@@ -11,6 +11,7 @@ usage:
       raw FILE             FILE itself as the message (an mbox "From " line dropped)
       clean TAG            a plain text message carrying TAG and a forged
                            X-Airlock-Scan header
+      plain TAG            the same without the forged fields
       twoparts TAG NAME    a text part carrying TAG and a small attachment NAME
   scanmsg.py send SERVER FILE       sends FILE, prints "CODE TEXT" of the end-of-data reply
   scanmsg.py split DUMP OUTDIR      splits smtp-sink's dump into OUTDIR/N.eml (CRLF lines,
@@ -93,6 +94,9 @@ def build(kind, out, args):
     elif kind == "clean":
         msg = (f"X-Airlock-Scan: v=1; forged=yes\r\nFrom: <{FROM}>\r\nTo: <{RCPT}>\r\n"
                f"Subject: clean {args[0]}\r\nx-airlock-other: also forged\r\n\r\n"
+               f"Hello, this is {args[0]}.\r\nA second line.\r\n").encode()
+    elif kind == "plain":
+        msg = (f"From: <{FROM}>\r\nTo: <{RCPT}>\r\nSubject: plain {args[0]}\r\n\r\n"
                f"Hello, this is {args[0]}.\r\nA second line.\r\n").encode()
     elif kind == "twoparts":
         msg = attached(b"MZ not really a program\r\n", args[1], f"two parts {args[0]}",

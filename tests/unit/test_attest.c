@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "relay/attest.h"
+#include "relay/attest_edit.h"
 #include "relay/attest_keys.h"
 
 #define ID   "7KQ2M0X9ZC4TDV1R8HNB"
@@ -526,6 +527,86 @@ static void cleanup(char *dir)
 	free(dir);
 }
 
+/* The header section's length as the stream counts it, fed in chunks of every size. */
+static void test_stream_header_len(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *msg;
+		size_t hlen;
+	} cases[] = {
+		{"Subject: a\r\n\r\nbody\r\n", 14},
+		{"\r\nbody only\r\n", 2},
+		{"Subject: no body", 16},
+		{"Subject: a\r\n \r\n\r\nX: in body\r\n\r\n", 17}, /* a fold of blanks */
+		{"Subject: a\r\n\rx\r\n\r\nbody", 18},		   /* a bare CR */
+		{"", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = strlen(cases[i].msg);
+		for (size_t chunk = 1; chunk <= len + 1; chunk++) {
+			struct attest_stream s;
+			unsigned char h[ATTEST_HASH_LEN];
+			attest_stream_init(&s);
+			for (size_t o = 0; o < len; o += chunk)
+				attest_stream_update(&s, cases[i].msg + o,
+						     len - o < chunk ? len - o : chunk);
+			if (attest_stream_header_len(&s) != cases[i].hlen)
+				fail_msg("case %zu chunk %zu: %llu", i, chunk,
+					 (unsigned long long)attest_stream_header_len(&s));
+			attest_stream_body_hash(&s, h);
+		}
+	}
+}
+
+/* attest_edit(), and its prefix short cut taken exactly when nothing is removed. */
+static void test_edit_prefix(void **state)
+{
+	(void)state;
+	static const char plain[] = "Received: x\r\nSubject: a\r\n\r\nX-Airlock-Scan: body\r\n";
+	static const size_t plain_hlen = 28;
+	char *out, *prefix;
+	size_t olen, nstrip, plen;
+
+	assert_int_equal(
+		attest_edit(plain, strlen(plain), "X-Virus-Status", "clean", &out, &olen, &nstrip),
+		0);
+	assert_int_equal(nstrip, 0);
+	assert_int_equal(olen, strlen("X-Virus-Status: clean\r\n") + strlen(plain));
+	assert_memory_equal(out, "X-Virus-Status: clean\r\n", 23);
+	assert_memory_equal(out + 23, plain, strlen(plain));
+	free(out);
+	assert_int_equal(
+		attest_edit_prefix(plain, plain_hlen, "X-Virus-Status", "clean", &prefix, &plen),
+		1);
+	assert_int_equal(plen, 23);
+	assert_memory_equal(prefix, "X-Virus-Status: clean\r\n", 23);
+	free(prefix);
+	/* No result header: an empty prefix. */
+	assert_int_equal(attest_edit_prefix(plain, plain_hlen, "", "clean", &prefix, &plen), 1);
+	assert_int_equal(plen, 0);
+	free(prefix);
+
+	/* Fields to remove: no short cut, and attest_edit() removes them. */
+	static const char forged[] = "x-airlock-scan: v=1\r\nSubject: a\r\n\r\nbody\r\n";
+	assert_int_equal(attest_edit_prefix(forged, 36, "", "clean", &prefix, &plen), 0);
+	assert_int_equal(attest_edit(forged, strlen(forged), "", "clean", &out, &olen, &nstrip), 0);
+	assert_int_equal(nstrip, 1);
+	assert_int_equal(olen, strlen("Subject: a\r\n\r\nbody\r\n"));
+	assert_memory_equal(out, "Subject: a\r\n\r\nbody\r\n", olen);
+	free(out);
+	static const char status[] = "Subject: a\r\nX-VIRUS-STATUS: clean (forged)\r\n\r\nb";
+	assert_int_equal(attest_edit_prefix(status, strlen(status) - 1, "X-Virus-Status", "v",
+					    &prefix, &plen),
+			 0);
+	assert_int_equal(
+		attest_edit(status, strlen(status), "X-Virus-Status", "v", &out, &olen, &nstrip),
+		0);
+	assert_int_equal(olen, strlen("X-Virus-Status: v\r\nSubject: a\r\n\r\nb"));
+	assert_memory_equal(out, "X-Virus-Status: v\r\nSubject: a\r\n\r\nb", olen);
+	free(out);
+}
+
 static void test_keys_create_load(void **state)
 {
 	(void)state;
@@ -666,6 +747,8 @@ int main(void)
 		cmocka_unit_test(test_body_hash),
 		cmocka_unit_test_setup_teardown(test_chunked_verify, setup, teardown),
 		cmocka_unit_test(test_strip),
+		cmocka_unit_test(test_stream_header_len),
+		cmocka_unit_test(test_edit_prefix),
 		cmocka_unit_test(test_keys_create_load),
 		cmocka_unit_test(test_keys_refused),
 		cmocka_unit_test(test_trust_parse),

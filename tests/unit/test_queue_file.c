@@ -3,8 +3,10 @@
  * trips, every class of malformed envelope rejected with its reason, line
  * injection refused at write time, caps, and queue ids.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -294,7 +296,11 @@ static const struct bad_case bad_cases[] = {
 	 "line 12: no empty line ends the envelope"},
 	{"rcpt b@example.com\n\n", "rcpt b@example.com",
 	 "line 11: no empty line ends the envelope"},
+	{"tls yes\n", "tls yes\npad ..x.\n", "line 7: pad other than dots"},
+	{"tls yes\n", "tls yes\npad  \n", "line 7: pad other than dots"},
+	{"tls yes\n", "tls yes\npad\n", "line 7: no space after key \"pad\""},
 	{"\n", "\n", NULL}, /* control: the canonical form parses */
+	{"tls yes\n", "pad \ntls yes\npad ...\npad ...\n", NULL}, /* pad: anywhere, repeated */
 };
 
 static void test_parse_rejects_malformed(void **state)
@@ -322,6 +328,51 @@ static void test_parse_rejects_malformed(void **state)
 		}
 		free(s);
 	}
+}
+
+/* Padded to every size from the shortest to two lines and more, or refused. */
+static void test_format_size(void **state)
+{
+	(void)state;
+	struct queue_envelope env, back;
+	char *out, err[128];
+	size_t len, off, base = sizeof(canonical) - 1;
+
+	make_env(&env);
+	for (size_t size = 0; size < base + 3 * QUEUE_LINE_MAX; size++) {
+		int rc = queue_envelope_format_size(&env, size, &out, &len);
+		bool fits = size == base || (size >= base + QUEUE_PAD_LINE_MIN);
+		if (!fits) {
+			if (rc != -1 || errno != ENOSPC || out != NULL)
+				fail_msg("size %zu: %d", size, rc);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_int_equal(len, size);
+		assert_int_equal(strlen(out), size);
+		/* the canonical lines, then the pad lines, then the empty line */
+		assert_memory_equal(out, canonical, base - 1);
+		for (size_t p = base - 1; p < len - 1;) {
+			const char *nl = memchr(out + p, '\n', len - p);
+			assert_non_null(nl);
+			size_t n = (size_t)(nl - (out + p)) + 1;
+			assert_true(n >= QUEUE_PAD_LINE_MIN && n <= QUEUE_LINE_MAX);
+			assert_memory_equal(out + p, "pad ", 4);
+			assert_int_equal(strspn(out + p + 4, "."), n - QUEUE_PAD_LINE_MIN);
+			p += n;
+		}
+		assert_int_equal(queue_envelope_parse(out, len, &back, &off, err, sizeof(err)), 0);
+		assert_int_equal(off, size);
+		assert_env_equal(&env, &back);
+		queue_envelope_free(&back);
+		free(out);
+	}
+	assert_int_equal(queue_envelope_format_size(&env, QUEUE_ENVELOPE_MAX + 1, &out, &len), -1);
+	assert_int_equal(errno, ENOSPC);
+	env.arrived = -1; /* not formattable: EINVAL, as queue_envelope_format() */
+	assert_int_equal(queue_envelope_format_size(&env, 4096, &out, &len), -1);
+	assert_int_equal(errno, EINVAL);
+	queue_envelope_free(&env);
 }
 
 static void test_parse_nul_and_caps(void **state)
@@ -443,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_format_refuses_injection),
 		cmocka_unit_test(test_parse_rejects_malformed),
+		cmocka_unit_test(test_format_size),
 		cmocka_unit_test(test_parse_nul_and_caps),
 		cmocka_unit_test(test_ids_unique_and_valid),
 		cmocka_unit_test(test_id_valid),

@@ -3,7 +3,8 @@
  * bytes committed, the callback only once the file is at its final path,
  * abort, group commit batching, a planted symlink at the final path, a
  * file size limit hit mid-message, the scanner's read fd, the edge's
- * rewrite of a transaction in place (queue_tx_restart), and clean-up of
+ * rewrite of a transaction in place (queue_tx_restart), a prefix put in
+ * front of the content through room in the envelope (queue_tx_prefix), clean-up of
  * a dead writer's temp files, and other disk work run on the commit thread
  * (queue_spool_run_job). Every event loop run is bounded by a timer.
  */
@@ -470,6 +471,88 @@ static void test_restart_rewrites_in_place(void **state)
 	queue_envelope_free(&env);
 }
 
+/*
+ * queue_tx_prefix(): a transaction begun with room in its envelope gets a
+ * prefix in front of its content and a changed envelope without its content
+ * being written again, in the buffer (small) or on disk (large), and is
+ * committed as exactly envelope + pad + prefix + content, which the queue's
+ * reader parses back. What does not fit is refused with nothing written.
+ */
+static void prefix_case(struct fixture *fx, size_t clen, bool read_first)
+{
+	struct queue_envelope env, back;
+	struct result r = {.fx = fx};
+	char err[200], *text;
+	size_t tlen, flen, off;
+	static char content[100000];
+	static const char prefix[] = "X-Stamp: 1\r\nX-Result: clean\r\n";
+	size_t plen = sizeof(prefix) - 1;
+
+	assert_true(clen <= sizeof(content));
+	make_env(&env);
+	queue_id_new(env.id); /* for the length: every id has the same */
+	assert_int_equal(queue_envelope_format(&env, &text, &tlen), 0);
+	free(text);
+	struct queue_tx *tx = queue_tx_begin_reserve(fx->q, &env, 600, err, sizeof(err));
+	assert_non_null(tx);
+	assert_int_equal(queue_tx_content_offset(tx), tlen + 600);
+	char id[QUEUE_ID_MAX + 1];
+	snprintf(id, sizeof(id), "%s", queue_tx_id(tx));
+	for (size_t i = 0; i < clen; i++)
+		content[i] = (char)('a' + i % 26);
+	assert_int_equal(queue_tx_write(tx, content, clen), 0);
+	int scanfd = read_first ? queue_tx_read_fd(tx) : -1;
+
+	/* Too big for the room: refused, nothing changed. */
+	static char huge[700];
+	memset(huge, 'h', sizeof(huge));
+	assert_int_equal(queue_tx_prefix(tx, &env, huge, sizeof(huge), err, sizeof(err)), 1);
+	assert_int_equal(queue_tx_content_size(tx), clen);
+
+	assert_int_equal(queue_envelope_add_rcpt(&env, "bcc@example.com"), 0);
+	memset(env.id, 0, sizeof(env.id));
+	assert_int_equal(queue_tx_prefix(tx, &env, prefix, plen, err, sizeof(err)), 0);
+	assert_string_equal(env.id, id);
+	assert_int_equal(queue_tx_content_size(tx), clen + plen);
+	queue_tx_commit(tx, on_commit, &r);
+	run_until(fx, &r.calls, 1);
+	assert_int_equal(r.ok, 1);
+	assert_int_equal(count_in(fx, "tmp"), 0);
+
+	char *file = read_file(queue_spool_dirfd(fx->q, QUEUE_AREA_QUEUE), id, &flen);
+	assert_int_equal(flen, tlen + 600 + clen);
+	assert_int_equal(queue_envelope_parse(file, flen, &back, &off, err, sizeof(err)), 0);
+	assert_int_equal(back.nrcpts, 2);
+	assert_string_equal(back.rcpts[1], "bcc@example.com");
+	assert_int_equal(off, tlen + 600 - plen);
+	assert_memory_equal(file + off, prefix, plen);
+	assert_memory_equal(file + off + plen, content, clen);
+	queue_envelope_free(&back);
+	if (scanfd >= 0)
+		close(scanfd);
+	free(file);
+	queue_envelope_free(&env);
+	assert_int_equal(unlinkat(queue_spool_dirfd(fx->q, QUEUE_AREA_QUEUE), id, 0), 0);
+}
+
+static void test_prefix_in_place(void **state)
+{
+	struct fixture *fx = *state;
+	prefix_case(fx, 0, false);
+	prefix_case(fx, 20, false);	/* still in the buffer */
+	prefix_case(fx, 20, true);	/* flushed for the scanner */
+	prefix_case(fx, 100000, false); /* written through */
+	/* Without room (queue_tx_begin) nothing fits. */
+	struct queue_envelope env;
+	char err[200];
+	make_env(&env);
+	struct queue_tx *tx = queue_tx_begin(fx->q, &env, err, sizeof(err));
+	assert_non_null(tx);
+	assert_int_equal(queue_tx_prefix(tx, &env, "X: 1\r\n", 6, err, sizeof(err)), 1);
+	queue_tx_abort(tx);
+	queue_envelope_free(&env);
+}
+
 static void test_clean_tmp(void **state)
 {
 	struct fixture *fx = *state;
@@ -588,6 +671,7 @@ int main(void)
 		T(test_write_fails_on_file_size_limit),
 		T(test_read_fd_for_scanner),
 		T(test_restart_rewrites_in_place),
+		T(test_prefix_in_place),
 		T(test_clean_tmp),
 		T(test_free_runs_pending_callbacks),
 		T(test_run_job),
