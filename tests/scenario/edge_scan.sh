@@ -101,13 +101,16 @@ python3 "$M" split "$WORK/sink/dump" "$WORK/got" >/dev/null
 expect "one X-Airlock-Scan field at the sink" test "$(grep -ci '^X-Airlock-' "$WORK/got/1.eml")" -eq 1
 expect "the forged incoming fields are gone" test "$(grep -c 'forged' "$WORK/got/1.eml")" -eq 0
 expect "the body arrived" grep -q "Hello, this is clean-one." "$WORK/got/1.eml"
-if "$CHECK" "$WORK/state/attest.pub" "$WORK/got/1.eml" >"$WORK/check.txt"; then
-	pass "the stamp verifies: $(cat "$WORK/check.txt")"
-else
-	fail "the stamp verifies: $(cat "$WORK/check.txt")"
-fi
-expect "the stamp names the queue id the client was given" \
-	grep -q "id=${out##* } verdict=clean" "$WORK/check.txt"
+# stamp_verifies FILE ID: its stamp verifies with the edge's key and names queue id ID.
+stamp_verifies() {
+	if "$CHECK" "$WORK/state/attest.pub" "$1" >"$1.check"; then
+		pass "the stamp of ${1##*/} verifies: $(cat "$1.check")"
+	else
+		fail "the stamp of ${1##*/} verifies: $(cat "$1.check")"
+	fi
+	expect "it names the queue id the client was given" grep -q "id=$2 verdict=clean" "$1.check"
+}
+stamp_verifies "$WORK/got/1.eml" "${out##* }"
 sed 's/A second line/A second lime/' "$WORK/got/1.eml" >"$WORK/tampered.eml"
 out=$("$CHECK" "$WORK/state/attest.pub" "$WORK/tampered.eml") && rc=0 || rc=$?
 expect "one changed body byte fails it: $out" test "$rc" -eq 1 -a "${out%% *}" = body-mismatch
@@ -126,12 +129,7 @@ wait_for 30 "it reaches the sink" sink_has "$WORK/sink" 2
 python3 "$M" split "$WORK/sink/dump" "$WORK/got" >/dev/null
 expect "one X-Airlock-Scan field on it" test "$(grep -ci '^X-Airlock-' "$WORK/got/2.eml")" -eq 1
 expect "its body arrived" grep -q "Hello, this is plain-one." "$WORK/got/2.eml"
-if "$CHECK" "$WORK/state/attest.pub" "$WORK/got/2.eml" >"$WORK/check2.txt"; then
-	pass "its stamp verifies: $(cat "$WORK/check2.txt")"
-else
-	fail "its stamp verifies: $(cat "$WORK/check2.txt")"
-fi
-expect "its stamp names its queue id" grep -q "id=${out##* } verdict=clean" "$WORK/check2.txt"
+stamp_verifies "$WORK/got/2.eml" "${out##* }"
 
 # --- the scan process killed with a message in flight -----------------------------------------
 scan_pid() { edge_ctl status '[p["pid"] for p in d["processes"] if p["name"] == "scan"][0]'; }

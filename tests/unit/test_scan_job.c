@@ -94,6 +94,18 @@ static char *take_content(int cfd)
 	return text;
 }
 
+/* A reply and its content fd (closed here) are the ones scan_job_run() gave. */
+static void assert_same(const struct scan_reply *got, int cfd, const struct scan_reply *want,
+			const char *text)
+{
+	assert_memory_equal(got, want, sizeof(*got));
+	char *t = take_content(cfd);
+	assert_int_equal(text == NULL, t == NULL);
+	if (text)
+		assert_string_equal(t, text);
+	free(t);
+}
+
 /*
  * scan_job_run(), and the same message in steps with the walk before
  * libclamav (as the scan process may run them): the same reply and content.
@@ -114,12 +126,7 @@ static int run(const char *content, struct scan_reply *r, char **rewritten)
 		scan_job_clamav(&j, &r2);
 	}
 	scan_job_finish(&j, &r2, &cfd);
-	assert_memory_equal(&r2, r, sizeof(r2));
-	char *text2 = take_content(cfd);
-	assert_int_equal(text == NULL, text2 == NULL);
-	if (text)
-		assert_string_equal(text2, text);
-	free(text2);
+	assert_same(&r2, cfd, r, text);
 
 	/* As the scan process runs it: scan_job_ntasks() tasks, the last one first. */
 	struct scan_reply r3 = {.seq = 9};
@@ -130,12 +137,7 @@ static int run(const char *content, struct scan_reply *r, char **rewritten)
 			scan_job_task(&j, n, &r3, walker);
 	}
 	scan_job_finish(&j, &r3, &cfd);
-	assert_memory_equal(&r3, r, sizeof(r3));
-	char *text3 = take_content(cfd);
-	assert_int_equal(text == NULL, text3 == NULL);
-	if (text)
-		assert_string_equal(text3, text);
-	free(text3);
+	assert_same(&r3, cfd, r, text);
 	close(fd);
 	if (rewritten)
 		*rewritten = text;
