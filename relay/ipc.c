@@ -714,6 +714,129 @@ int ipc_write_msg(int sock, uint16_t type, const struct ipc_writer *w, int fd, i
 	return 0;
 }
 
+/*
+ * One recvmsg() of at most len bytes into buf, waiting for them (the socket
+ * may be non-blocking); a descriptor that came with them goes to *fd (-1 on
+ * entry).
+ * Returns the bytes read (0 at EOF), or -1 with errno (EPROTO and *why for
+ * descriptors that cannot be ours).
+ */
+static ssize_t recv_waiting(int sock, uint8_t *buf, size_t len, int *fd, const char **why)
+{
+	for (;;) {
+		struct iovec iov = {buf, len};
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int) * 8)];
+		} ctl;
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd p = {.fd = sock, .events = POLLIN};
+			if (poll(&p, 1, -1) < 0 && errno != EINTR)
+				return -1;
+			continue;
+		}
+		if (n < 0)
+			return -1;
+		size_t nfds = 0;
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k; i++, nfds++) {
+				int got;
+				memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+				if (nfds == 0)
+					*fd = got;
+				else
+					close(got);
+			}
+		}
+		if ((mh.msg_flags & MSG_CTRUNC) || nfds > 1) {
+			*why = mh.msg_flags & MSG_CTRUNC ? "descriptors truncated"
+							 : "several descriptors at once";
+			errno = EPROTO;
+			return -1;
+		}
+		return n;
+	}
+}
+
+int ipc_read_msg(int sock, uint16_t *type, uint8_t *payload, size_t *len, int *fd, const char **why)
+{
+	uint8_t raw[IPC_HDR_LEN];
+	struct ipc_hdr h;
+	size_t got = 0;
+	*fd = -1;
+	*why = NULL;
+	/* Exactly the header, then exactly the payload: nothing of the next message. */
+	while (got < IPC_HDR_LEN) {
+		int one = -1;
+		ssize_t n = recv_waiting(sock, raw + got, IPC_HDR_LEN - got, &one, why);
+		if (one != -1 && got > 0) { /* a descriptor goes with a message's first byte */
+			close(one);
+			*why = "descriptor inside a message";
+			goto proto;
+		}
+		if (one != -1)
+			*fd = one;
+		if (n < 0)
+			goto fail;
+		if (n == 0) {
+			if (got == 0)
+				return 0;
+			*why = "peer closed mid-message";
+			goto proto;
+		}
+		got += (size_t)n;
+	}
+	ipc_hdr_decode(raw, &h);
+	if (ipc_hdr_check(&h, why) != 0)
+		goto proto;
+	if ((h.flags & IPC_FLAG_FD) && *fd == -1) {
+		*why = "message without its descriptor";
+		goto proto;
+	}
+	if (!(h.flags & IPC_FLAG_FD) && *fd != -1) {
+		*why = "descriptor without a message";
+		goto proto;
+	}
+	for (got = 0; got < h.len;) {
+		int extra = -1;
+		ssize_t n = recv_waiting(sock, payload + got, h.len - got, &extra, why);
+		if (extra != -1) {
+			close(extra);
+			*why = "descriptor inside a message";
+			goto proto;
+		}
+		if (n < 0)
+			goto fail;
+		if (n == 0) {
+			*why = "peer closed mid-message";
+			goto proto;
+		}
+		got += (size_t)n;
+	}
+	*type = h.type;
+	*len = h.len;
+	return 1;
+proto:
+	errno = EPROTO;
+fail:
+	if (*fd != -1) {
+		int e = errno;
+		close(*fd);
+		errno = e;
+		*fd = -1;
+	}
+	return -1;
+}
+
 /* ---- life cycle ---------------------------------------------------------- */
 
 struct ipc_chan *ipc_chan_new(struct event_base *base, int fd, ipc_handler_fn handler, void *arg)

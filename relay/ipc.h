@@ -180,6 +180,22 @@ int ipc_send_writer(struct ipc_chan *c, uint16_t type, const struct ipc_writer *
  */
 int ipc_write_msg(int sock, uint16_t type, const struct ipc_writer *w, int fd, int timeout_ms);
 
+/*
+ * Reads one whole message from the stream socket sock, waiting for it (the
+ * socket may be blocking or not), from any thread, without a channel: for a
+ * thread that owns the reading side of a socket nobody else reads. Reads
+ * exactly the message's octets, so the next message stays in the socket for
+ * the next call, whichever thread makes it. payload must hold IPC_MAX_PAYLOAD
+ * octets. Returns 1 with *type, *len (the payload's length) and *fd (the
+ * descriptor that came with it, owned by the caller, or -1); 0 at EOF between
+ * messages; -1 with errno: EPROTO with a reason in *why for what a channel
+ * calls a protocol error (a bad header, a descriptor missing or not
+ * announced, EOF inside a message), else the error of recvmsg() or poll().
+ * On -1 the stream is unusable.
+ */
+int ipc_read_msg(int sock, uint16_t *type, uint8_t *payload, size_t *len, int *fd,
+		 const char **why);
+
 /* Names the channel in log lines ("smtp", "queue"); copied, truncated to 31 bytes. */
 void ipc_chan_set_name(struct ipc_chan *c, const char *name);
 

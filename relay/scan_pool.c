@@ -1,9 +1,10 @@
 /*
  * The scanning thread pool. The mutex guards the two job lists, the task
- * counters of the jobs and the stop flag; a byte on the wake pipe tells the
- * loop that the done list grew. A job stays at the head of the todo list
- * until its last task was started, so that its tasks go to the next free
- * workers one after the other.
+ * counters of the jobs, the reader's state and the stop flag; a byte on the
+ * wake pipe tells the loop that the done list grew. A job stays at the head
+ * of the todo list until its last task was started, so that its tasks go to
+ * the next free workers one after the other. A worker takes a waiting task
+ * before it reads a new job: the tasks of jobs in flight come first.
  */
 #include "relay/scan_pool.h"
 
@@ -35,7 +36,10 @@ struct scan_pool {
 	pthread_cond_t cv;
 	struct job_list todo, done; /* mu */
 	bool stop;		    /* mu */
-	size_t in_flight;	    /* loop thread only */
+	bool reading;		    /* mu: a worker is in take() */
+	bool source_empty;	    /* mu: take() found nothing, and no kick came since */
+	unsigned kicks;		    /* mu: scan_pool_kick() calls */
+	_Atomic size_t in_flight;
 	unsigned nthreads;
 	pthread_t threads[SCAN_POOL_MAX_THREADS];
 	void *ctx[SCAN_POOL_MAX_THREADS];
@@ -74,6 +78,59 @@ static struct pool_job *list_pop(struct job_list *l)
 	return j;
 }
 
+/* With mu held: task task of j ran; the last one to end finishes j and hands it to the loop. */
+static void task_ended(struct scan_pool *p, struct pool_job *j, void *ctx)
+{
+	if (++j->ended < j->ntasks)
+		return;
+	if (p->fns.finish) {
+		pthread_mutex_unlock(&p->mu);
+		p->fns.finish(j->job, ctx);
+		pthread_mutex_lock(&p->mu);
+	}
+	/* The loop takes the whole list at once: only the first job in it needs to wake it. */
+	bool was_empty = !p->done.head;
+	list_push(&p->done, j);
+	if (was_empty) {
+		char b = 1;
+		ssize_t n = write(p->wake[1], &b, 1); /* a full pipe already wakes the loop */
+		(void)n;
+	}
+}
+
+/*
+ * With mu held, as the reader: a job from take(), or NULL. Its tasks after
+ * the first go to the todo list; the first is the caller's to run.
+ */
+static struct pool_job *read_job(struct scan_pool *p, void *ctx)
+{
+	unsigned kicks = p->kicks, ntasks = 0;
+	p->reading = true;
+	pthread_mutex_unlock(&p->mu);
+	void *job = p->fns.take(p->arg, &ntasks, ctx);
+	struct pool_job *j = NULL;
+	if (job) {
+		if (ntasks < 1)
+			fatal("scan_pool: take() gave a job without tasks");
+		if (!(j = calloc(1, sizeof(*j))))
+			fatal("out of memory");
+		j->job = job;
+		j->ntasks = ntasks;
+		j->started = 1;
+		p->in_flight++;
+	}
+	pthread_mutex_lock(&p->mu);
+	p->reading = false;
+	if (!job && p->kicks == kicks)
+		p->source_empty = true;
+	if (j && ntasks > 1)
+		list_push(&p->todo, j);
+	/* Another worker reads now, and the job's other tasks want workers. */
+	for (unsigned i = 0; i < (j ? ntasks : 1) && i < p->nthreads; i++)
+		pthread_cond_signal(&p->cv);
+	return j;
+}
+
 static void *worker_main(void *arg)
 {
 	struct scan_pool *p = ((struct worker_arg *)arg)->p;
@@ -83,35 +140,24 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		struct pool_job *j = p->todo.head;
-		if (!j) {
-			if (p->stop)
-				break;
+		unsigned task = 0;
+		if (j) {
+			task = j->started++;
+			if (j->started == j->ntasks)
+				list_pop(&p->todo);
+		} else if (p->stop) {
+			break;
+		} else if (p->fns.take && !p->reading && !p->source_empty) {
+			if (!(j = read_job(p, ctx)))
+				continue;
+		} else {
 			pthread_cond_wait(&p->cv, &p->mu);
 			continue;
 		}
-		unsigned task = j->started++;
-		if (j->started == j->ntasks)
-			list_pop(&p->todo);
 		pthread_mutex_unlock(&p->mu);
 		p->fns.work(j->job, task, ctx);
 		pthread_mutex_lock(&p->mu);
-		if (++j->ended < j->ntasks)
-			continue;
-		if (p->fns.finish) {
-			pthread_mutex_unlock(&p->mu);
-			p->fns.finish(j->job, ctx);
-			pthread_mutex_lock(&p->mu);
-		}
-		/* The loop takes the whole list at once: only the first job in it needs to wake it.
-		 */
-		bool was_empty = !p->done.head;
-		list_push(&p->done, j);
-		if (was_empty) {
-			char b = 1;
-			ssize_t n =
-				write(p->wake[1], &b, 1); /* a full pipe already wakes the loop */
-			(void)n;
-		}
+		task_ended(p, j, ctx);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
@@ -219,6 +265,17 @@ int scan_pool_submit(struct scan_pool *p, void *job, unsigned ntasks)
 size_t scan_pool_in_flight(const struct scan_pool *p)
 {
 	return p->in_flight;
+}
+
+void scan_pool_kick(struct scan_pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->kicks++;
+	bool wake = p->source_empty && !p->reading;
+	p->source_empty = false;
+	pthread_mutex_unlock(&p->mu);
+	if (wake)
+		pthread_cond_signal(&p->cv);
 }
 
 void scan_pool_free(struct scan_pool *p)

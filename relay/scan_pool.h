@@ -1,7 +1,8 @@
 /*
  * A small pool of scanning threads for the scan process: jobs are submitted
- * from the event loop thread, run on workers, and come back to the event
- * loop thread through a wake pipe.
+ * from the event loop thread, or read by the workers themselves (take()
+ * below), run on workers, and come back to the event loop thread through a
+ * wake pipe.
  *
  * A job has one or more tasks that may run at the same time on different
  * workers (the scan process runs libclamav and the MIME walk of one message
@@ -28,6 +29,21 @@ struct scan_pool_fns {
 	void (*finish)(void *job, void *thread_ctx);
 	/* On the event loop thread after that; the job is the caller's again. */
 	void (*done)(void *job, void *arg);
+	/*
+	 * NULL, or the pool's own source of jobs, beside scan_pool_submit(): a
+	 * worker that finds no task waiting becomes the reader (one at a time)
+	 * and calls take(), which waits for the next job (e.g. reads a request
+	 * from a socket) and returns it with its number of tasks in *ntasks
+	 * (>= 1). The reader runs task 0 itself, so that a job starts on the
+	 * thread that read it, with no hand-off to another; its other tasks go
+	 * to the next free workers, and another idle worker becomes the reader
+	 * meanwhile. take() returns NULL when there is nothing to read for now
+	 * (e.g. no socket): it is then called again only after scan_pool_kick().
+	 * Before scan_pool_free(), the caller makes a waiting take() return
+	 * (e.g. shuts its socket down); take() is not called once the pool is
+	 * being freed.
+	 */
+	void *(*take)(void *arg, unsigned *ntasks, void *thread_ctx);
 };
 
 /*
@@ -46,8 +62,11 @@ struct scan_pool *scan_pool_new(struct event_base *base, unsigned nthreads, void
  */
 int scan_pool_submit(struct scan_pool *p, void *job, unsigned ntasks);
 
-/* Jobs submitted and not yet handed to done(). */
+/* Jobs submitted or taken and not yet handed to done(). Any thread. */
 size_t scan_pool_in_flight(const struct scan_pool *p);
+
+/* Any thread: take() may have something to read again (e.g. a new socket). */
+void scan_pool_kick(struct scan_pool *p);
 
 /*
  * Lets the workers finish every job queued, calls done() for each, joins

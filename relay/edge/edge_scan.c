@@ -1,9 +1,11 @@
 /*
  * The edge's scan process: one libclamav engine, a MIME walker per thread,
- * the attachment policy and the transport rules, behind a thread pool. It
- * opens no socket and writes nothing in the spool: it reads the fds smtp
- * sends, answers verdicts, and reloads its database on request (SIGHUP to
- * the parent) or when the database directory changes.
+ * the attachment policy and the transport rules, behind a thread pool whose
+ * workers read smtp's requests themselves (one at a time, the reader: see
+ * take()) and answer them. It opens no socket and writes nothing in the
+ * spool: it reads the fds smtp sends, answers verdicts, and reloads its
+ * database on request (SIGHUP to the parent) or when the database directory
+ * changes. The event loop serves the parent, counts and logs.
  */
 #include "relay/edge/edge.h"
 #include "relay/edge/edge_scan_temp.h"
@@ -19,9 +21,11 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +46,9 @@ struct edge_scan {
 	struct scan_job_opts opts;
 	struct event *watch;
 	uint64_t scans, clean, infected, rejected, limits, errors, quarantined;
+	pthread_mutex_t lmu;
+	struct scan_link *link;	      /* lmu: the link requests are read from; NULL: none */
+	uint8_t req[IPC_MAX_PAYLOAD]; /* the reader's (one at a time: scan_pool.h, take) */
 };
 
 /*
@@ -52,18 +59,17 @@ struct edge_scan {
 #define REPLY_TIMEOUT_MS 5000
 
 /*
- * One smtp process's channel (edge.h, "scan link"); freed when closed and no
- * job needs it. The event loop reads requests from chan; answers are written
- * to reply_fd, a duplicate of the same socket, by the scanning thread that
- * ended a message (no hop through the loop), one at a time under mu.
+ * One smtp process's link (edge.h, "scan link"): the socket requests are
+ * read from, by the pool's reader (take() below), and answers written to, by
+ * the scanning thread that ended a message (no hop through the loop), one
+ * at a time under mu. Freed with its last reference: the current link holds
+ * one, the reader one while it reads, each message one.
  */
 struct scan_link {
-	struct edge_scan *es;
-	struct ipc_chan *chan; /* NULL once closed */
-	unsigned jobs;	       /* requests from it not answered yet (loop thread) */
-	int reply_fd;
-	pthread_mutex_t mu; /* one answer at a time on reply_fd */
+	int fd;
+	pthread_mutex_t mu; /* one answer at a time */
 	bool broken;	    /* mu: an answer was cut short; the stream is unusable */
+	atomic_int refs;
 };
 
 struct scan_msg {
@@ -72,6 +78,7 @@ struct scan_msg {
 	int fd;
 	char id[QUEUE_ID_MAX + 1];
 	struct scan_job job;
+	bool begun; /* scan_job_begin() succeeded: there is something to scan */
 	struct scan_reply reply;
 	int content_fd;
 	bool answered; /* the reply went out (or could not): by finish() */
@@ -89,7 +96,8 @@ struct scan_msg {
 static void work(void *job, unsigned task, void *walker)
 {
 	struct scan_msg *m = job;
-	scan_job_task(&m->job, task, &m->reply, walker);
+	if (m->begun)
+		scan_job_task(&m->job, task, &m->reply, walker);
 }
 
 /* Writes m's reply to the smtp process that asked; false when it is gone or stuck. */
@@ -100,8 +108,8 @@ static bool send_reply(struct scan_msg *m)
 	ipc_writer_init(&w);
 	scan_reply_put(&w, &m->reply);
 	pthread_mutex_lock(&l->mu);
-	bool ok = !l->broken && ipc_write_msg(l->reply_fd, EDGE_MSG_SCAN_REP, &w, m->content_fd,
-					      REPLY_TIMEOUT_MS) == 0;
+	bool ok = !l->broken &&
+		  ipc_write_msg(l->fd, EDGE_MSG_SCAN_REP, &w, m->content_fd, REPLY_TIMEOUT_MS) == 0;
 	if (!ok && errno == ETIMEDOUT)
 		l->broken = true; /* part of a message may be out: nothing more on it */
 	pthread_mutex_unlock(&l->mu);
@@ -140,17 +148,45 @@ static void count(struct edge_scan *es, const struct scan_reply *r)
 		es->quarantined++;
 }
 
-static void link_free(struct scan_link *l)
+static void link_unref(struct scan_link *l)
 {
-	close(l->reply_fd);
+	if (atomic_fetch_sub(&l->refs, 1) != 1)
+		return;
+	close(l->fd);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
 
-static void link_release(struct scan_link *l)
+/* The current link with a reference for the caller, or NULL. Any thread. */
+static struct scan_link *link_current(struct edge_scan *es)
 {
-	if (--l->jobs == 0 && !l->chan)
-		link_free(l);
+	pthread_mutex_lock(&es->lmu);
+	struct scan_link *l = es->link;
+	if (l)
+		atomic_fetch_add(&l->refs, 1);
+	pthread_mutex_unlock(&es->lmu);
+	return l;
+}
+
+/*
+ * Makes l (NULL: none) the link requests are read from. The one before is
+ * shut down for reading, so that a reader waiting on it returns at once
+ * (its smtp process is gone: that is when the parent sends a new link).
+ * Any thread.
+ */
+static void link_replace(struct edge_scan *es, struct scan_link *l, struct scan_link *old)
+{
+	pthread_mutex_lock(&es->lmu);
+	bool was = old == NULL || es->link == old;
+	if (was) {
+		old = es->link;
+		es->link = l;
+	}
+	pthread_mutex_unlock(&es->lmu);
+	if (!was || !old)
+		return;
+	shutdown(old->fd, SHUT_RD);
+	link_unref(old);
 }
 
 /* Answers m (unless finish() did), logs a lost answer, and frees m. Loop thread. */
@@ -162,7 +198,7 @@ static void answer(struct scan_msg *m)
 		log_warning("event=scan-reply-lost id=%s reason=\"the smtp process went away or "
 			    "stopped reading\"",
 			    m->id);
-	link_release(m->link);
+	link_unref(m->link);
 	free(m);
 }
 
@@ -224,60 +260,79 @@ static json_t *status_json(struct edge_scan *es)
 	return o;
 }
 
-/* smtp's SCAN_REQ: u32 seq, str queue id; fd of the spool file. */
-static int scan_request(struct scan_link *l, struct ipc_reader *r, int fd)
+/*
+ * smtp's SCAN_REQ (u32 seq, str queue id; fd of the spool file) as a job
+ * on the reader's thread, with the reader's reference to l; NULL (fd
+ * closed) when it does not parse.
+ */
+static struct scan_msg *scan_request(struct edge_scan *es, struct scan_link *l, size_t len, int fd,
+				     unsigned *ntasks)
 {
 	struct scan_msg *m = calloc(1, sizeof(*m));
 	if (!m)
 		fatal("out of memory");
-	if (fd < 0 || ipc_get_u32(r, &m->reply.seq) < 0 ||
-	    ipc_get_str(r, m->id, sizeof(m->id)) < 0 || ipc_get_end(r) < 0) {
+	struct ipc_reader r;
+	ipc_reader_init(&r, es->req, len);
+	if (fd < 0 || ipc_get_u32(&r, &m->reply.seq) < 0 ||
+	    ipc_get_str(&r, m->id, sizeof(m->id)) < 0 || ipc_get_end(&r) < 0) {
 		if (fd >= 0)
 			close(fd);
 		free(m);
-		return -1;
+		return NULL;
 	}
-	m->es = l->es;
+	m->es = es;
 	m->link = l;
 	m->fd = fd;
 	m->content_fd = -1;
-	l->jobs++;
-	if (scan_job_begin(&m->job, &m->es->opts, fd, &m->reply) < 0) {
-		finish(m, NULL); /* the envelope decided: nothing to scan */
-		done(m, m->es);
-		return 0;
-	}
-	if (scan_pool_submit(l->es->pool, m, scan_job_ntasks(&m->job)) < 0) {
-		int cfd;
-		scan_job_finish(&m->job, &m->reply, &cfd); /* frees what begin read */
-		if (cfd >= 0)
-			close(cfd);
-		close(fd);
-		m->reply.action = SCAN_REPLY_FAILED;
-		log_error("event=scan-error id=%s reason=\"cannot queue the job\"", m->id);
-		answer(m);
-	}
-	return 0;
+	/* A request the envelope decides (begin fails) has nothing to scan: finish() answers. */
+	m->begun = scan_job_begin(&m->job, &es->opts, fd, &m->reply) == 0;
+	*ntasks = m->begun ? scan_job_ntasks(&m->job) : 1;
+	return m;
 }
 
-static int link_handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
+/*
+ * The pool's source (scan_pool.h, take): on the worker that is the reader,
+ * waits for the next request on the current link and returns it as a job,
+ * whose first task this worker then runs: no hand-off between reading a
+ * message and scanning it. A link that ends (EOF: smtp went away; an error;
+ * anything but a well-formed request) is shut down, and the next current
+ * one is read; with none, NULL (a new link kicks the pool).
+ */
+static void *take(void *arg, unsigned *ntasks, void *walker)
 {
-	struct scan_link *l = arg;
-	if (type == EDGE_MSG_SCAN_REQ)
-		return scan_request(l, r, fd);
-	if (fd >= 0)
-		close(fd);
-	if (type != IPC_CLOSED)
-		return -1;
-	/* smtp went away (or got a new link): its jobs finish, their answers are dropped */
-	ipc_chan_free(l->chan);
-	l->chan = NULL;
-	if (l->jobs == 0)
-		link_free(l);
-	return 0;
+	(void)walker;
+	struct edge_scan *es = arg;
+	struct scan_link *l;
+	while ((l = link_current(es)) != NULL) {
+		uint16_t type = 0;
+		size_t len = 0;
+		int fd = -1;
+		const char *why = NULL;
+		int rc = ipc_read_msg(l->fd, &type, es->req, &len, &fd, &why);
+		if (rc == 1 && type == EDGE_MSG_SCAN_REQ) {
+			struct scan_msg *m = scan_request(es, l, len, fd, ntasks);
+			if (m)
+				return m;
+			why = "malformed payload";
+		} else if (rc == 1) {
+			if (fd >= 0)
+				close(fd);
+			why = "unexpected message";
+		}
+		if (rc == 0)
+			log_debug("event=ipc-eof chan=smtp");
+		else
+			log_error("event=ipc-protocol-error chan=smtp reason=\"%s\" type=%u",
+				  why ? why : strerror(errno), (unsigned)type);
+		/* smtp went away (or got a new link): its jobs finish, their answers are dropped */
+		shutdown(l->fd, SHUT_RDWR);
+		link_replace(es, NULL, l);
+		link_unref(l);
+	}
+	return NULL;
 }
 
-/* A new scan link from the parent (fd owned here); an older one stays until it closes. */
+/* A new scan link from the parent (fd owned here): requests are read from it from now on. */
 static int scan_link(struct edge_scan *es, struct ipc_reader *r, int fd)
 {
 	if (fd < 0 || ipc_get_end(r) < 0) {
@@ -288,15 +343,11 @@ static int scan_link(struct edge_scan *es, struct ipc_reader *r, int fd)
 	struct scan_link *l = calloc(1, sizeof(*l));
 	if (!l)
 		fatal("out of memory");
-	l->es = es;
-	l->reply_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (l->reply_fd < 0)
-		fatal("cannot duplicate the scan link: %s", strerror(errno));
+	l->fd = fd;
 	pthread_mutex_init(&l->mu, NULL);
-	l->chan = ipc_chan_new(es->base, fd, link_handler, l);
-	if (!l->chan)
-		fatal("cannot create the scan link");
-	ipc_chan_set_name(l->chan, "smtp");
+	atomic_init(&l->refs, 1); /* the current link's */
+	link_replace(es, l, NULL);
+	scan_pool_kick(es->pool);
 	return 0;
 }
 
@@ -422,7 +473,9 @@ int edge_scan_main(void *arg, int parent_fd)
 			return 1;
 		}
 	}
-	static const struct scan_pool_fns fns = {.work = work, .finish = finish, .done = done};
+	pthread_mutex_init(&es.lmu, NULL);
+	static const struct scan_pool_fns fns = {
+		.work = work, .finish = finish, .done = done, .take = take};
 	es.pool = scan_pool_new(es.base, es.nwalkers, (void *const *)es.walkers, &fns, &es, err,
 				sizeof(err));
 	if (!es.pool) {
@@ -447,8 +500,10 @@ int edge_scan_main(void *arg, int parent_fd)
 
 	event_free(es.watch);
 	struct ipc_chan *pc = es.parent;
-	es.parent = NULL; /* answers of the last jobs have nowhere to go */
+	es.parent = NULL;	       /* answers of the last jobs have nowhere to go */
+	link_replace(&es, NULL, NULL); /* the reader returns; jobs in flight still answer */
 	scan_pool_free(es.pool);
+	pthread_mutex_destroy(&es.lmu);
 	if (pc)
 		ipc_chan_free(pc);
 	for (unsigned i = 0; i < es.nwalkers; i++)

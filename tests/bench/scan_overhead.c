@@ -7,16 +7,17 @@
  *   libclamav  scan_engine_scan_fd() on a memfd holding the raw message: the
  *              engine alone, with the limits of airlock.conf's defaults;
  *   airlock    what one message costs the edge's scan process: the request
- *              with the spool file's fd over a socketpair (SCM_RIGHTS, relay/ipc.h),
- *              the envelope, the scan pool's hand-off of the message's tasks
- *              (libclamav, and the MIME walk; both reading the content in
- *              place) to the workers: over 64 KiB two tasks, which run side
- *              by side when two workers are free, else one doing both
- *              (scan_job_ntasks()); the attachment policy on the worker that
- *              ended last,
- *              the reply written back by that worker; both ends in this
- *              process, the requests and replies on one event loop,
- *              with two workers per CPU like the edge's default scan.threads;
+ *              with the spool file's fd over a socketpair (SCM_RIGHTS,
+ *              relay/ipc.h), read by the pool worker that is the reader
+ *              (scan_pool.h, take), which reads the envelope and runs the
+ *              message's first task itself; over 64 KiB the message is two
+ *              tasks (libclamav, and the MIME walk; both reading the content
+ *              in place), the walk going to another worker so that the two
+ *              run side by side, else one doing both (scan_job_ntasks()); the
+ *              attachment policy and the reply on the worker that ended last;
+ *              the requests sent and the replies read on one event loop in
+ *              this process; two workers per CPU like the edge's default
+ *              scan.threads;
  *   cpu        the CPU time of this process (all threads) for "airlock" over
  *              that of "libclamav": what the scan process adds in CPU, which
  *              running the walk beside libclamav does not hide;
@@ -357,8 +358,8 @@ static double median(double *v, unsigned n)
 /* One side of the socketpair plays smtp, the other the scan process. */
 struct bench {
 	struct event_base *base;
-	struct ipc_chan *smtp, *scan;
-	int reply_fd; /* the scan side's socket, for the workers' answers */
+	struct ipc_chan *smtp;
+	int scan_fd; /* the scan side's socket: the workers read requests and answer on it */
 	struct scan_pool *pool;
 	struct scan_job_opts opts;
 	struct scan_reply last; /* the reply smtp received */
@@ -391,7 +392,7 @@ static void finish(void *arg, void *walker)
 	struct ipc_writer w;
 	ipc_writer_init(&w);
 	scan_reply_put(&w, &j->reply);
-	if (ipc_write_msg(j->b->reply_fd, MSG_REP, &w, j->content_fd, 5000) < 0) {
+	if (ipc_write_msg(j->b->scan_fd, MSG_REP, &w, j->content_fd, 5000) < 0) {
 		fprintf(stderr, "scan_overhead: cannot send the reply\n");
 		exit(1);
 	}
@@ -408,15 +409,29 @@ static void done(void *arg, void *ctx)
 	free(j);
 }
 
-static int scan_side(void *arg, uint16_t type, struct ipc_reader *r, int fd)
+/*
+ * The pool's source, as in the scan process (relay/edge/edge_scan.c, take):
+ * the worker that is the reader reads the next request from the socket and
+ * runs its first task itself.
+ */
+static void *take(void *arg, unsigned *ntasks, void *walker)
 {
+	(void)walker;
 	struct bench *b = arg;
+	static uint8_t payload[IPC_MAX_PAYLOAD]; /* one reader at a time */
+	uint16_t type;
+	size_t len;
+	int fd;
+	const char *why;
 	uint8_t noop;
-	if (type == IPC_CLOSED)
-		return 0;
+	int rc = ipc_read_msg(b->scan_fd, &type, payload, &len, &fd, &why);
+	if (rc == 0)
+		return NULL; /* the end of the run */
+	struct ipc_reader r;
+	ipc_reader_init(&r, payload, rc == 1 ? len : 0);
 	struct job *j = calloc(1, sizeof(*j));
-	if (!j || type != MSG_REQ || fd < 0 || ipc_get_u32(r, &j->reply.seq) < 0 ||
-	    ipc_get_u8(r, &noop) < 0 || ipc_get_end(r) < 0) {
+	if (rc < 0 || !j || type != MSG_REQ || fd < 0 || ipc_get_u32(&r, &j->reply.seq) < 0 ||
+	    ipc_get_u8(&r, &noop) < 0 || ipc_get_end(&r) < 0) {
 		fprintf(stderr, "scan_overhead: bad request\n");
 		exit(1);
 	}
@@ -425,13 +440,15 @@ static int scan_side(void *arg, uint16_t type, struct ipc_reader *r, int fd)
 	j->noop = noop;
 	j->content_fd = -1;
 	j->reply.action = SCAN_REPLY_ACCEPT;
+	*ntasks = 1;
 	if (noop)
-		return scan_pool_submit(b->pool, j, 1);
+		return j;
 	if (scan_job_begin(&j->job, &b->opts, fd, &j->reply) < 0) {
 		fprintf(stderr, "scan_overhead: cannot read the spool file\n");
 		exit(1);
 	}
-	return scan_pool_submit(b->pool, j, scan_job_ntasks(&j->job));
+	*ntasks = scan_job_ntasks(&j->job);
+	return j;
 }
 
 static int smtp_side(void *arg, uint16_t type, struct ipc_reader *r, int fd)
@@ -644,12 +661,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	b.smtp = ipc_chan_new(b.base, sv[0], smtp_side, &b);
-	b.reply_fd = fcntl(sv[1], F_DUPFD_CLOEXEC, 0);
-	b.scan = ipc_chan_new(b.base, sv[1], scan_side, &b);
-	static const struct scan_pool_fns fns = {.work = work, .finish = finish, .done = done};
+	b.scan_fd = sv[1];
+	static const struct scan_pool_fns fns = {
+		.work = work, .finish = finish, .done = done, .take = take};
 	b.pool = scan_pool_new(b.base, nthreads, (void *const *)pool_walkers, &fns, &b, err,
 			       sizeof(err));
-	if (!b.smtp || !b.scan || !b.pool) {
+	if (!b.smtp || !b.pool) {
 		fprintf(stderr, "scan_overhead: setup failed: %s\n", b.pool ? "ipc" : err);
 		return 1;
 	}
@@ -776,10 +793,10 @@ int main(int argc, char **argv)
 	       runs, nthreads, info.engine_version, info.signatures);
 
 	free(m.p);
+	shutdown(b.scan_fd, SHUT_RD); /* the reader returns */
 	scan_pool_free(b.pool);
 	ipc_chan_free(b.smtp);
-	ipc_chan_free(b.scan);
-	close(b.reply_fd);
+	close(b.scan_fd);
 	event_base_free(b.base);
 	mime_walker_free(walker);
 	for (unsigned i = 0; i < nthreads; i++)

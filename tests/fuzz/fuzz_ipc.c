@@ -4,8 +4,13 @@
  * is then read at once with ipc_chan_read_now. Each delivered message is
  * read with a getter sequence chosen by its type, and whatever the getters
  * accept must re-encode, through the writer, to exactly the payload bytes.
- * The channel must close exactly once and never crash.
+ * The channel must close exactly once and never crash. The same bytes are
+ * then read message by message with ipc_read_msg(), the reader of a worker
+ * without a channel: it frames them exactly as the channel does (no
+ * descriptors are sent here), so the channel's messages are the first of its
+ * own, and the payloads are the same.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +22,24 @@
 #include "common/log.h"
 #include "relay/ipc.h"
 
+#define MAX_SEEN 64
+
 struct run {
 	struct ipc_chan *chan;
 	int closed;
+	size_t nseen;
+	uint16_t type[MAX_SEEN];
+	uint32_t len[MAX_SEEN];
+	uint32_t sum[MAX_SEEN];
 };
+
+static uint32_t sum_of(const uint8_t *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
 
 /* One getter chosen by sel, and the matching put of what it read. */
 static int read_one(unsigned sel, int alloc, struct ipc_reader *r, struct ipc_writer *w)
@@ -81,6 +100,11 @@ static int handler(void *arg, uint16_t type, struct ipc_reader *r, int fd)
 	}
 	if (run->closed)
 		abort();
+	if (run->nseen < MAX_SEEN) {
+		run->type[run->nseen] = type;
+		run->len[run->nseen] = (uint32_t)r->len;
+		run->sum[run->nseen++] = sum_of(r->p, r->len);
+	}
 	return read_payload(type, r);
 }
 
@@ -115,5 +139,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (run.closed != 1 || !ipc_chan_closed(run.chan))
 		abort();
 	ipc_chan_free(run.chan);
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		abort();
+	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	for (off = 0; off < size;) {
+		ssize_t n = send(sv[1], data + off, size - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(sv[1]);
+	static uint8_t payload[IPC_MAX_PAYLOAD];
+	size_t k = 0;
+	for (;;) {
+		uint16_t type;
+		size_t len;
+		int fd;
+		const char *why;
+		int rc = ipc_read_msg(sv[0], &type, payload, &len, &fd, &why);
+		if (rc <= 0) {
+			if (rc < 0 && (errno != EPROTO || !why))
+				abort();
+			break;
+		}
+		if (fd != -1 || type == IPC_CLOSED || len > IPC_MAX_PAYLOAD)
+			abort();
+		if (k < run.nseen && (type != run.type[k] || len != run.len[k] ||
+				      sum_of(payload, len) != run.sum[k]))
+			abort();
+		k++;
+	}
+	if (k < run.nseen && run.nseen < MAX_SEEN)
+		abort(); /* the channel delivered a message the reader did not */
+	close(sv[0]);
 	return 0;
 }

@@ -6,6 +6,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -581,6 +582,101 @@ static void test_fd_without_message_rejected(void **state)
 	pair_teardown(&p);
 }
 
+/* ipc_read_msg() on one end of a fresh socketpair; the raw writer on the other. */
+static int read_one(int sock, uint16_t *type, size_t *len, int *fd, const char **why)
+{
+	static uint8_t payload[IPC_MAX_PAYLOAD];
+	return ipc_read_msg(sock, type, payload, len, fd, why);
+}
+
+/*
+ * ipc_read_msg(): messages written by ipc_write_msg() come back one by one
+ * with their descriptors, from a blocking or a non-blocking socket, the
+ * second message left in the socket for the next call; every protocol error
+ * a channel refuses is EPROTO with its reason, and EOF between messages is 0.
+ */
+static void test_read_msg(void **state)
+{
+	(void)state;
+	int sv[2], pf[2];
+	uint16_t type;
+	size_t len;
+	int fd;
+	const char *why;
+	static uint8_t pad[5000];
+	for (int nonblock = 0; nonblock < 2; nonblock++) {
+		assert_int_equal(
+			socketpair(AF_UNIX,
+				   SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0,
+				   sv),
+			0);
+		assert_int_equal(pipe2(pf, O_CLOEXEC), 0);
+		struct ipc_writer w;
+		ipc_writer_init(&w);
+		ipc_put_u32(&w, 7);
+		ipc_put_bytes(&w, pad, sizeof(pad));
+		assert_int_equal(ipc_write_msg(sv[1], MSG_PIPE, &w, pf[1], 1000), 0);
+		assert_int_equal(ipc_write_msg(sv[1], MSG_SEQ, &w, -1, 1000), 0);
+		ipc_writer_free(&w);
+		close(pf[1]);
+		assert_int_equal(read_one(sv[0], &type, &len, &fd, &why), 1);
+		assert_int_equal(type, MSG_PIPE);
+		assert_int_equal(len, 4 + sizeof(pad));
+		assert_true(fd >= 0);
+		close(fd);
+		char b;
+		assert_int_equal(read(pf[0], &b, 1), 0); /* that was the pipe's last writer */
+		close(pf[0]);
+		assert_int_equal(read_one(sv[0], &type, &len, &fd, &why), 1);
+		assert_int_equal(type, MSG_SEQ);
+		assert_int_equal(fd, -1);
+		close(sv[1]);
+		assert_int_equal(read_one(sv[0], &type, &len, &fd, &why), 0);
+		close(sv[0]);
+	}
+
+	static const struct {
+		uint16_t type;
+		uint8_t version, flags;
+		uint32_t len;
+		size_t paylen; /* then EOF */
+		bool pass_fd;
+		const char *why;
+	} bad[] = {
+		{MSG_U32, IPC_VERSION + 1, 0, 4, 4, false, NULL},
+		{MSG_U32, IPC_VERSION, 0, IPC_MAX_PAYLOAD + 1, 0, false, NULL},
+		{MSG_U32, IPC_VERSION, IPC_FLAG_FD, 4, 4, false, "message without its descriptor"},
+		{MSG_U32, IPC_VERSION, 0, 4, 4, true, "descriptor without a message"},
+		{MSG_U32, IPC_VERSION, 0, 8, 4, false, "peer closed mid-message"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		assert_int_equal(pipe2(pf, O_CLOEXEC), 0);
+		raw_write(sv[1], bad[i].type, bad[i].version, bad[i].flags, bad[i].len, "abcd",
+			  bad[i].paylen, bad[i].pass_fd ? pf[1] : -1);
+		close(pf[1]);
+		close(sv[1]);
+		errno = 0;
+		assert_int_equal(read_one(sv[0], &type, &len, &fd, &why), -1);
+		assert_int_equal(errno, EPROTO);
+		assert_int_equal(fd, -1);
+		assert_non_null(why);
+		if (bad[i].why && strcmp(why, bad[i].why) != 0)
+			fail_msg("case %zu: \"%s\", want \"%s\"", i, why, bad[i].why);
+		char b;
+		assert_int_equal(read(pf[0], &b, 1), 0); /* a descriptor that came was closed */
+		close(pf[0]);
+		close(sv[0]);
+	}
+	/* A header cut short by EOF. */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(write(sv[1], "\0\1\1", 3), 3);
+	close(sv[1]);
+	assert_int_equal(read_one(sv[0], &type, &len, &fd, &why), -1);
+	assert_string_equal(why, "peer closed mid-message");
+	close(sv[0]);
+}
+
 static void test_peer_close_reported_once_and_free_in_handler(void **state)
 {
 	(void)state;
@@ -745,6 +841,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_every_getter),
 		cmocka_unit_test(test_fd_passing_matches_messages),
 		cmocka_unit_test(test_write_msg),
+		cmocka_unit_test(test_read_msg),
 		cmocka_unit_test(test_unknown_version_rejected),
 		cmocka_unit_test(test_oversize_rejected_before_payload),
 		cmocka_unit_test(test_reserved_type_and_flags_rejected),

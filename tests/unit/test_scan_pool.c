@@ -3,7 +3,7 @@
  * worker's context, finish() once after the job's last task on the worker
  * that ended it, and the job comes back once on the loop thread; the tasks
  * of one job run at the same time when workers are free; freeing drains
- * what was queued.
+ * what was queued; jobs read by the workers themselves (take()).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +34,7 @@ struct job {
 	int tasks_at_finish; /* tasks that had ended when finish() ran */
 	void *ctx;
 	pthread_t thread, finish_thread;
+	pthread_t taker; /* the worker whose take() read it */
 };
 
 static struct job jobs[NJOBS];
@@ -187,12 +188,103 @@ static void test_tasks_run_side_by_side(void **state)
 	event_base_free(base);
 }
 
+/*
+ * take(): jobs read by the workers themselves from a pipe (a job's index,
+ * 4 octets; EOF: nothing to read), one reader at a time, task 0 on the
+ * thread that read the job; a source found empty is not read again until
+ * scan_pool_kick(), and then it is (a new pipe, as a new socket).
+ */
+static atomic_int source_fd = -1;
+static atomic_int takes, readers, most_readers;
+
+static void *take(void *arg, unsigned *n, void *ctx)
+{
+	(void)arg;
+	(void)ctx;
+	atomic_fetch_add(&takes, 1);
+	int now = atomic_fetch_add(&readers, 1) + 1;
+	if (now > atomic_load(&most_readers))
+		atomic_store(&most_readers, now);
+	uint32_t idx;
+	ssize_t got = read(atomic_load(&source_fd), &idx, sizeof(idx));
+	atomic_fetch_sub(&readers, 1);
+	if (got != (ssize_t)sizeof(idx))
+		return NULL;
+	assert_true(idx < NJOBS);
+	jobs[idx].taker = pthread_self();
+	*n = ntasks;
+	return &jobs[idx];
+}
+
+static void feed(int fd, uint32_t from, uint32_t to)
+{
+	for (uint32_t i = from; i < to; i++)
+		assert_int_equal(write(fd, &i, sizeof(i)), (ssize_t)sizeof(i));
+}
+
+static void take_jobs(unsigned tasks)
+{
+	int ctx[3], pf[2];
+	void *ctxs[3] = {&ctx[0], &ctx[1], &ctx[2]};
+	char err[128];
+	static const struct scan_pool_fns take_fns = {
+		.work = work, .finish = finish, .done = done, .take = take};
+	base = event_base_new();
+	loop_thread = pthread_self();
+	reset(tasks);
+	atomic_store(&takes, 0);
+	atomic_store(&most_readers, 0);
+	assert_int_equal(pipe(pf), 0);
+	atomic_store(&source_fd, pf[0]);
+	struct scan_pool *p = scan_pool_new(base, 3, ctxs, &take_fns, &ndone, err, sizeof(err));
+	assert_non_null(p);
+	expect_done = NJOBS - 20;
+	feed(pf[1], 0, NJOBS - 20);
+	event_base_dispatch(base);
+	assert_int_equal(ndone, NJOBS - 20);
+	close(pf[1]); /* EOF: the source is empty */
+	for (int i = 0; i < 1000 && atomic_load(&readers) + scan_pool_in_flight(p) > 0; i++)
+		usleep(1000);
+	usleep(20000);
+	int before = atomic_load(&takes);
+	usleep(50000);
+	assert_int_equal(atomic_load(&takes), before); /* not read again without a kick */
+	close(pf[0]);
+	assert_int_equal(pipe(pf), 0); /* a new source */
+	atomic_store(&source_fd, pf[0]);
+	feed(pf[1], NJOBS - 20, NJOBS);
+	expect_done = NJOBS;
+	scan_pool_kick(p);
+	event_base_dispatch(base);
+	assert_int_equal(ndone, NJOBS);
+	for (int i = 0; i < NJOBS; i++) {
+		for (unsigned t = 0; t < tasks; t++)
+			assert_int_equal(atomic_load(&jobs[i].ran[t]), 1);
+		assert_int_equal(jobs[i].finished, 1);
+		assert_int_equal(jobs[i].done, 1);
+		assert_true(pthread_equal(jobs[i].thread, jobs[i].taker));
+	}
+	assert_int_equal(atomic_load(&most_readers), 1);
+	close(pf[1]); /* take() returns: the pool can be freed */
+	scan_pool_free(p);
+	close(pf[0]);
+	event_base_free(base);
+}
+
+static void test_jobs_taken_by_workers(void **state)
+{
+	(void)state;
+	take_jobs(1);
+	take_jobs(NTASKS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_jobs),
 		cmocka_unit_test(test_jobs_of_several_tasks),
 		cmocka_unit_test(test_tasks_run_side_by_side),
+		cmocka_unit_test(test_jobs_taken_by_workers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
