@@ -88,6 +88,11 @@ static void task_ended(struct scan_pool *p, struct pool_job *j, void *ctx)
 		p->fns.finish(j->job, ctx);
 		pthread_mutex_lock(&p->mu);
 	}
+	if (!p->fns.done) { /* finish() was the job's end */
+		p->in_flight--;
+		free(j);
+		return;
+	}
 	/* The loop takes the whole list at once: only the first job in it needs to wake it. */
 	bool was_empty = !p->done.head;
 	list_push(&p->done, j);
@@ -191,7 +196,8 @@ struct scan_pool *scan_pool_new(struct event_base *base, unsigned nthreads, void
 				const struct scan_pool_fns *fns, void *arg, char *err,
 				size_t errlen)
 {
-	if (nthreads < 1 || nthreads > SCAN_POOL_MAX_THREADS || !fns || !fns->work || !fns->done)
+	if (nthreads < 1 || nthreads > SCAN_POOL_MAX_THREADS || !fns || !fns->work ||
+	    (!fns->done && !fns->finish))
 		fatal("scan_pool_new: bad arguments");
 	struct scan_pool *p = calloc(1, sizeof(*p));
 	if (!p) {

@@ -27,7 +27,11 @@ struct scan_pool_fns {
 	void (*work)(void *job, unsigned task, void *thread_ctx);
 	/* NULL, or on the worker that ended the job's last task, after every task ended. */
 	void (*finish)(void *job, void *thread_ctx);
-	/* On the event loop thread after that; the job is the caller's again. */
+	/*
+	 * On the event loop thread after that; the job is the caller's again.
+	 * NULL (with a finish()): the job is the caller's again when finish()
+	 * returns, and nothing comes back to the loop (no wake-up of it per job).
+	 */
 	void (*done)(void *job, void *arg);
 	/*
 	 * NULL, or the pool's own source of jobs, beside scan_pool_submit(): a

@@ -5,7 +5,7 @@
  * take()) and answer them. It opens no socket and writes nothing in the
  * spool: it reads the fds smtp sends, answers verdicts, and reloads its
  * database on request (SIGHUP to the parent) or when the database directory
- * changes. The event loop serves the parent, counts and logs.
+ * changes. The event loop serves the parent (status, reloads, new links).
  */
 #include "relay/edge/edge.h"
 #include "relay/edge/edge_scan_temp.h"
@@ -45,7 +45,8 @@ struct edge_scan {
 	struct attach_policy_options attach;
 	struct scan_job_opts opts;
 	struct event *watch;
-	uint64_t scans, clean, infected, rejected, limits, errors, quarantined;
+	/* counted by the scanning threads, read by the loop */
+	_Atomic uint64_t scans, clean, infected, rejected, limits, errors, quarantined;
 	pthread_mutex_t lmu;
 	struct scan_link *link;	      /* lmu: the link requests are read from; NULL: none */
 	uint8_t req[IPC_MAX_PAYLOAD]; /* the reader's (one at a time: scan_pool.h, take) */
@@ -81,8 +82,6 @@ struct scan_msg {
 	bool begun; /* scan_job_begin() succeeded: there is something to scan */
 	struct scan_reply reply;
 	int content_fd;
-	bool answered; /* the reply went out (or could not): by finish() */
-	bool lost;     /* it could not: smtp gone or not reading */
 };
 
 /*
@@ -90,8 +89,8 @@ struct scan_msg {
  * and the MIME walk, which run side by side when two workers are free: the
  * verdict then takes the longer of the two instead of their sum. A smaller
  * one is one task doing both in turn (scan_job_ntasks()). The worker that
- * ends the job applies the policies (scan_job.h) and writes the answer to
- * smtp itself; the event loop then only counts, logs and frees.
+ * ends the job applies the policies (scan_job.h), writes the answer to smtp
+ * itself, counts and logs: the event loop has no part in a message.
  */
 static void work(void *job, unsigned task, void *walker)
 {
@@ -121,16 +120,6 @@ static bool send_reply(struct scan_msg *m)
 	return ok;
 }
 
-/* On the scanning thread that ended the message's last task: the decision, and the answer. */
-static void finish(void *job, void *walker)
-{
-	(void)walker;
-	struct scan_msg *m = job;
-	scan_job_finish(&m->job, &m->reply, &m->content_fd);
-	m->lost = !send_reply(m);
-	m->answered = true;
-}
-
 static void count(struct edge_scan *es, const struct scan_reply *r)
 {
 	es->scans++;
@@ -146,6 +135,31 @@ static void count(struct edge_scan *es, const struct scan_reply *r)
 		es->clean++;
 	else if (r->action == SCAN_REPLY_QUARANTINE)
 		es->quarantined++;
+}
+
+static void link_unref(struct scan_link *l);
+
+/*
+ * On the scanning thread that ended the message's last task: the decision,
+ * the answer, the counters and the log line; then m is freed. Nothing goes
+ * back to the event loop (scan_pool.h, done NULL).
+ */
+static void finish(void *job, void *walker)
+{
+	(void)walker;
+	struct scan_msg *m = job;
+	scan_job_finish(&m->job, &m->reply, &m->content_fd);
+	bool lost = !send_reply(m);
+	close(m->fd);
+	count(m->es, &m->reply);
+	log_info("event=scanned id=%s action=%s%s", m->id, scan_reply_action_name(m->reply.action),
+		 m->reply.log);
+	if (lost)
+		log_warning("event=scan-reply-lost id=%s reason=\"the smtp process went away or "
+			    "stopped reading\"",
+			    m->id);
+	link_unref(m->link);
+	free(m);
 }
 
 static void link_unref(struct scan_link *l)
@@ -187,31 +201,6 @@ static void link_replace(struct edge_scan *es, struct scan_link *l, struct scan_
 		return;
 	shutdown(old->fd, SHUT_RD);
 	link_unref(old);
-}
-
-/* Answers m (unless finish() did), logs a lost answer, and frees m. Loop thread. */
-static void answer(struct scan_msg *m)
-{
-	if (!m->answered)
-		m->lost = !send_reply(m);
-	if (m->lost)
-		log_warning("event=scan-reply-lost id=%s reason=\"the smtp process went away or "
-			    "stopped reading\"",
-			    m->id);
-	link_unref(m->link);
-	free(m);
-}
-
-static void done(void *job, void *arg)
-{
-	struct edge_scan *es = arg;
-	struct scan_msg *m = job;
-	close(m->fd);
-	m->fd = -1;
-	count(es, &m->reply);
-	log_info("event=scanned id=%s action=%s%s", m->id, scan_reply_action_name(m->reply.action),
-		 m->reply.log);
-	answer(m);
 }
 
 static void reload_done(void *arg, int ok, const char *err)
@@ -474,8 +463,7 @@ int edge_scan_main(void *arg, int parent_fd)
 		}
 	}
 	pthread_mutex_init(&es.lmu, NULL);
-	static const struct scan_pool_fns fns = {
-		.work = work, .finish = finish, .done = done, .take = take};
+	static const struct scan_pool_fns fns = {.work = work, .finish = finish, .take = take};
 	es.pool = scan_pool_new(es.base, es.nwalkers, (void *const *)es.walkers, &fns, &es, err,
 				sizeof(err));
 	if (!es.pool) {

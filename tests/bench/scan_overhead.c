@@ -382,7 +382,10 @@ static void work(void *arg, unsigned task, void *walker)
 		scan_job_task(&j->job, task, &j->reply, walker);
 }
 
-/* On the worker that ended the job, as the scan process does: the decision and the answer. */
+/*
+ * On the worker that ended the job, as the scan process does: the decision,
+ * the answer, and the job freed (nothing goes back to the loop).
+ */
 static void finish(void *arg, void *walker)
 {
 	(void)walker;
@@ -397,12 +400,6 @@ static void finish(void *arg, void *walker)
 		exit(1);
 	}
 	ipc_writer_free(&w);
-}
-
-static void done(void *arg, void *ctx)
-{
-	(void)ctx;
-	struct job *j = arg;
 	close(j->fd);
 	if (j->content_fd >= 0)
 		close(j->content_fd);
@@ -662,8 +659,7 @@ int main(int argc, char **argv)
 	}
 	b.smtp = ipc_chan_new(b.base, sv[0], smtp_side, &b);
 	b.scan_fd = sv[1];
-	static const struct scan_pool_fns fns = {
-		.work = work, .finish = finish, .done = done, .take = take};
+	static const struct scan_pool_fns fns = {.work = work, .finish = finish, .take = take};
 	b.pool = scan_pool_new(b.base, nthreads, (void *const *)pool_walkers, &fns, &b, err,
 			       sizeof(err));
 	if (!b.smtp || !b.pool) {

@@ -278,6 +278,42 @@ static void test_jobs_taken_by_workers(void **state)
 	take_jobs(NTASKS);
 }
 
+/* Without done(): finish() ends each job on its worker, and the pool counts it out. */
+static atomic_int finished_alone;
+
+static void finish_alone(void *job, void *ctx)
+{
+	(void)job;
+	(void)ctx;
+	assert_false(pthread_equal(pthread_self(), loop_thread));
+	atomic_fetch_add(&finished_alone, 1);
+}
+
+static void test_jobs_without_done(void **state)
+{
+	(void)state;
+	int ctx[2];
+	void *ctxs[2] = {&ctx[0], &ctx[1]};
+	char err[128];
+	static const struct scan_pool_fns alone = {.work = work, .finish = finish_alone};
+	base = event_base_new();
+	loop_thread = pthread_self();
+	reset(2);
+	atomic_store(&finished_alone, 0);
+	struct scan_pool *p = scan_pool_new(base, 2, ctxs, &alone, NULL, err, sizeof(err));
+	assert_non_null(p);
+	for (int i = 0; i < NJOBS; i++)
+		assert_int_equal(scan_pool_submit(p, &jobs[i], 2), 0);
+	for (int i = 0; i < 10000 && scan_pool_in_flight(p) > 0; i++)
+		usleep(1000);
+	assert_int_equal(scan_pool_in_flight(p), 0);
+	assert_int_equal(atomic_load(&finished_alone), NJOBS);
+	for (int i = 0; i < NJOBS; i++)
+		assert_int_equal(atomic_load(&jobs[i].ran[1]), 1);
+	scan_pool_free(p);
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +321,7 @@ int main(void)
 		cmocka_unit_test(test_jobs_of_several_tasks),
 		cmocka_unit_test(test_tasks_run_side_by_side),
 		cmocka_unit_test(test_jobs_taken_by_workers),
+		cmocka_unit_test(test_jobs_without_done),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
