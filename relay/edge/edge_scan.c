@@ -308,13 +308,18 @@ static void *take(void *arg, unsigned *ntasks, void *walker)
 				close(fd);
 			why = "unexpected message";
 		}
-		if (rc == 0)
+		/*
+		 * EOF: smtp went away, or the link was replaced or shut down for reading here;
+		 * its jobs still answer if they can. Anything else closes it both ways, as a
+		 * channel would, so that smtp sees it gone.
+		 */
+		if (rc == 0) {
 			log_debug("event=ipc-eof chan=smtp");
-		else
+		} else {
 			log_error("event=ipc-protocol-error chan=smtp reason=\"%s\" type=%u",
 				  why ? why : strerror(errno), (unsigned)type);
-		/* smtp went away (or got a new link): its jobs finish, their answers are dropped */
-		shutdown(l->fd, SHUT_RDWR);
+			shutdown(l->fd, SHUT_RDWR);
+		}
 		link_replace(es, NULL, l);
 		link_unref(l);
 	}
