@@ -78,7 +78,10 @@ static struct pool_job *list_pop(struct job_list *l)
 	return j;
 }
 
-/* With mu held: task task of j ran; the last one to end finishes j and hands it to the loop. */
+/*
+ * With mu held: a task of j ran. The last one to end finishes j and hands it
+ * to the loop, or, without done(), counts it out and frees it.
+ */
 static void task_ended(struct scan_pool *p, struct pool_job *j, void *ctx)
 {
 	if (++j->ended < j->ntasks)
