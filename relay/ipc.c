@@ -400,6 +400,32 @@ static int deliver_messages(struct ipc_chan *c)
 }
 
 /*
+ * The descriptor that came with one recvmsg() into *fd (-1: none), or a
+ * reason why the descriptors cannot be ours (cut short, more than one), all
+ * of them then closed. The control buffer holds CMSG_SPACE of 8 ints.
+ */
+static const char *take_fd(struct msghdr *mh, int *fd)
+{
+	int fds[8];
+	size_t nfds = 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k && nfds < 8; i++)
+			memcpy(&fds[nfds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+	}
+	const char *bad = mh->msg_flags & MSG_CTRUNC ? "descriptors truncated"
+			  : nfds > 1		     ? "several descriptors at once"
+						     : NULL;
+	*fd = nfds == 1 && !bad ? fds[0] : -1;
+	if (bad)
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+	return bad;
+}
+
+/*
  * One recvmsg() and the deliveries it allows. Returns 1 if bytes came, 0 if
  * none were waiting, -1 if the channel closed or is gone.
  */
@@ -434,32 +460,20 @@ static int read_once(struct ipc_chan *c)
 		return -1;
 	}
 
-	int fds[8];
-	size_t nfds = 0;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k && nfds < 8; i++)
-			memcpy(&fds[nfds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-	}
-	const char *bad = NULL;
-	if (mh.msg_flags & MSG_CTRUNC)
-		bad = "descriptors truncated";
-	else if (nfds > 1)
-		bad = "several descriptors at once";
-	else if (nfds == 1 && c->n_rx_fds == IPC_MAX_RX_FDS)
+	int fd;
+	const char *bad = take_fd(&mh, &fd);
+	if (!bad && fd != -1 && c->n_rx_fds == IPC_MAX_RX_FDS) {
+		close(fd);
 		bad = "too many unclaimed descriptors";
+	}
 	if (bad) {
-		for (size_t i = 0; i < nfds; i++)
-			close(fds[i]);
 		evbuffer_commit_space(c->in, v, 0);
 		protocol_error(c, bad, 0);
 		return -1;
 	}
-	if (nfds == 1)
-		c->rx_fds[c->n_rx_fds++] = (struct ipc_in_fd){
-			.fd = fds[0], .from = c->in_total, .to = c->in_total + n};
+	if (fd != -1)
+		c->rx_fds[c->n_rx_fds++] =
+			(struct ipc_in_fd){.fd = fd, .from = c->in_total, .to = c->in_total + n};
 
 	size_t left = (size_t)n;
 	for (int i = 0; i < nv; i++) {
@@ -716,8 +730,8 @@ int ipc_write_msg(int sock, uint16_t type, const struct ipc_writer *w, int fd, i
 
 /*
  * One recvmsg() of at most len bytes into buf, waiting for them (the socket
- * may be non-blocking); a descriptor that came with them goes to *fd (-1 on
- * entry).
+ * may be non-blocking); a descriptor that came with them goes to *fd (-1:
+ * none).
  * Returns the bytes read (0 at EOF), or -1 with errno (EPROTO and *why for
  * descriptors that cannot be ours).
  */
@@ -743,23 +757,7 @@ static ssize_t recv_waiting(int sock, uint8_t *buf, size_t len, int *fd, const c
 		}
 		if (n < 0)
 			return -1;
-		size_t nfds = 0;
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < k; i++, nfds++) {
-				int got;
-				memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-				if (nfds == 0)
-					*fd = got;
-				else
-					close(got);
-			}
-		}
-		if ((mh.msg_flags & MSG_CTRUNC) || nfds > 1) {
-			*why = mh.msg_flags & MSG_CTRUNC ? "descriptors truncated"
-							 : "several descriptors at once";
+		if ((*why = take_fd(&mh, fd)) != NULL) {
 			errno = EPROTO;
 			return -1;
 		}
