@@ -186,8 +186,12 @@ static void out_pad(struct out_buf *o, size_t n)
 	}
 }
 
-/* The envelope, padded to size octets with pad lines (size 0: not padded). */
-static int format(const struct queue_envelope *env, size_t size, char **out, size_t *len)
+/*
+ * The envelope, padded with pad lines to size octets in all, or (size 0)
+ * by pad octets (0: not padded; at least QUEUE_PAD_LINE_MIN).
+ */
+static int format(const struct queue_envelope *env, size_t size, size_t pad, char **out,
+		  size_t *len)
 {
 	struct out_buf o = {0};
 	char num[24], ver[8];
@@ -222,10 +226,12 @@ static int format(const struct queue_envelope *env, size_t size, char **out, siz
 		out_add(&o, key_names[KEY_RCPT], env->rcpts[i]);
 	if (env->hold_reason != NULL)
 		out_add(&o, key_names[KEY_HOLD], env->hold_reason);
-	if (size && !o.failed) {
-		size_t pad = size - (o.len + 1); /* the empty line ends it */
-		if (o.len + 1 > size || (pad > 0 && pad < QUEUE_PAD_LINE_MIN) ||
-		    size > QUEUE_ENVELOPE_MAX) {
+	if ((size || pad) && !o.failed) {
+		size_t bare = o.len + 1; /* the empty line ends it */
+		if (size)
+			pad = size >= bare ? size - bare : 0;
+		if ((size && size < bare) || (pad > 0 && pad < QUEUE_PAD_LINE_MIN) ||
+		    bare + pad > QUEUE_ENVELOPE_MAX) {
 			free(o.p);
 			errno = ENOSPC;
 			return -1;
@@ -253,7 +259,7 @@ static int format(const struct queue_envelope *env, size_t size, char **out, siz
 
 int queue_envelope_format(const struct queue_envelope *env, char **out, size_t *len)
 {
-	return format(env, 0, out, len);
+	return format(env, 0, 0, out, len);
 }
 
 int queue_envelope_format_size(const struct queue_envelope *env, size_t size, char **out,
@@ -265,7 +271,12 @@ int queue_envelope_format_size(const struct queue_envelope *env, size_t size, ch
 		errno = ENOSPC;
 		return -1;
 	}
-	return format(env, size, out, len);
+	return format(env, size, 0, out, len);
+}
+
+int queue_envelope_format_pad(const struct queue_envelope *env, size_t pad, char **out, size_t *len)
+{
+	return format(env, 0, pad < QUEUE_PAD_LINE_MIN ? QUEUE_PAD_LINE_MIN : pad, out, len);
 }
 
 /* --- reader --- */

@@ -131,6 +131,14 @@ int queue_envelope_format_size(const struct queue_envelope *env, size_t size, ch
 			       size_t *len);
 
 /*
+ * The same, with pad octets of pad lines (at least QUEUE_PAD_LINE_MIN: a
+ * smaller pad is rounded up to it). ENOSPC when the whole would pass
+ * QUEUE_ENVELOPE_MAX.
+ */
+int queue_envelope_format_pad(const struct queue_envelope *env, size_t pad, char **out,
+			      size_t *len);
+
+/*
  * Parses the envelope at the start of buf[0..len) (which may go on with the
  * content; only the first QUEUE_ENVELOPE_MAX octets are looked at). On
  * success returns 0, fills *env (owned by the caller, release with

@@ -167,17 +167,12 @@ struct queue_tx *queue_tx_begin(struct queue_spool *q, struct queue_envelope *en
 	return queue_tx_begin_reserve(q, env, 0, err, errlen);
 }
 
-/* env's envelope, with reserve octets of pad lines (0: none; at least QUEUE_PAD_LINE_MIN). */
+/* env's envelope, with reserve octets of pad lines (0: none). */
 static int format_reserved(const struct queue_envelope *env, size_t reserve, char **text,
 			   size_t *tlen)
 {
-	if (queue_envelope_format(env, text, tlen) < 0)
-		return -1;
-	if (reserve == 0)
-		return 0;
-	size_t size = *tlen + (reserve < QUEUE_PAD_LINE_MIN ? QUEUE_PAD_LINE_MIN : reserve);
-	free(*text);
-	return queue_envelope_format_size(env, size, text, tlen);
+	return reserve ? queue_envelope_format_pad(env, reserve, text, tlen)
+		       : queue_envelope_format(env, text, tlen);
 }
 
 struct queue_tx *queue_tx_begin_reserve(struct queue_spool *q, struct queue_envelope *env,
@@ -275,12 +270,13 @@ int queue_tx_prefix(struct queue_tx *tx, struct queue_envelope *env, const void 
 		return -1;
 	}
 	memcpy(env->id, tx->id, sizeof(tx->id));
-	if (plen >= head || queue_envelope_format_size(env, head - plen, &text, &tlen) < 0) {
-		if (plen < head && errno != ENOSPC) {
-			snprintf(err, errlen, "envelope not writable: %s", strerror(errno));
-			return -1;
-		}
+	if (plen >= head)
 		return 1; /* no room: the caller starts over instead */
+	if (queue_envelope_format_size(env, head - plen, &text, &tlen) < 0) {
+		if (errno == ENOSPC)
+			return 1;
+		snprintf(err, errlen, "envelope not writable: %s", strerror(errno));
+		return -1;
 	}
 	char *all = realloc(text, head);
 	if (!all) {

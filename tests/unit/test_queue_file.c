@@ -330,7 +330,7 @@ static void test_parse_rejects_malformed(void **state)
 	}
 }
 
-/* Padded to every size from the shortest to two lines and more, or refused. */
+/* Padded to every size from the shortest to two lines and more, or refused; or by pad octets. */
 static void test_format_size(void **state)
 {
 	(void)state;
@@ -368,6 +368,19 @@ static void test_format_size(void **state)
 		free(out);
 	}
 	assert_int_equal(queue_envelope_format_size(&env, QUEUE_ENVELOPE_MAX + 1, &out, &len), -1);
+	assert_int_equal(errno, ENOSPC);
+	/* By pad octets: the same bytes as padded to that size; under the shortest line, that. */
+	for (size_t pad = 0; pad < 2 * QUEUE_LINE_MAX + 3; pad++) {
+		size_t want = base + (pad < QUEUE_PAD_LINE_MIN ? QUEUE_PAD_LINE_MIN : pad);
+		char *sized;
+		assert_int_equal(queue_envelope_format_pad(&env, pad, &out, &len), 0);
+		assert_int_equal(len, want);
+		assert_int_equal(queue_envelope_format_size(&env, want, &sized, &len), 0);
+		assert_memory_equal(out, sized, want);
+		free(out);
+		free(sized);
+	}
+	assert_int_equal(queue_envelope_format_pad(&env, QUEUE_ENVELOPE_MAX, &out, &len), -1);
 	assert_int_equal(errno, ENOSPC);
 	env.arrived = -1; /* not formattable: EINVAL, as queue_envelope_format() */
 	assert_int_equal(queue_envelope_format_size(&env, 4096, &out, &len), -1);
