@@ -133,8 +133,8 @@ static struct pool_job *read_job(struct scan_pool *p, void *ctx)
 		p->source_empty = true;
 	if (j && ntasks > 1)
 		list_push(&p->todo, j);
-	/* Another worker reads now, and the job's other tasks want workers. */
-	for (unsigned i = 0; i < (j ? ntasks : 1) && i < p->nthreads; i++)
+	/* With a job: another worker reads now, and the job's other tasks want workers. */
+	for (unsigned i = 0; j && i < ntasks && i < p->nthreads; i++)
 		pthread_cond_signal(&p->cv);
 	return j;
 }

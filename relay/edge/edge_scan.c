@@ -137,7 +137,14 @@ static void count(struct edge_scan *es, const struct scan_reply *r)
 		es->quarantined++;
 }
 
-static void link_unref(struct scan_link *l);
+static void link_unref(struct scan_link *l)
+{
+	if (atomic_fetch_sub(&l->refs, 1) != 1)
+		return;
+	close(l->fd);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
 
 /*
  * On the scanning thread that ended the message's last task: the decision,
@@ -162,15 +169,6 @@ static void finish(void *job, void *walker)
 	free(m);
 }
 
-static void link_unref(struct scan_link *l)
-{
-	if (atomic_fetch_sub(&l->refs, 1) != 1)
-		return;
-	close(l->fd);
-	pthread_mutex_destroy(&l->mu);
-	free(l);
-}
-
 /* The current link with a reference for the caller, or NULL. Any thread. */
 static struct scan_link *link_current(struct edge_scan *es)
 {
@@ -185,22 +183,31 @@ static struct scan_link *link_current(struct edge_scan *es)
 /*
  * Makes l (NULL: none) the link requests are read from. The one before is
  * shut down for reading, so that a reader waiting on it returns at once
- * (its smtp process is gone: that is when the parent sends a new link).
- * Any thread.
+ * (its smtp process is gone: that is when the parent sends a new link),
+ * and the current link's reference to it is dropped. Any thread.
  */
-static void link_replace(struct edge_scan *es, struct scan_link *l, struct scan_link *old)
+static void link_set(struct edge_scan *es, struct scan_link *l)
 {
 	pthread_mutex_lock(&es->lmu);
-	bool was = old == NULL || es->link == old;
-	if (was) {
-		old = es->link;
-		es->link = l;
-	}
+	struct scan_link *old = es->link;
+	es->link = l;
 	pthread_mutex_unlock(&es->lmu);
-	if (!was || !old)
-		return;
-	shutdown(old->fd, SHUT_RD);
-	link_unref(old);
+	if (old) {
+		shutdown(old->fd, SHUT_RD);
+		link_unref(old);
+	}
+}
+
+/* l ended: if it is still the current link, there is none now. Any thread. */
+static void link_drop(struct edge_scan *es, struct scan_link *l)
+{
+	pthread_mutex_lock(&es->lmu);
+	bool current = es->link == l;
+	if (current)
+		es->link = NULL;
+	pthread_mutex_unlock(&es->lmu);
+	if (current)
+		link_unref(l);
 }
 
 static void reload_done(void *arg, int ok, const char *err)
@@ -320,8 +327,8 @@ static void *take(void *arg, unsigned *ntasks, void *walker)
 				  why ? why : strerror(errno), (unsigned)type);
 			shutdown(l->fd, SHUT_RDWR);
 		}
-		link_replace(es, NULL, l);
-		link_unref(l);
+		link_drop(es, l);
+		link_unref(l); /* the reader's */
 	}
 	return NULL;
 }
@@ -340,7 +347,7 @@ static int scan_link(struct edge_scan *es, struct ipc_reader *r, int fd)
 	l->fd = fd;
 	pthread_mutex_init(&l->mu, NULL);
 	atomic_init(&l->refs, 1); /* the current link's */
-	link_replace(es, l, NULL);
+	link_set(es, l);
 	scan_pool_kick(es->pool);
 	return 0;
 }
@@ -493,8 +500,8 @@ int edge_scan_main(void *arg, int parent_fd)
 
 	event_free(es.watch);
 	struct ipc_chan *pc = es.parent;
-	es.parent = NULL;	       /* answers of the last jobs have nowhere to go */
-	link_replace(&es, NULL, NULL); /* the reader returns; jobs in flight still answer */
+	es.parent = NULL;    /* answers of the last jobs have nowhere to go */
+	link_set(&es, NULL); /* the reader returns; jobs in flight still answer */
 	scan_pool_free(es.pool);
 	pthread_mutex_destroy(&es.lmu);
 	if (pc)

@@ -169,15 +169,16 @@ static int stamp_buffer(struct edge_txn *t, const struct scan_reply *r, enum att
  * every message): the stamp and those fields go in front of the content
  * through the room left in the envelope (queue_tx_prefix()), the body hash
  * comes from the content as it was written (t->as), and only the header
- * section is read back. Returns 1 when done, 0 when it cannot be done so
- * (nothing written: stamp the whole message instead), -1 on a failure (err).
+ * section is read back. Returns 0 when done, 1 when it cannot be done so
+ * (nothing written: stamp the whole message instead), -1 on a failure (err),
+ * as queue_tx_prefix().
  */
 static int stamp_in_place(struct edge_txn *t, const struct scan_reply *r,
 			  enum attest_verdict verdict, char *err, size_t errlen)
 {
 	uint64_t hlen = attest_stream_header_len(&t->as);
-	if (hlen > STAMP_HEADER_MAX || hlen > queue_tx_content_size(t->tx))
-		return 0;
+	if (hlen > STAMP_HEADER_MAX)
+		return 1;
 	int fd = queue_tx_read_fd(t->tx);
 	char *hdr = fd < 0 ? NULL : read_range(fd, queue_tx_content_offset(t->tx), (size_t)hlen);
 	if (fd >= 0)
@@ -195,18 +196,19 @@ static int stamp_in_place(struct edge_txn *t, const struct scan_reply *r,
 	if (rc <= 0) {
 		if (rc < 0)
 			snprintf(err, errlen, "out of memory");
-		return rc;
+		return rc < 0 ? -1 : 1;
 	}
 	unsigned char hash[ATTEST_HASH_LEN];
 	char head[ATTEST_FIELD_MAX + EDGE_STAMP_RESERVE];
 	attest_stream_body_hash(&t->as, hash);
 	int flen = stamp(t, r, verdict, queue_tx_id(t->tx), hash, head, err, errlen);
-	if (flen >= 0 && plen <= sizeof(head) - (size_t)flen) {
+	if (flen < 0) {
+		rc = -1;
+	} else if (plen > sizeof(head) - (size_t)flen) {
+		rc = 1; /* more than the room could take anyway */
+	} else {
 		memcpy(head + flen, prefix, plen);
 		rc = queue_tx_prefix(t->tx, &t->env, head, (size_t)flen + plen, err, errlen);
-		rc = rc == 0 ? 1 : rc == 1 ? 0 : -1;
-	} else {
-		rc = flen < 0 ? -1 : 0;
 	}
 	free(prefix);
 	return rc;
@@ -265,8 +267,9 @@ static void accept_message(struct edge_txn *t, const struct scan_reply *r, int c
 	struct edge_smtp *es = t->es;
 	char err[256] = "";
 	size_t nstrip = 0;
-	int in_place = content_fd < 0 ? stamp_in_place(t, r, verdict, err, sizeof(err)) : 0;
-	if (in_place < 0 || (in_place == 0 && stamp_rewrite(t, r, content_fd, verdict, &nstrip, err,
+	/* in place: 0 done, 1 the whole message instead, -1 failed */
+	int in_place = content_fd < 0 ? stamp_in_place(t, r, verdict, err, sizeof(err)) : 1;
+	if (in_place < 0 || (in_place == 1 && stamp_rewrite(t, r, content_fd, verdict, &nstrip, err,
 							    sizeof(err)) < 0)) {
 		es->queue_write_errors++;
 		log_error("event=queue-error session=%s id=%s reason=\"%s\"", t->session_id,
@@ -282,7 +285,7 @@ static void accept_message(struct edge_txn *t, const struct scan_reply *r, int c
 	log_info("event=stamped id=%s scanned_as=%s verdict=%s removed_fields=%zu rewritten=%s "
 		 "written=%s rcpts=%zu",
 		 queue_tx_id(tx), t->first_id, attest_verdict_name(verdict), nstrip,
-		 content_fd >= 0 ? "yes" : "no", in_place ? "prefix" : "whole", t->env.nrcpts);
+		 content_fd >= 0 ? "yes" : "no", in_place == 0 ? "prefix" : "whole", t->env.nrcpts);
 	t->tx = NULL; /* the spool owns it now */
 	queue_tx_commit(tx, edge_smtp_committed, t);
 }
