@@ -99,10 +99,31 @@ static void session_destroy(struct smtp_session *s)
 	free(s);
 }
 
+/*
+ * RFC 2920 3.2: while the session waits for its sink (an envelope check, a
+ * commit) the replies it has made wait too, and all go out when it next
+ * waits for its client. A pipelined group then gets its replies in one
+ * segment instead of one each: through the tunnel, every segment is an ESP
+ * packet for charon to seal and open, and an ACK back.
+ */
+static void session_pace_output(struct smtp_session *s)
+{
+	bool hold = smtp_session_owed(s);
+
+	if (!s->bev || hold == s->output_held)
+		return;
+	s->output_held = hold;
+	if (hold)
+		bufferevent_disable(s->bev, EV_WRITE);
+	else
+		bufferevent_enable(s->bev, EV_WRITE);
+}
+
 static void session_leave(struct smtp_session *s)
 {
 	if (--s->depth > 0)
 		return;
+	session_pace_output(s);
 	if (s->phase == SMTP_PHASE_CLOSING && s->bev && session_output_pending(s) == 0)
 		s->want_destroy = true;
 	if (s->want_destroy) {

@@ -135,6 +135,7 @@ struct smtp_session {
 	unsigned depth;	   /* nested entry points running on this session */
 	bool want_destroy; /* destroy when the outermost entry point returns */
 	bool gone;	   /* connection closed while committing */
+	bool output_held;  /* replies wait for the sink (session_pace_output) */
 	const char *close_reason;
 	uint64_t messages, accepted, commands;
 	char *note;		   /* smtp_server_serve_fd_note(), owned; NULL for none */

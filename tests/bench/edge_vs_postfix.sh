@@ -300,6 +300,14 @@ except Exception:
 print("-" if v is None else v)' "$1" "$2"
 }
 
+# tun_packets: packets through the edge's TUN device in both directions (each one ESP packet
+# that charon encrypted or decrypted, in user space with kernel-libipsec), "-" without one.
+tun_packets() {
+	ip netns exec al-edge cat "/sys/class/net/$TB_TUN/statistics/rx_packets" \
+		"/sys/class/net/$TB_TUN/statistics/tx_packets" 2>/dev/null |
+		awk '{ n += $1 } END { if (NR == 2) print n; else print "-" }'
+}
+
 vmrss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 start_sink() { # start_sink ADDR PORT NAME: smtp-sink in al-hub, counters in WORK/NAME.out
@@ -346,6 +354,8 @@ run_load() {
 	log "$name: smtp-source -s $SESSIONS -l $size -m $n, latency probe $probe_n messages in $LAT_SESSIONS sessions"
 	# The CPU time of the whole machine and of every thread, until the sink has it all.
 	start_cpu "$dir/cpu.json" $((TIMEOUT + STALL + 60))
+	local pkts0
+	pkts0=$(tun_packets)
 	t0=$(now)
 	ip netns exec al-inet timeout "$TIMEOUT" smtp-source -s "$SESSIONS" -l "$size" -m "$n" \
 		-f s@example.org -t r@example.com "$MX_ADDR:$MX_PORT" \
@@ -398,6 +408,7 @@ run_load() {
 		sleep 0.1
 	done
 	stop_bg "$CPU_PID"
+	R[$name.tun_pkts]=$(isub "$(tun_packets)" "$pkts0")
 	sleep 0.2 # let the poller log the last change
 	stop_bg "$poll_pid"
 	t_end=$("$PY" "$TOOLS" reached "$dir/sink-progress" "$target")
@@ -417,6 +428,8 @@ run_load() {
 		R[$name.rate]="-"
 	fi
 	R[$name.n]=$n
+	R[$name.pkts_msg]=$(awk -v p="${R[$name.tun_pkts]}" -v n="${R[$name.sink_got]}" \
+		'BEGIN { if (p ~ /^[0-9]+$/ && n > 0) printf "%.1f", p / n; else print "-" }')
 	R[$name.cpu]=$("$PY" "$TOOLS" cpusum "$dir/cpu.json" "${R[$name.sink_got]}")
 	R[$name.cpu_ms]=$(json_get "$dir/cpu.json" '"%.2f" % (d["busy_ms"] / max('"${R[$name.sink_got]}"', 1))')
 	R[$name.cpu_busy]=$(json_get "$dir/cpu.json" '"%.0f%% (%.0f%%)" % (d["busy_pct"], d["steal_pct"])')
@@ -932,6 +945,7 @@ row "peak RSS MiB" "$(v airlock.rss)" "$(v postfix.rss)"
 row "idle conn KiB/conn" "$(v idle.kib)" "-"
 row "CPU busy (stolen)" "$(v airlock.cpu_busy)" "$(v postfix.cpu_busy)"
 row "CPU ms/message" "$(v airlock.cpu_ms)" "$(v postfix.cpu_ms)"
+row "ESP packets/message" "$(v airlock.pkts_msg)" "$(v postfix.pkts_msg)"
 # pct A B: A as a percentage of B ("-" if either is missing).
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
 if [[ $HUB == 1 ]]; then
@@ -944,6 +958,7 @@ if [[ $HUB == 1 ]]; then
 	row "1 MiB messages/s" "$(v airlock-1m.rate)" "$(v postfix-1m.rate)"
 	row "1 MiB MB/s" "$(v airlock-1m.mbps)" "$(v postfix-1m.mbps)"
 	row "1 MiB % of raw tunnel" "$(pct "${R[airlock-1m.mbps]:-}" "$RAW_CEIL")" "$(pct "${R[postfix-1m.mbps]:-}" "$RAW_CEIL")"
+	row "1 MiB ESP packets/msg" "$(v airlock-1m.pkts_msg)" "$(v postfix-1m.pkts_msg)"
 	row "1 MiB peak RSS MiB" "$(v airlock-1m.rss)+$(v hub-1m.rss)" "$(v postfix-1m.rss)"
 	row "raw tunnel MB/s" "$RAW_CEIL" "(before $(v raw-before.mbps), after $(v raw-after.mbps))"
 	echo

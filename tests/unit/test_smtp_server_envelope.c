@@ -101,11 +101,15 @@ static void test_pipelined_envelope_in_order(void **state)
 	assert_int_equal(as.mails, 1);
 	assert_int_equal(as.rcpts, 0);
 	decide(&h, "250 2.1.0 Sender ok (internal)");
-	h_expect(&h, "250 2.1.0 Sender ok (internal)");
+	/* MAIL's reply waits with the RCPTs' (RFC 2920 3.2). */
+	h_expect_silence(&h, 50);
 	decide(&h, "250 2.1.5 b ok");
 	assert_string_equal(as.last_rcpt, "b@x.test");
 	decide(&h, "550 5.1.1 <c@x.test>: no such user");
 	assert_string_equal(as.last_rcpt, "c@x.test");
+	h_expect_together(&h, "250 2.1.0 Sender ok (internal)\r\n250 2.1.5 b ok\r\n"
+			      "550 5.1.1 <c@x.test>: no such user\r\n354 ");
+	h_expect(&h, "250 2.1.0 Sender ok (internal)");
 	h_expect(&h, "250 2.1.5 b ok");
 	h_expect(&h, "550 5.1.1 <c@x.test>: no such user");
 	h_expect_prefix(&h, "354 ");
@@ -117,6 +121,39 @@ static void test_pipelined_envelope_in_order(void **state)
 	h_send(&h, "QUIT\r\n");
 	h_expect_prefix(&h, "221 ");
 	assert_int_equal(as.ends, 1);
+	h_stop(&h);
+}
+
+/*
+ * A pipelined group whose commands wait for the sink: the replies made
+ * before (RSET's) wait with them, and every reply of the group goes out in
+ * one write once the last decision is in, so that through the tunnel the
+ * group costs one segment, not one per reply.
+ */
+static void test_replies_wait_for_the_sink(void **state)
+{
+	struct harness h;
+	(void)state;
+	start(&h);
+	h_send(&h, "MAIL FROM:<a@example.org>\r\n");
+	decide(&h, "250 2.1.0 Ok");
+	h_expect(&h, "250 2.1.0 Ok");
+	h_send(&h, "RSET\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n");
+	/* RSET is answered at once by the engine, but its reply waits for MAIL's. */
+	h_expect_silence(&h, 100);
+	assert_int_equal(as.mails, 2);
+	decide(&h, "250 2.1.0 Sender ok");
+	h_expect_silence(&h, 50);
+	decide(&h, "250 2.1.5 Recipient ok");
+	h_expect_together(&h, "250 2.0.0 Ok\r\n250 2.1.0 Sender ok\r\n250 2.1.5 Recipient ok\r\n");
+	h_expect(&h, "250 2.0.0 Ok");
+	h_expect(&h, "250 2.1.0 Sender ok");
+	h_expect(&h, "250 2.1.5 Recipient ok");
+	/* A command that waits for nobody is answered at once again. */
+	h_send(&h, "NOOP\r\n");
+	h_expect(&h, "250 2.0.0 Ok");
+	h_send(&h, "QUIT\r\n");
+	h_expect_prefix(&h, "221 ");
 	h_stop(&h);
 }
 
@@ -185,6 +222,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pipelined_envelope_in_order),
+		cmocka_unit_test(test_replies_wait_for_the_sink),
 		cmocka_unit_test(test_refused_sender),
 		cmocka_unit_test(test_sync_reply_and_421),
 		cmocka_unit_test(test_client_gone_while_pending),

@@ -381,6 +381,21 @@ HARNESS_FN void h_expect_silence(struct harness *h, int ms)
 	}
 }
 
+/*
+ * The first octets to arrive begin with prefix, all of it in one read: what
+ * the server wrote at once (nothing is taken off h->in).
+ */
+HARNESS_FN void h_expect_together(struct harness *h, const char *prefix)
+{
+	for (int i = 0; i < WAIT_MS && h->inlen == 0 && !h->eof; i++)
+		h_turn(h);
+	if (h->inlen < strlen(prefix) || memcmp(h->in, prefix, strlen(prefix)) != 0) {
+		print_error("expected at once \"%s...\", got \"%.*s\"\n", prefix, (int)h->inlen,
+			    h->in);
+		fail();
+	}
+}
+
 /* The server closes the connection, sending nothing more. */
 HARNESS_FN void h_expect_closed(struct harness *h)
 {
