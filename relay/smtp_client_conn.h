@@ -59,7 +59,7 @@ struct client_txn {
 	bool content_started; /* DATA got its 354, or BDAT began */
 	bool content_queued;  /* every content octet and the end marker are in the output */
 	bool content_failed;  /* a BDAT chunk was refused: send no more */
-	bool data_pipelined;  /* DATA went with MAIL and RCPT (RFC 2920: last of the group) */
+	bool data_pipelined;  /* DATA, or BDAT LAST with the content, went with MAIL and RCPT */
 	bool data_abandoned;  /* 354 with no recipient accepted: "." sent to end it empty */
 	unsigned bdat_inflight;
 	uint64_t read_off; /* content octets read from the file so far */

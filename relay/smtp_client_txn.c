@@ -154,6 +154,65 @@ static int txn_local_check(struct smtp_client_conn *c, bool *need_utf8)
 	return 0;
 }
 
+/* pread() of the content at read_off: octets read (0 at a premature end), or -1. */
+static ssize_t txn_pread(struct client_txn *t, char *buf, size_t want)
+{
+	ssize_t n;
+
+	do
+		n = pread(t->m.fd, buf, want, t->m.offset + (off_t)t->read_off);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+/*
+ * A content of at most one chunk goes whole as BDAT LAST right behind the
+ * RCPTs (RFC 3030 4.2, RFC 2920) instead of a round trip later: the server
+ * refuses the chunk when it accepted no recipient, and then the envelope's
+ * replies decide (client_txn_on_dot). It is read here, before anything is
+ * sent; a file that lets us down, or no memory, means only that the BDAT
+ * waits for the RCPT replies as a longer content does, and the content stage
+ * reports the trouble then.
+ */
+static void txn_bdat_with_envelope(struct smtp_client_conn *c)
+{
+	struct client_txn *t = &c->txn;
+	size_t len = (size_t)t->m.length;
+	char *buf;
+
+	if (t->m.length > SMTP_CLIENT_CHUNK || !(buf = malloc(len ? len : 1)))
+		return;
+	if (!(t->chunk = evbuffer_new()))
+		goto out;
+	while (t->read_off < t->m.length) {
+		ssize_t n = txn_pread(t, buf + t->read_off, len - (size_t)t->read_off);
+		if (n <= 0)
+			goto out;
+		t->read_off += (uint64_t)n;
+	}
+	smtp_content_enc_init(&t->enc, false);
+	if (smtp_content_enc_feed(&t->enc, buf, len, t->chunk) != 0 ||
+	    smtp_content_enc_finish(&t->enc, t->chunk) != 0)
+		goto out;
+	client_send(c, "BDAT %zu LAST\r\n", evbuffer_get_length(t->chunk));
+	if (evbuffer_add_buffer(client_output(c), t->chunk) != 0)
+		fatal("smtp client: cannot move a chunk into the output");
+	client_expect_push(c, EXP_DOT);
+	t->bdat = true;
+	t->content_started = true;
+	t->content_queued = true;
+	t->data_pipelined = true;
+	free(buf);
+	return;
+out:
+	free(buf);
+	t->read_off = 0;
+	if (t->chunk) {
+		evbuffer_free(t->chunk);
+		t->chunk = NULL;
+	}
+}
+
 static void txn_send_rcpt(struct smtp_client_conn *c)
 {
 	struct client_txn *t = &c->txn;
@@ -183,12 +242,17 @@ static void txn_send_mail(struct smtp_client_conn *c, bool utf8)
 		txn_send_rcpt(c);
 	/*
 	 * DATA as the last command of the group (RFC 2920 3.1) saves a round
-	 * trip; with CHUNKING the BDATs wait for the RCPT replies instead.
+	 * trip; with CHUNKING a content of one chunk goes whole as BDAT LAST,
+	 * and a longer one waits for the RCPT replies.
 	 */
-	if (!t->step && !c->caps.chunking) {
+	if (t->step)
+		return;
+	if (!c->caps.chunking) {
 		client_send(c, "DATA\r\n");
 		client_expect_push(c, EXP_DATA);
 		t->data_pipelined = true;
+	} else {
+		txn_bdat_with_envelope(c);
 	}
 }
 
@@ -439,6 +503,12 @@ void client_txn_on_dot(struct smtp_client_conn *c, const struct smtp_reply *r)
 		txn_envelope_done(c); /* the envelope's failure decides */
 		return;
 	}
+	if (t->bdat && t->data_pipelined && (t->mail_failed || t->rcpt_ok == 0)) {
+		/* The same, but a refused chunk may leave the server's MAIL standing. */
+		c->used = true;
+		txn_envelope_done(c);
+		return;
+	}
 	if (t->content_failed) {
 		txn_content_failed(c, SMTP_CLIENT_STAGE_DATA);
 		return;
@@ -462,9 +532,7 @@ static ssize_t txn_read(struct smtp_client_conn *c, char *buf, size_t want)
 		want = (size_t)left;
 	if (want == 0)
 		return 0;
-	do
-		n = pread(t->m.fd, buf, want, t->m.offset + (off_t)t->read_off);
-	while (n < 0 && errno == EINTR);
+	n = txn_pread(t, buf, want);
 	if (n <= 0) {
 		/* Never end the content: a cut message must not look complete. */
 		snprintf(text, sizeof(text), "read queue file: %s",

@@ -214,6 +214,86 @@ static void test_bdat(void **state)
 	assert_true(t->b.r.delivered);
 }
 
+/*
+ * CHUNKING with PIPELINING: a content of one chunk goes as BDAT LAST in the
+ * envelope's group; when the envelope fails the envelope's replies decide,
+ * whatever the chunk got, and the next message begins with RSET. A longer
+ * content waits for the RCPT replies.
+ */
+static void test_bdat_in_the_group(void **state)
+{
+	struct t *t = *state;
+	size_t len = SMTP_CLIENT_CHUNK + 1;
+	char *big = malloc(len);
+
+	memset(big, 'z', len);
+	t->f->ehlo = "250-fake.test\r\n250-PIPELINING\r\n250 CHUNKING\r\n";
+	connect_ready(t);
+	evbuffer_drain(t->f->wire, evbuffer_get_length(t->f->wire));
+	t->f->max_lines_per_read = 0;
+	send_msg(t, "one\r\n", 5, three, 2, false);
+	assert_true(t->b.r.delivered);
+	assert_int_equal(t->b.r.stage, SMTP_CLIENT_STAGE_DOT);
+	assert_true(t->f->max_lines_per_read >= 4); /* MAIL, 2 x RCPT, BDAT in one read */
+	assert_wire(t, "MAIL FROM:<s@example.org>\r\nRCPT TO:<a@example.com>\r\n"
+		       "RCPT TO:<b@example.com>\r\nBDAT 5 LAST\r\none\r\n");
+
+	/* No recipient accepted, the chunk refused: the RCPT replies decide. */
+	evbuffer_drain(t->f->wire, evbuffer_get_length(t->f->wire));
+	t->f->rules[0] = (struct fake_rule){"RCPT", "550 5.1.1 Unknown\r\n"};
+	t->f->rules[1] = (struct fake_rule){"BDAT", "554 5.5.1 No valid recipients\r\n"};
+	send_msg(t, "two\r\n", 5, three, 2, false);
+	assert_int_equal(t->b.r.stage, SMTP_CLIENT_STAGE_RCPT);
+	assert_int_equal(t->b.r.code, 550);
+	assert_int_equal(t->b.code[0], 550);
+	assert_int_equal(t->b.code[1], 550);
+	assert_false(t->b.r.temporary);
+	assert_false(t->b.r.delivered);
+	assert_wire(t, "MAIL FROM:<s@example.org>\r\nRCPT TO:<a@example.com>\r\n"
+		       "RCPT TO:<b@example.com>\r\nBDAT 5 LAST\r\ntwo\r\n");
+	assert_true(smtp_client_conn_usable(t->b.conn));
+
+	/* A server that takes the chunk all the same delivers nothing. */
+	evbuffer_drain(t->f->wire, evbuffer_get_length(t->f->wire));
+	t->f->rules[1] = (struct fake_rule){NULL, NULL};
+	send_msg(t, "three\r\n", 7, three, 1, false);
+	assert_int_equal(t->b.r.stage, SMTP_CLIENT_STAGE_RCPT);
+	assert_int_equal(t->b.code[0], 550);
+	assert_false(t->b.r.delivered);
+	assert_wire(t, "RSET\r\nMAIL FROM:<s@example.org>\r\nRCPT TO:<a@example.com>\r\n"
+		       "BDAT 7 LAST\r\nthree\r\n");
+
+	/* The sender refused: MAIL's reply decides. */
+	evbuffer_drain(t->f->wire, evbuffer_get_length(t->f->wire));
+	t->f->rules[0] = (struct fake_rule){"MAIL", "451 4.3.0 Try later\r\n"};
+	t->f->rules[1] = (struct fake_rule){"RCPT", "503 5.5.1 MAIL first\r\n"};
+	t->f->rules[2] = (struct fake_rule){"BDAT", "503 5.5.1 MAIL first\r\n"};
+	send_msg(t, "four\r\n", 6, three, 1, false);
+	assert_int_equal(t->b.r.stage, SMTP_CLIENT_STAGE_MAIL);
+	assert_int_equal(t->b.code[0], 451);
+	assert_true(t->b.r.temporary);
+
+	/* More than a chunk: no content before the RCPT replies, so none at all here. */
+	evbuffer_drain(t->f->wire, evbuffer_get_length(t->f->wire));
+	t->f->rules[0] = (struct fake_rule){"RCPT", "550 5.1.1 Unknown\r\n"};
+	t->f->rules[1] = (struct fake_rule){NULL, NULL};
+	send_msg(t, big, len, three, 1, false);
+	assert_int_equal(t->b.r.stage, SMTP_CLIENT_STAGE_RCPT);
+	assert_int_equal(t->b.code[0], 550);
+	assert_wire(t, "RSET\r\nMAIL FROM:<s@example.org>\r\nRCPT TO:<a@example.com>\r\n");
+
+	/* And accepted, it goes in chunks after them. */
+	evbuffer_drain(t->f->wire, evbuffer_get_length(t->f->wire));
+	t->f->rules[0] = (struct fake_rule){NULL, NULL};
+	send_msg(t, big, len, three, 1, false);
+	assert_true(t->b.r.delivered);
+	char *wire = fake_wire(t->f);
+	assert_non_null(strstr(wire, "RCPT TO:<a@example.com>\r\nBDAT 65536\r\n"));
+	assert_non_null(strstr(wire, "BDAT 3 LAST\r\nz\r\n"));
+	free(wire);
+	free(big);
+}
+
 /* A refused chunk ends the message; the session goes on. */
 static void test_bdat_refused(void **state)
 {
@@ -590,6 +670,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pipelined_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lockstep_multiline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bdat, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bdat_in_the_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bdat_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_utf8_params, setup, teardown),
