@@ -63,6 +63,7 @@ static void *txn_begin(void *ctx, const struct smtp_txn_info *info, const char *
 		fatal("out of memory");
 	t->es = es;
 	t->tx = tx;
+	t->read_fd = -1;
 	t->env = env; /* the envelope's strings move to t */
 	snprintf(t->first_id, sizeof(t->first_id), "%s", queue_tx_id(tx));
 	snprintf(t->session_id, sizeof(t->session_id), "%s", info->session_id);
@@ -83,6 +84,8 @@ void edge_txn_free(struct edge_txn *t)
 {
 	if (t->timer)
 		event_free(t->timer);
+	if (t->read_fd >= 0)
+		close(t->read_fd);
 	queue_envelope_free(&t->env);
 	free(t);
 }
@@ -159,15 +162,13 @@ static void txn_end(void *txn, smtp_txn_done_fn done, void *cookie)
 	if (!t->timer)
 		fatal("out of memory");
 	evtimer_add(t->timer, &tv);
-	int fd = queue_tx_read_fd(t->tx);
+	int fd = t->read_fd = queue_tx_read_fd(t->tx);
 	struct ipc_writer w;
 	ipc_writer_init(&w);
 	ipc_put_u32(&w, t->seq);
 	ipc_put_str(&w, t->first_id);
 	int rc = fd < 0 || !es->scan ? -1 : ipc_send_writer(es->scan, EDGE_MSG_SCAN_REQ, &w, fd);
 	ipc_writer_free(&w);
-	if (fd >= 0)
-		close(fd);
 	if (rc < 0) {
 		if (fd >= 0)
 			log_warning("event=scan-unavailable id=%s", t->first_id);

@@ -56,6 +56,9 @@ struct edge_txn {
 	uint32_t seq;
 	struct event *timer;
 	struct edge_txn *next;
+	/* scan.enabled: the temp file read-only (queue_tx_read_fd), sent to the
+	 * scanner and kept to read the message back at the verdict; -1 until then */
+	int read_fd;
 };
 
 /* Commit callback of the spool (edge_smtp.c): replies and frees t. */

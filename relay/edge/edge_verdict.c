@@ -60,6 +60,14 @@ static char *read_range(int fd, off_t off, size_t len)
 	return buf;
 }
 
+/* The temp file read-only: the descriptor the scanner got, or a new one. */
+static int txn_read_fd(struct edge_txn *t)
+{
+	if (t->read_fd < 0)
+		t->read_fd = queue_tx_read_fd(t->tx);
+	return t->read_fd;
+}
+
 /* The final content: rewritten by the scanner, or the temp file's own. */
 static char *final_content(struct edge_txn *t, int content_fd, size_t *len)
 {
@@ -71,13 +79,11 @@ static char *final_content(struct edge_txn *t, int content_fd, size_t *len)
 		*len = (size_t)st.st_size;
 		return read_range(content_fd, 0, *len);
 	}
-	int fd = queue_tx_read_fd(t->tx);
+	int fd = txn_read_fd(t);
 	if (fd < 0)
 		return NULL;
 	*len = (size_t)queue_tx_content_size(t->tx);
-	char *buf = read_range(fd, queue_tx_content_offset(t->tx), *len);
-	close(fd);
-	return buf;
+	return read_range(fd, queue_tx_content_offset(t->tx), *len);
 }
 
 static void finish(struct edge_txn *t, const char *reply)
@@ -179,10 +185,8 @@ static int stamp_in_place(struct edge_txn *t, const struct scan_reply *r,
 	uint64_t hlen = attest_stream_header_len(&t->as);
 	if (hlen > STAMP_HEADER_MAX)
 		return 1;
-	int fd = queue_tx_read_fd(t->tx);
+	int fd = txn_read_fd(t);
 	char *hdr = fd < 0 ? NULL : read_range(fd, queue_tx_content_offset(t->tx), (size_t)hlen);
-	if (fd >= 0)
-		close(fd);
 	if (!hdr) {
 		snprintf(err, errlen, "cannot read the header section");
 		return -1;
