@@ -128,6 +128,17 @@ static void assert_wire(struct t *t, const char *want)
 static const char *const three[] = {"a@example.com", "b@example.com", "c@example.com"};
 
 /* Pipelined envelope, one refused recipient, dot stuffing and a bare LF on the wire. */
+/* Both recipients of the last message refused with code, for good. */
+static void assert_both_refused(struct t *t, int code)
+{
+	assert_int_equal(t->b.r.stage, SMTP_CLIENT_STAGE_RCPT);
+	assert_int_equal(t->b.r.code, code);
+	assert_int_equal(t->b.code[0], code);
+	assert_int_equal(t->b.code[1], code);
+	assert_false(t->b.r.temporary);
+	assert_false(t->b.r.delivered);
+}
+
 static void test_pipelined_data(void **state)
 {
 	struct t *t = *state;
@@ -243,11 +254,7 @@ static void test_bdat_in_the_group(void **state)
 	t->f->rules[0] = (struct fake_rule){"RCPT", "550 5.1.1 Unknown\r\n"};
 	t->f->rules[1] = (struct fake_rule){"BDAT", "554 5.5.1 No valid recipients\r\n"};
 	send_msg(t, "two\r\n", 5, three, 2, false);
-	assert_int_equal(t->b.r.stage, SMTP_CLIENT_STAGE_RCPT);
-	assert_int_equal(t->b.r.code, 550);
-	assert_int_equal(t->b.code[0], 550);
-	assert_int_equal(t->b.code[1], 550);
-	assert_false(t->b.r.temporary);
+	assert_both_refused(t, 550);
 	assert_false(t->b.r.delivered);
 	assert_wire(t, "MAIL FROM:<s@example.org>\r\nRCPT TO:<a@example.com>\r\n"
 		       "RCPT TO:<b@example.com>\r\nBDAT 5 LAST\r\ntwo\r\n");
@@ -609,11 +616,7 @@ static void test_data_in_the_group(void **state)
 	evbuffer_drain(t->f->wire, evbuffer_get_length(t->f->wire));
 	t->f->rules[0] = (struct fake_rule){"RCPT", "550 5.1.1 Unknown\r\n"};
 	send_msg(t, "two\r\n", 5, three, 2, false);
-	assert_int_equal(t->b.r.stage, SMTP_CLIENT_STAGE_RCPT);
-	assert_int_equal(t->b.r.code, 550);
-	assert_int_equal(t->b.code[0], 550);
-	assert_int_equal(t->b.code[1], 550);
-	assert_false(t->b.r.temporary);
+	assert_both_refused(t, 550);
 	assert_int_equal(t->f->messages, 2); /* the empty one ended the 354 */
 	assert_wire(t, "MAIL FROM:<s@example.org> SIZE=5\r\nRCPT TO:<a@example.com>\r\n"
 		       "RCPT TO:<b@example.com>\r\nDATA\r\n.\r\n");

@@ -89,6 +89,14 @@ static void decide(struct harness *h, const char *reply)
 	fn(as.cookie, reply);
 }
 
+/* A MAIL the sink accepts, answered. */
+static void mail_accepted(struct harness *h)
+{
+	h_send(h, "MAIL FROM:<a@example.org>\r\n");
+	decide(h, "250 2.1.0 Ok");
+	h_expect(h, "250 2.1.0 Ok");
+}
+
 static void test_pipelined_envelope_in_order(void **state)
 {
 	struct harness h;
@@ -135,9 +143,7 @@ static void test_replies_wait_for_the_sink(void **state)
 	struct harness h;
 	(void)state;
 	start(&h);
-	h_send(&h, "MAIL FROM:<a@example.org>\r\n");
-	decide(&h, "250 2.1.0 Ok");
-	h_expect(&h, "250 2.1.0 Ok");
+	mail_accepted(&h);
 	h_send(&h, "RSET\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@x.test>\r\n");
 	/* RSET is answered at once by the engine, but its reply waits for MAIL's. */
 	h_expect_silence(&h, 100);
@@ -170,9 +176,7 @@ static void test_refused_sender(void **state)
 	h_expect_prefix(&h, "503 ");
 	assert_int_equal(as.rcpts, 0);
 	/* A new transaction, ended by RSET. */
-	h_send(&h, "MAIL FROM:<a@example.org>\r\n");
-	decide(&h, "250 2.1.0 Ok");
-	h_expect(&h, "250 2.1.0 Ok");
+	mail_accepted(&h);
 	h_send(&h, "RSET\r\n");
 	h_expect_prefix(&h, "250 ");
 	assert_int_equal(as.ends, 2);
@@ -184,9 +188,7 @@ static void test_sync_reply_and_421(void **state)
 	struct harness h;
 	(void)state;
 	start(&h);
-	h_send(&h, "MAIL FROM:<a@example.org>\r\n");
-	decide(&h, "250 2.1.0 Ok");
-	h_expect(&h, "250 2.1.0 Ok");
+	mail_accepted(&h);
 	h_send(&h, "RCPT TO:<b@x.test>\r\n");
 	decide(&h, "421 4.4.1 Internal MTA unavailable");
 	h_expect(&h, "421 4.4.1 Internal MTA unavailable");
