@@ -765,74 +765,72 @@ static ssize_t recv_waiting(int sock, uint8_t *buf, size_t len, int *fd, const c
 	}
 }
 
-int ipc_read_msg(int sock, uint16_t *type, uint8_t *payload, size_t *len, int *fd, const char **why)
+/*
+ * Exactly len octets into buf, waiting for them. A descriptor may come only
+ * with the first octet, and only when fd is not NULL (it goes to *fd).
+ * Returns 1 when all came, 0 at EOF before the first octet when eof_ok, or
+ * -1 with errno (EPROTO and *why: EOF inside, a descriptor out of place).
+ */
+static int recv_exact(int sock, uint8_t *buf, size_t len, bool eof_ok, int *fd, const char **why)
 {
-	uint8_t raw[IPC_HDR_LEN];
-	struct ipc_hdr h;
-	size_t got = 0;
-	*fd = -1;
-	*why = NULL;
-	/* Exactly the header, then exactly the payload: nothing of the next message. */
-	while (got < IPC_HDR_LEN) {
+	for (size_t got = 0; got < len;) {
 		int one = -1;
-		ssize_t n = recv_waiting(sock, raw + got, IPC_HDR_LEN - got, &one, why);
-		if (one != -1 && got > 0) { /* a descriptor goes with a message's first byte */
+		ssize_t n = recv_waiting(sock, buf + got, len - got, &one, why);
+		if (one != -1 && (got > 0 || !fd)) {
 			close(one);
 			*why = "descriptor inside a message";
-			goto proto;
+			errno = EPROTO;
+			return -1;
 		}
 		if (one != -1)
 			*fd = one;
 		if (n < 0)
-			goto fail;
+			return -1;
+		if (n == 0 && got == 0 && eof_ok)
+			return 0;
 		if (n == 0) {
-			if (got == 0)
-				return 0;
 			*why = "peer closed mid-message";
-			goto proto;
+			errno = EPROTO;
+			return -1;
 		}
 		got += (size_t)n;
 	}
-	ipc_hdr_decode(raw, &h);
-	if (ipc_hdr_check(&h, why) != 0)
-		goto proto;
-	if ((h.flags & IPC_FLAG_FD) && *fd == -1) {
-		*why = "message without its descriptor";
-		goto proto;
-	}
-	if (!(h.flags & IPC_FLAG_FD) && *fd != -1) {
-		*why = "descriptor without a message";
-		goto proto;
-	}
-	for (got = 0; got < h.len;) {
-		int extra = -1;
-		ssize_t n = recv_waiting(sock, payload + got, h.len - got, &extra, why);
-		if (extra != -1) {
-			close(extra);
-			*why = "descriptor inside a message";
-			goto proto;
-		}
-		if (n < 0)
-			goto fail;
-		if (n == 0) {
-			*why = "peer closed mid-message";
-			goto proto;
-		}
-		got += (size_t)n;
-	}
-	*type = h.type;
-	*len = h.len;
 	return 1;
-proto:
+}
+
+int ipc_read_msg(int sock, uint16_t *type, uint8_t *payload, size_t *len, int *fd, const char **why)
+{
+	uint8_t raw[IPC_HDR_LEN];
+	struct ipc_hdr h;
+	*fd = -1;
+	*why = NULL;
+	/* Exactly the header, then exactly the payload: nothing of the next message. */
+	int rc = recv_exact(sock, raw, IPC_HDR_LEN, true, fd, why);
+	if (rc <= 0)
+		goto out;
+	ipc_hdr_decode(raw, &h);
+	rc = -1;
 	errno = EPROTO;
-fail:
-	if (*fd != -1) {
+	if (ipc_hdr_check(&h, why) != 0)
+		goto out;
+	bool announced = h.flags & IPC_FLAG_FD;
+	if (announced != (*fd != -1)) {
+		*why = *fd == -1 ? "message without its descriptor"
+				 : "descriptor without a message";
+		goto out;
+	}
+	rc = recv_exact(sock, payload, h.len, false, NULL, why);
+out:
+	if (rc == 1) {
+		*type = h.type;
+		*len = h.len;
+	} else if (*fd != -1) {
 		int e = errno;
 		close(*fd);
 		errno = e;
 		*fd = -1;
 	}
-	return -1;
+	return rc;
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
