@@ -154,6 +154,27 @@ static int txn_local_check(struct smtp_client_conn *c, bool *need_utf8)
 	return 0;
 }
 
+/*
+ * Sends t->chunk as the next BDAT (the last one when last) and expects its
+ * reply. 0, or -1 when the output takes no more.
+ */
+static int txn_send_chunk(struct smtp_client_conn *c, bool last)
+{
+	struct client_txn *t = &c->txn;
+
+	client_send(c, "BDAT %zu%s\r\n", evbuffer_get_length(t->chunk), last ? " LAST" : "");
+	if (evbuffer_add_buffer(client_output(c), t->chunk) != 0)
+		return -1;
+	if (last) {
+		t->content_queued = true;
+		client_expect_push(c, EXP_DOT);
+	} else {
+		t->bdat_inflight++;
+		client_expect_push(c, EXP_BDAT);
+	}
+	return 0;
+}
+
 /* pread() of the content at read_off: octets read (0 at a premature end), or -1. */
 static ssize_t txn_pread(struct client_txn *t, char *buf, size_t want)
 {
@@ -194,13 +215,10 @@ static void txn_bdat_with_envelope(struct smtp_client_conn *c)
 	if (smtp_content_enc_feed(&t->enc, buf, len, t->chunk) != 0 ||
 	    smtp_content_enc_finish(&t->enc, t->chunk) != 0)
 		goto out;
-	client_send(c, "BDAT %zu LAST\r\n", evbuffer_get_length(t->chunk));
-	if (evbuffer_add_buffer(client_output(c), t->chunk) != 0)
+	if (txn_send_chunk(c, true) != 0)
 		fatal("smtp client: cannot move a chunk into the output");
-	client_expect_push(c, EXP_DOT);
 	t->bdat = true;
 	t->content_started = true;
-	t->content_queued = true;
 	t->data_pipelined = true;
 	free(buf);
 	return;
@@ -582,17 +600,8 @@ static int txn_pump_bdat(struct smtp_client_conn *c, char *buf)
 			return -1;
 		if (!last && evbuffer_get_length(t->chunk) < SMTP_CLIENT_CHUNK)
 			continue;
-		client_send(c, "BDAT %zu%s\r\n", evbuffer_get_length(t->chunk),
-			    last ? " LAST" : "");
-		if (evbuffer_add_buffer(out, t->chunk) != 0)
+		if (txn_send_chunk(c, last) != 0)
 			return -1;
-		if (last) {
-			t->content_queued = true;
-			client_expect_push(c, EXP_DOT);
-		} else {
-			t->bdat_inflight++;
-			client_expect_push(c, EXP_BDAT);
-		}
 	}
 	return 0;
 }
