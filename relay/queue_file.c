@@ -276,7 +276,7 @@ int queue_envelope_format_size(const struct queue_envelope *env, size_t size, ch
 
 int queue_envelope_format_pad(const struct queue_envelope *env, size_t pad, char **out, size_t *len)
 {
-	return format(env, 0, pad < QUEUE_PAD_LINE_MIN ? QUEUE_PAD_LINE_MIN : pad, out, len);
+	return format(env, 0, pad && pad < QUEUE_PAD_LINE_MIN ? QUEUE_PAD_LINE_MIN : pad, out, len);
 }
 
 /* --- reader --- */

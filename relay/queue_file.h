@@ -131,9 +131,9 @@ int queue_envelope_format_size(const struct queue_envelope *env, size_t size, ch
 			       size_t *len);
 
 /*
- * The same, with pad octets of pad lines (at least QUEUE_PAD_LINE_MIN: a
- * smaller pad is rounded up to it). ENOSPC when the whole would pass
- * QUEUE_ENVELOPE_MAX.
+ * The same, with pad octets of pad lines (0: none, as
+ * queue_envelope_format(); 1 to QUEUE_PAD_LINE_MIN - 1 are rounded up to
+ * QUEUE_PAD_LINE_MIN). ENOSPC when the whole would pass QUEUE_ENVELOPE_MAX.
  */
 int queue_envelope_format_pad(const struct queue_envelope *env, size_t pad, char **out,
 			      size_t *len);

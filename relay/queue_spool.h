@@ -193,8 +193,8 @@ int queue_tx_restart(struct queue_tx *tx, struct queue_envelope *env, char *err,
 
 /*
  * queue_tx_begin() with reserve octets of pad lines in the envelope
- * (queue_file.h; a reserve under QUEUE_PAD_LINE_MIN is rounded up to it), the
- * room queue_tx_prefix() writes into.
+ * (queue_envelope_format_pad(): 0 none, a reserve under QUEUE_PAD_LINE_MIN
+ * rounded up to it), the room queue_tx_prefix() writes into.
  */
 struct queue_tx *queue_tx_begin_reserve(struct queue_spool *q, struct queue_envelope *env,
 					size_t reserve, char *err, size_t errlen);

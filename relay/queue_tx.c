@@ -167,14 +167,6 @@ struct queue_tx *queue_tx_begin(struct queue_spool *q, struct queue_envelope *en
 	return queue_tx_begin_reserve(q, env, 0, err, errlen);
 }
 
-/* env's envelope, with reserve octets of pad lines (0: none). */
-static int format_reserved(const struct queue_envelope *env, size_t reserve, char **text,
-			   size_t *tlen)
-{
-	return reserve ? queue_envelope_format_pad(env, reserve, text, tlen)
-		       : queue_envelope_format(env, text, tlen);
-}
-
 struct queue_tx *queue_tx_begin_reserve(struct queue_spool *q, struct queue_envelope *env,
 					size_t reserve, char *err, size_t errlen)
 {
@@ -193,7 +185,7 @@ struct queue_tx *queue_tx_begin_reserve(struct queue_spool *q, struct queue_enve
 	tx->fd = -1;
 	for (int i = 0; i < ID_CREATE_TRIES && tx->fd < 0; i++) {
 		queue_id_new(env->id);
-		if (format_reserved(env, reserve, &text, &tlen) < 0) {
+		if (queue_envelope_format_pad(env, reserve, &text, &tlen) < 0) {
 			snprintf(err, errlen, "envelope not writable: %s", strerror(errno));
 			goto fail;
 		}

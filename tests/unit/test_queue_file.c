@@ -369,9 +369,14 @@ static void test_format_size(void **state)
 	}
 	assert_int_equal(queue_envelope_format_size(&env, QUEUE_ENVELOPE_MAX + 1, &out, &len), -1);
 	assert_int_equal(errno, ENOSPC);
-	/* By pad octets: the same bytes as padded to that size; under the shortest line, that. */
+	/*
+	 * By pad octets: the same bytes as padded to that size; under the shortest
+	 * line, that; none, the unpadded envelope.
+	 */
 	for (size_t pad = 0; pad < 2 * QUEUE_LINE_MAX + 3; pad++) {
-		size_t want = base + (pad < QUEUE_PAD_LINE_MIN ? QUEUE_PAD_LINE_MIN : pad);
+		size_t want = base + (pad == 0			 ? 0
+				      : pad < QUEUE_PAD_LINE_MIN ? QUEUE_PAD_LINE_MIN
+								 : pad);
 		char *sized;
 		assert_int_equal(queue_envelope_format_pad(&env, pad, &out, &len), 0);
 		assert_int_equal(len, want);
