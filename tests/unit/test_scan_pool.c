@@ -308,8 +308,10 @@ static void test_jobs_without_done(void **state)
 		usleep(1000);
 	assert_int_equal(scan_pool_in_flight(p), 0);
 	assert_int_equal(atomic_load(&finished_alone), NJOBS);
-	for (int i = 0; i < NJOBS; i++)
+	for (int i = 0; i < NJOBS; i++) {
+		assert_int_equal(atomic_load(&jobs[i].ran[0]), 1);
 		assert_int_equal(atomic_load(&jobs[i].ran[1]), 1);
+	}
 	scan_pool_free(p);
 	event_base_free(base);
 }
